@@ -1,0 +1,62 @@
+"""Exceptions raised by fastml_lab.
+
+Every error the toolkit raises on purpose derives from :class:`FastMLError`, so a notebook or the
+command line can catch one class::
+
+    FastMLError
+    ├── ConfigError (ValueError)          a parameter, plan or option is not valid
+    ├── DataError (ValueError)            an input file or array is malformed
+    ├── UnsupportedError (ValueError)     a layer, option or precision the toolchain cannot handle
+    ├── NotReadyError (RuntimeError)      a step was called before its inputs exist
+    ├── ToolchainNotFoundError (RuntimeError)   g++, Vitis HLS or Vivado is missing
+    ├── IntegrityError (ValueError)       a package's files do not match its manifest
+    ├── BoardError (RuntimeError)         the PYNQ board or its DMA failed, or is absent
+    └── BitExactMismatchError (AssertionError)  two implementations disagree (carries indices)
+
+Messages say what was expected, what was found, and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class FastMLError(Exception):
+    """Base class of every error raised by fastml_lab."""
+
+
+class ConfigError(FastMLError, ValueError):
+    """A parameter, precision plan or option is not valid."""
+
+
+class DataError(FastMLError, ValueError):
+    """An input file or array is malformed (shape, columns, NaN/inf, labels, empty)."""
+
+
+class UnsupportedError(FastMLError, ValueError):
+    """A layer, option or precision that the export or the emulator does not support."""
+
+
+class NotReadyError(FastMLError, RuntimeError):
+    """A step was called before the results it needs exist."""
+
+
+class ToolchainNotFoundError(FastMLError, RuntimeError):
+    """An external tool (g++, Vitis HLS, Vivado) is not on PATH."""
+
+
+class IntegrityError(FastMLError, ValueError):
+    """Files of an overlay package or project do not match what their manifest records."""
+
+
+class BoardError(FastMLError, RuntimeError):
+    """The PYNQ board, its bitstream or its DMA engine failed, timed out or is absent."""
+
+
+class BitExactMismatchError(FastMLError, AssertionError):
+    """Two implementations that must agree bit for bit do not.
+
+    ``indices`` holds the (row, column) positions that differ.
+    """
+
+    def __init__(self, message: str, indices=()):
+        super().__init__(message)
+        self.indices = indices
