@@ -1,53 +1,21 @@
 """The ``fastml-lab`` command line: one verb per pipeline step, each a thin layer over the Python API.
 
-Heavy libraries are imported inside each verb, so ``fastml-lab emulate`` and ``fastml-lab run`` work
-on a board that has numpy alone.
+Verbs live in ``fastml_lab/commands/<area>.py``; each module has ``register(subparsers)``, which adds
+its verbs with ``set_defaults(func=...)``. Heavy libraries are imported inside the verbs, so
+``fastml-lab emulate`` and ``fastml-lab run`` work on a board that has numpy alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 
 from .exceptions import FastMLError
 
-_VERBS = {}
-
-
-def verb(name: str, help: str):
-    """Register ``func(args)`` as the verb ``name``; ``func.configure(parser)`` adds its options."""
-
-    def wrap(func):
-        _VERBS[name] = (func, help)
-        return func
-
-    return wrap
-
-
-def _configure(name):
-    def wrap(func):
-        _VERBS[name][0].configure = func
-        return func
-
-    return wrap
-
-
-# ---------------------------------------------------------------------------------------------- demo
-@verb("demo", "run the whole pipeline on jet data and write DIR/report.json")
-def _demo(args):
-    from .demo import run_demo
-
-    run_demo(out=args.out, quick=args.quick, data=args.data)
-
-
-@_configure("demo")
-def _(p):
-    p.add_argument("--out", default="demo_out", help="output folder (default: %(default)s)")
-    p.add_argument("--quick", action="store_true", help="small data and few epochs (< 3 min on 2 cores)")
-    p.add_argument("--data", default="auto",
-                   help="'synthetic', 'openml', a file or folder path, or 'auto' (real data when "
-                        "cached or reachable, else synthetic; default: %(default)s)")
+#: Command modules in pipeline order; their verbs appear in --help in this order.
+COMMAND_MODULES = ("pipeline", "hls", "overlay")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,17 +29,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fastml-lab {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for name, (func, help_) in _VERBS.items():
-        p = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ".")
-        getattr(func, "configure", lambda _p: None)(p)
-        p.set_defaults(func=func)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"{__package__}.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.commands.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def add_verb(sub, name: str, func, help: str) -> argparse.ArgumentParser:
+    """Add verb ``name`` running ``func(args)``; returns its parser for options."""
+    parser = sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
+    parser.set_defaults(func=func)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
         args.func(args)
     except FastMLError as exc:

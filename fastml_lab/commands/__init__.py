@@ -1,0 +1,1 @@
+"""Verbs of the ``fastml-lab`` command line, one module per pipeline area."""
