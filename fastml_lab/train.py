@@ -1,0 +1,392 @@
+"""Build, train, save and load the jet-tagging MLP (Keras 3).
+
+The classic model is 16-64-32-32-5 with ReLU and a softmax output. Variants come from a
+:class:`ModelSpec` or from a short string (see :func:`parse_spec`)::
+
+    "64-32-32"                 the classic hidden layers
+    "64-32-32:bn:l1=1e-4"      BatchNormalization after each hidden Dense, L1 on the kernels
+    "32-16:act=tanh"           tanh instead of ReLU
+
+Each Dense is followed by its own ``Activation`` layer (``fc1``, ``relu1``, ..., ``output``,
+``softmax``) so an HLS export sees one layer per operation. Keras is imported only when a function
+needs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from ._deps import require
+from .exceptions import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+CLASSIC_HIDDEN = (64, 32, 32)
+
+__all__ = [
+    "ACTIVATIONS", "ModelSpec", "TrainingHistory", "parse_spec", "build_model", "train_model",
+    "save_model", "load_model", "set_seed",
+]
+
+
+# ------------------------------------------------------------------------------------------ spec
+@dataclass(frozen=True)
+class ModelSpec:
+    """Shape of a fully connected classifier: ``n_inputs -> hidden... -> n_classes``."""
+
+    hidden: tuple[int, ...] = CLASSIC_HIDDEN
+    activation: str = "relu"
+    batch_norm: bool = False
+    l1: float = 0.0
+    n_inputs: int = 16
+    n_classes: int = 5
+
+    def __post_init__(self):
+        _check_widths(tuple(self.hidden))
+        object.__setattr__(self, "hidden", tuple(int(w) for w in self.hidden))
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}; "
+                              f"got {self.activation!r}")
+        if not (isinstance(self.l1, (int, float)) and math.isfinite(self.l1) and self.l1 >= 0):
+            raise ConfigError(f"l1 must be a finite number >= 0; got {self.l1!r}")
+        for name in ("n_inputs", "n_classes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer; got {value!r}")
+        if self.n_classes < 2:
+            raise ConfigError(f"n_classes must be at least 2; got {self.n_classes}")
+
+    @classmethod
+    def parse(cls, text: str, **overrides) -> "ModelSpec":
+        """Same as :func:`parse_spec`."""
+        return parse_spec(text, **overrides)
+
+    def to_string(self) -> str:
+        """The short form that :func:`parse_spec` reads back (inputs and classes not included)."""
+        parts = ["-".join(str(w) for w in self.hidden)]
+        if self.batch_norm:
+            parts.append("bn")
+        if self.l1:
+            parts.append(f"l1={self.l1:g}")
+        if self.activation != "relu":
+            parts.append(f"act={self.activation}")
+        return ":".join(parts)
+
+    def describe(self) -> str:
+        """Full layer widths, e.g. ``'16-64-32-32-5 relu'``."""
+        widths = (self.n_inputs, *self.hidden, self.n_classes)
+        return "-".join(str(w) for w in widths) + f" {self.activation}"
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["hidden"] = list(self.hidden)
+        return out
+
+
+def _check_widths(hidden: tuple) -> None:
+    if not hidden:
+        raise ConfigError("a model needs at least one hidden layer, e.g. hidden=(64, 32, 32)")
+    for width in hidden:
+        if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or width < 1:
+            raise ConfigError(f"hidden layer widths must be positive integers; got {hidden!r}")
+
+
+_GRAMMAR = ("WIDTH[-WIDTH...][:bn][:l1=FLOAT][:act=" + "|".join(ACTIVATIONS) + "], "
+            "e.g. '64-32-32' or '64-32-32:bn:l1=1e-4'")
+
+
+def parse_spec(text: str, **overrides) -> ModelSpec:
+    """Read a short model description.
+
+    Grammar: ``WIDTH[-WIDTH...]`` for the hidden layers, then any of the options ``:bn``
+    (BatchNormalization), ``:l1=FLOAT`` (L1 kernel penalty) and ``:act=NAME`` (relu, tanh or
+    sigmoid), in any order. ``overrides`` (e.g. ``n_inputs=16``) are passed to :class:`ModelSpec`.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"model spec must be a non-empty string like {_GRAMMAR}; got {text!r}")
+    head, *options = [part.strip() for part in text.strip().split(":")]
+    fields = {"hidden": _parse_widths(head, text)}
+    for option in options:
+        fields.update(_parse_option(option, text))
+    fields.update(overrides)
+    return ModelSpec(**fields)
+
+
+def _parse_widths(head: str, text: str) -> tuple[int, ...]:
+    pieces = head.split("-")
+    if not all(p.strip().isdigit() and int(p) > 0 for p in pieces):
+        raise ConfigError(f"bad hidden layer widths {head!r} in model spec {text!r}; "
+                          f"expected {_GRAMMAR}")
+    return tuple(int(p) for p in pieces)
+
+
+def _parse_option(option: str, text: str) -> dict:
+    key, _, value = option.partition("=")
+    key = key.strip().lower()
+    if key == "bn" and not value:
+        return {"batch_norm": True}
+    if key == "l1" and value:
+        try:
+            return {"l1": float(value)}
+        except ValueError:
+            raise ConfigError(f"l1 needs a number, got {value!r} in model spec {text!r}") from None
+    if key == "act" and value:
+        return {"activation": value.strip().lower()}
+    raise ConfigError(f"unknown option {option!r} in model spec {text!r}; expected {_GRAMMAR}")
+
+
+def _as_spec(spec) -> ModelSpec:
+    if isinstance(spec, ModelSpec):
+        return spec
+    if isinstance(spec, str):
+        return parse_spec(spec)
+    raise ConfigError(f"spec must be a ModelSpec or a string like '64-32-32'; got {type(spec).__name__}")
+
+
+# ----------------------------------------------------------------------------------------- model
+def set_seed(seed: int) -> None:
+    """Seed Python, numpy and the Keras backend."""
+    keras = require("keras", "train models")
+    keras.utils.set_random_seed(int(seed))
+
+
+def build_model(spec: ModelSpec | str = ModelSpec(), seed: int | None = 0, name: str = "jet_mlp"):
+    """Return an uncompiled ``keras.Sequential`` for ``spec`` with readable layer names.
+
+    Layers: ``fc1, [bn1,] relu1, fc2, ..., output, softmax`` (the activation name replaces
+    ``relu`` for other activations). ``seed`` (None: leave the global state alone) makes the
+    initial weights reproducible.
+    """
+    keras = require("keras", "build models")
+    spec = _as_spec(spec)
+    if seed is not None:
+        set_seed(seed)
+    layers = [keras.Input(shape=(spec.n_inputs,), name="input")]
+    for index, width in enumerate(spec.hidden, start=1):
+        layers.extend(_hidden_block(keras, spec, index, width))
+    layers.append(keras.layers.Dense(spec.n_classes, name="output",
+                                     kernel_regularizer=_regularizer(keras, spec)))
+    layers.append(keras.layers.Activation("softmax", name="softmax"))
+    return keras.Sequential(layers, name=name)
+
+
+def _hidden_block(keras, spec: ModelSpec, index: int, width: int) -> list:
+    block = [keras.layers.Dense(width, name=f"fc{index}", kernel_regularizer=_regularizer(keras, spec))]
+    if spec.batch_norm:
+        block.append(keras.layers.BatchNormalization(name=f"bn{index}"))
+    block.append(keras.layers.Activation(spec.activation, name=f"{spec.activation}{index}"))
+    return block
+
+
+def _regularizer(keras, spec: ModelSpec):
+    return keras.regularizers.L1(spec.l1) if spec.l1 > 0 else None
+
+
+# -------------------------------------------------------------------------------------- training
+@dataclass
+class TrainingHistory:
+    """Per-epoch metrics of one :func:`train_model` run."""
+
+    loss: list = field(default_factory=list)
+    acc: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_acc: list = field(default_factory=list)
+    epochs_run: int = 0
+    best_epoch: int | None = None
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _progress_callback(keras, epochs: int):
+    """A Keras callback that shows one tqdm bar per run: epoch, loss and accuracy."""
+    tqdm = require("tqdm", "show progress").tqdm
+
+    class TqdmProgress(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = tqdm(total=epochs, desc="training", unit="epoch", leave=True)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.bar.set_postfix(_short_logs(logs or {}), refresh=False)
+            self.bar.update(1)
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return TqdmProgress()
+
+
+def _short_logs(logs: dict) -> dict:
+    names = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
+    return {short: f"{float(logs[key]):.4f}" for key, short in names.items() if key in logs}
+
+
+def _hook_callback(keras, on_epoch_end: Callable[[int, dict], None]):
+    """Call ``on_epoch_end(epoch, logs)`` with plain floats after every epoch (e.g. live plots)."""
+
+    class EpochHook(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            on_epoch_end(epoch, {k: float(v) for k, v in (logs or {}).items()})
+
+    return EpochHook()
+
+
+def _training_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, one-hot y)`` from a JetDataset-like object or an ``(X, y)`` pair (y one-hot or int)."""
+    if isinstance(dataset, (tuple, list)) and len(dataset) == 2:
+        X, y = dataset
+    elif hasattr(dataset, "X_train") and hasattr(dataset, "y_train"):
+        X, y = dataset.X_train, dataset.y_train
+    else:
+        raise DataError("dataset must be a JetDataset (with X_train, y_train) or an (X, y) pair; "
+                        f"got {type(dataset).__name__}")
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y)
+    if X.ndim != 2 or len(X) == 0:
+        raise DataError(f"X must be a non-empty 2-D array (events, features); got shape {X.shape}")
+    if len(y) != len(X):
+        raise DataError(f"X has {len(X)} rows but y has {len(y)}")
+    if not np.isfinite(X).all():
+        raise DataError("X contains NaN or infinite values")
+    return X, y
+
+
+def _one_hot(y: np.ndarray, n_classes: int) -> np.ndarray:
+    if y.ndim == 2:
+        if y.shape[1] != n_classes:
+            raise DataError(f"one-hot labels have {y.shape[1]} columns; the model has {n_classes} outputs")
+        return y.astype(np.float32)
+    labels = y.astype(np.int64)
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise DataError(f"integer labels must lie in [0, {n_classes}); got {labels.min()}..{labels.max()}")
+    return np.eye(n_classes, dtype=np.float32)[labels]
+
+
+def _split_validation(X, y, fraction: float, seed: int):
+    """Shuffle once, then hold out ``fraction`` of the events for validation."""
+    order = np.random.default_rng(seed).permutation(len(X))
+    n_val = int(round(len(X) * fraction))
+    val, train = order[:n_val], order[n_val:]
+    return (X[train], y[train]), ((X[val], y[val]) if n_val else None)
+
+
+def _check_training_params(epochs, batch_size, patience, learning_rate, validation_split):
+    checks = [
+        ("epochs", epochs, isinstance(epochs, int) and epochs >= 1, "an integer >= 1"),
+        ("batch_size", batch_size, isinstance(batch_size, int) and batch_size >= 1, "an integer >= 1"),
+        ("patience", patience, patience is None or (isinstance(patience, int) and patience >= 0),
+         "None or an integer >= 0"),
+        ("learning_rate", learning_rate, isinstance(learning_rate, (int, float)) and learning_rate > 0,
+         "a number > 0"),
+        ("validation_split", validation_split,
+         isinstance(validation_split, (int, float)) and 0 <= validation_split < 1, "a number in [0, 1)"),
+    ]
+    for name, value, ok, valid in checks:
+        if not ok:
+            raise ConfigError(f"train_model's {name} must be {valid}; got {value!r}")
+
+
+def train_model(model, dataset, epochs: int = 30, batch_size: int = 1024, patience: int | None = 5,
+                learning_rate: float = 1e-3, progress: bool = True, callbacks: Sequence | None = None,
+                validation_split: float = 0.25, on_epoch_end: Callable[[int, dict], None] | None = None,
+                seed: int = 0) -> TrainingHistory:
+    """Train ``model`` with Adam and categorical cross-entropy; return a :class:`TrainingHistory`.
+
+    ``dataset`` is a JetDataset (its training part is used) or an ``(X, y)`` pair. A shuffled
+    ``validation_split`` of it is held out; early stopping watches ``val_loss`` (``loss`` when
+    there is no validation part) and restores the best weights. ``patience=None`` turns early
+    stopping off. ``on_epoch_end(epoch, logs)`` is called after each epoch with float metrics.
+    """
+    keras = require("keras", "train models")
+    _check_training_params(epochs, batch_size, patience, learning_rate, validation_split)
+    X, y = _training_arrays(dataset)
+    y = _one_hot(y, model.output_shape[-1])
+    (X_fit, y_fit), validation = _split_validation(X, y, validation_split, seed)
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    stopper = _early_stopping(keras, patience, has_validation=validation is not None)
+    extra = [stopper] if stopper else []
+    extra += [_progress_callback(keras, epochs)] if progress else []
+    extra += [_hook_callback(keras, on_epoch_end)] if on_epoch_end else []
+
+    start = time.perf_counter()
+    fit = model.fit(X_fit, y_fit, epochs=epochs, batch_size=batch_size, validation_data=validation,
+                    callbacks=[*extra, *(callbacks or [])], verbose=0, shuffle=True)
+    return _history(fit.history, stopper, time.perf_counter() - start)
+
+
+def _early_stopping(keras, patience, has_validation: bool):
+    if patience is None:
+        return None
+    return keras.callbacks.EarlyStopping(monitor="val_loss" if has_validation else "loss",
+                                         patience=patience, restore_best_weights=True)
+
+
+def _history(logs: dict, stopper, seconds: float) -> TrainingHistory:
+    as_floats = lambda key: [float(v) for v in logs.get(key, [])]  # noqa: E731
+    history = TrainingHistory(loss=as_floats("loss"), acc=as_floats("accuracy"),
+                              val_loss=as_floats("val_loss"), val_acc=as_floats("val_accuracy"),
+                              seconds=round(seconds, 3))
+    history.epochs_run = len(history.loss)
+    if stopper is not None:
+        history.best_epoch = int(stopper.best_epoch)
+        history.stopped_early = stopper.stopped_epoch > 0
+    log.info("trained %d epochs in %.1f s", history.epochs_run, seconds)
+    return history
+
+
+# ------------------------------------------------------------------------------------ save, load
+@contextlib.contextmanager
+def atomic_destination(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix); move it onto ``path`` on success.
+
+    Readers never see a half-written file, and a failure leaves no temporary file behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_model(model, path: str | os.PathLike) -> Path:
+    """Save ``model`` to a ``.keras`` file atomically; return the path."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ConfigError(f"save_model writes the Keras 3 format, so the file name must end in "
+                          f"'.keras'; got {str(path)!r}")
+    with atomic_destination(path) as tmp:
+        model.save(tmp)
+    log.info("saved model to %s", path)
+    return path
+
+
+def load_model(path: str | os.PathLike, custom_objects: dict | None = None, compile: bool = True):
+    """Load a model saved by :func:`save_model`; DataError naming the file if it is missing or corrupt."""
+    keras = require("keras", "load models")
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"model file not found: {str(path)!r}")
+    try:
+        return keras.saving.load_model(path, custom_objects=custom_objects, compile=compile)
+    except Exception as exc:  # keras raises many types for a damaged archive
+        raise DataError(f"could not load model file {str(path)!r}: {type(exc).__name__}: {exc}") from exc
