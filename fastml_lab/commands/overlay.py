@@ -1,0 +1,120 @@
+"""Verbs for overlays: ``package``, ``overlays``, ``run``, ``fetch``.
+
+They import ``fastml_lab.overlay`` only (numpy), so they work on a board without TensorFlow or
+hls4ml.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from ..cli import add_verb
+
+log = logging.getLogger(__name__)
+
+
+def _package(args):
+    from ..overlay import package
+
+    out = package(args.project, name=args.name, out=args.out, version=args.version,
+                  overwrite=args.overwrite)
+    print(out)
+
+
+def _overlays(args):
+    from ..overlay import list_overlays
+
+    rows = list_overlays(args.path)
+    if not rows:
+        print("No overlay packages found; `fastml-lab package PRJ --name NAME` makes one.")
+        return
+    width = max(len(r.name) for r in rows)
+    for r in rows:
+        print(f"{r.name:<{width}}  {r.version:<8}  {str(r.board or '-'):<8}  {r.status:<18}  {r.path}")
+
+
+def _run(args):
+    import numpy as np
+
+    from ..exceptions import DataError
+    from ..overlay import load
+
+    try:
+        X = np.load(args.input, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"Cannot read {args.input} as a .npy array: {exc}.") from None
+    with load(args.overlay, backend=args.backend, paths=args.path) as ol:
+        log.info("Running %s on %d events (%s backend).", ol.name, len(X), ol.backend)
+        Y = ol.predict(X, scale=args.scale)
+        if args.profile:
+            json.dump(ol.profile(X, scale=args.scale), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+    _save_npy_atomic(Path(args.output), Y)
+
+
+def _save_npy_atomic(path: Path, array) -> None:
+    import os
+    import tempfile
+
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _fetch(args):
+    from ..overlay import fetch_bitstream, resolve
+
+    for path in fetch_bitstream(resolve(args.overlay, args.path), timeout_s=args.timeout):
+        print(path)
+
+
+def register(sub):
+    p = add_verb(sub, "package", _package,
+                 "package an exported project as an overlay (emulator data, manifest, bitstream "
+                 "if built)")
+    p.add_argument("project", help="exported project folder (has project.json)")
+    p.add_argument("--name", required=True, help="package name")
+    p.add_argument("--out", default=None,
+                   help="package folder (default: ./bitstreams/NAME, where `overlays` looks)")
+    p.add_argument("--version", default="1.0.0", help="package version (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing package")
+
+    p = add_verb(sub, "overlays", _overlays,
+                 "list overlay packages: software only, bitstream present or verified")
+    p.add_argument("--path", action="append", default=[], metavar="DIR",
+                   help="also search DIR (repeatable); $FASTML_LAB_OVERLAYS, ./bitstreams and "
+                        "the shipped packages are always searched")
+
+    p = add_verb(sub, "run", _run,
+                 "run an overlay on X.npy, on the board if present, else bit-exactly in software")
+    p.add_argument("overlay", metavar="NAME|PATH", help="package name or folder")
+    p.add_argument("--input", required=True, help="input events, (n_events, n_inputs) .npy")
+    p.add_argument("--output", required=True, help="where to write the outputs (.npy, float64)")
+    p.add_argument("--backend", choices=("auto", "software", "board"), default="auto",
+                   help="where to run (default: %(default)s)")
+    p.add_argument("--scale", action="store_true",
+                   help="apply the package's input scaler first (inputs are raw features); "
+                        "without it the inputs are sent as given, like `fastml-lab csim`")
+    p.add_argument("--profile", action="store_true",
+                   help="also print measured and modelled throughput and latency as JSON")
+    p.add_argument("--path", action="append", default=[], metavar="DIR",
+                   help="also search DIR for the package")
+
+    p = add_verb(sub, "fetch", _fetch,
+                 "download a package's missing bitstream from its .link file, checksum verified")
+    p.add_argument("overlay", metavar="NAME|PATH", help="package name or folder")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds (default: %(default)s)")
+    p.add_argument("--path", action="append", default=[], metavar="DIR",
+                   help="also search DIR for the package")

@@ -1,0 +1,256 @@
+"""The one seam every overlay implements: :class:`Accelerator`.
+
+The base class does everything that does not touch hardware: input checks, optional scaling,
+packing events into stream words, splitting batches to the largest transfer, unpacking, class
+helpers and profiling. A subclass supplies ``_transfer(words, n_events) -> words`` (the board's
+DMA round trip, or the emulator) and ``max_events_per_transfer``.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+
+import numpy as np
+
+from ..exceptions import BoardError, ConfigError, DataError, NotReadyError
+
+log = logging.getLogger(__name__)
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_input(X, n_inputs: int) -> np.ndarray:
+    """``X`` as a float64 (n_events, n_inputs) array; DataError naming the first bad value."""
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise DataError(f"Cannot read the input as an array: {exc}.") from None
+    if arr.dtype.kind not in "iuf":
+        raise DataError(f"Inputs must be real numbers; got an array of dtype {arr.dtype}.")
+    if arr.ndim == 1 and arr.size == n_inputs:
+        arr = arr.reshape(1, n_inputs)
+    if arr.ndim != 2 or arr.shape[1] != n_inputs:
+        raise DataError(f"Expected inputs of shape (n_events, {n_inputs}); got {arr.shape}. "
+                        f"One event is a row of {n_inputs} features; reshape with "
+                        f"X.reshape(-1, {n_inputs}) if the values are in order.")
+    if arr.shape[0] == 0:
+        raise DataError("The input has no events (0 rows).")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DataError(f"X[{row}, {col}] is {arr[row, col]}: NaN and infinity cannot be sent to "
+                        f"the firmware ({int(bad.sum())} such values in "
+                        f"{int(bad.any(axis=1).sum())} rows). Drop or impute them first.")
+    return arr
+
+
+def pack(X: np.ndarray, word_dtype) -> np.ndarray:
+    """Events (n, n_inputs) as one flat, contiguous run of stream words, row after row."""
+    dtype = np.dtype(word_dtype)
+    if dtype == np.float32:
+        too_big = np.abs(X) > _FLOAT32_MAX
+        if too_big.any():
+            row, col = np.argwhere(too_big)[0]
+            raise DataError(f"X[{row}, {col}] = {X[row, col]:g} does not fit a float32 stream word.")
+    return np.ascontiguousarray(X, dtype=dtype).reshape(-1)
+
+
+def unpack(words, n_events: int, n_outputs: int) -> np.ndarray:
+    """Stream words back to a float64 (n_events, n_outputs) array (a new array, never a view)."""
+    words = np.asarray(words)
+    expected = n_events * n_outputs
+    if words.size != expected:
+        raise BoardError(f"Received {words.size} output words for {n_events} events; expected "
+                         f"{expected} ({n_outputs} per event).")
+    return np.array(words, dtype=np.float64).reshape(n_events, n_outputs)
+
+
+class Accelerator:
+    """Runs a packaged model: ``predict``, ``classify``, ``profile``, ``describe``, ``close``.
+
+    ``predict(X)`` sends ``X`` as given, like the C simulation; ``predict(X, scale=True)`` first
+    applies the package's input scaler (for raw, unscaled features).
+    """
+
+    #: "board" or "software".
+    backend = "abstract"
+
+    def __init__(self, package):
+        self.package = package
+        self._scaler = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ subclass seam
+    @property
+    def max_events_per_transfer(self) -> int:
+        raise NotImplementedError
+
+    def _transfer(self, words: np.ndarray, n_events: int) -> np.ndarray:
+        """Send the packed words of ``n_events`` events; return their output words."""
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Release what the subclass holds."""
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def name(self) -> str:
+        return self.package.name
+
+    @property
+    def n_inputs(self) -> int:
+        return self.package.n_inputs
+
+    @property
+    def n_outputs(self) -> int:
+        return self.package.n_outputs
+
+    @property
+    def class_names(self):
+        return self.package.class_names
+
+    @property
+    def word_dtype(self) -> np.dtype:
+        return np.dtype(self.package.io["word_dtype"])
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # ------------------------------------------------------------------ inference
+    def predict(self, X, scale: bool = False) -> np.ndarray:
+        """Outputs for events ``X`` (n_events, n_inputs) as a new float64 (n_events, n_outputs) array.
+
+        ``scale=True`` applies the package's scaler to raw features first.
+        """
+        self._check_open()
+        X = check_input(X, self.n_inputs)
+        if scale:
+            X = check_input(self._get_scaler().transform(X), self.n_inputs)
+        n = X.shape[0]
+        out = np.empty((n, self.n_outputs), dtype=np.float64)
+        step = self.max_events_per_transfer
+        for start in range(0, n, step):
+            chunk = X[start:start + step]
+            words = self._transfer(pack(chunk, self.word_dtype), chunk.shape[0])
+            out[start:start + chunk.shape[0]] = unpack(words, chunk.shape[0], self.n_outputs)
+        return out
+
+    def classify(self, X, scale: bool = False) -> np.ndarray:
+        """The index of the largest output of each event (int64)."""
+        return np.argmax(self.predict(X, scale=scale), axis=1).astype(np.int64)
+
+    def labels(self, X, scale: bool = False) -> np.ndarray:
+        """Class names of the predicted classes (needs ``class_names`` in the package)."""
+        if not self.class_names:
+            raise ConfigError(f"The package {self.name!r} records no class names; use classify().")
+        return np.asarray(self.class_names, dtype=object)[self.classify(X, scale=scale)]
+
+    def _get_scaler(self):
+        if self._scaler is None:
+            spec = self.package.manifest.get("scaler")
+            if not spec:
+                raise ConfigError(f"The package {self.name!r} has no input scaler; pass features "
+                                  "that are already scaled (scale=False).")
+            from ..scaler import Scaler
+
+            self._scaler = Scaler.from_dict(spec)
+        return self._scaler
+
+    # ------------------------------------------------------------------ measurement
+    def modelled(self) -> dict:
+        """Board figures computed from the firmware's II, latency and clock (not measured)."""
+        timing = self.package.timing
+        clock = timing.get("clock_mhz") or self.package.manifest.get("clock_mhz")
+        ii = timing.get("ii_cycles")
+        if not clock or not ii:
+            return {"label": "modelled", "available": False,
+                    "reason": "the package records no II or clock"}
+        stream_cycles = max(self.n_inputs, self.n_outputs)
+        if self.package.io["interface"] != "axi_stream":
+            stream_cycles = 1
+        cycles = max(int(ii), stream_cycles)
+        latency = timing.get("latency_cycles")
+        return {
+            "label": "modelled",
+            "available": True,
+            "events_per_s": clock * 1e6 / cycles,
+            "latency_us": None if latency is None else latency / clock,
+            "cycles_per_event": cycles,
+            "bound": "II" if int(ii) >= stream_cycles else "stream (one 32-bit word per cycle)",
+            "clock_mhz": clock,
+            "source": timing.get("source", "unknown"),
+            "note": "the IP alone at its clock; Python and DMA set-up time are not included",
+        }
+
+    def profile(self, X, scale: bool = False, repeats: int = 50) -> dict:
+        """Measure batch throughput on ``X`` and single-event latency (median of ``repeats``)."""
+        self._check_open()
+        X = check_input(X, self.n_inputs)
+        start = time.perf_counter()
+        self.predict(X, scale=scale)
+        batch_s = time.perf_counter() - start
+        one = X[:1]
+        self.predict(one, scale=scale)  # warm-up
+        latencies = []
+        for _ in range(max(1, int(repeats))):
+            t0 = time.perf_counter()
+            self.predict(one, scale=scale)
+            latencies.append((time.perf_counter() - t0) * 1e6)
+        latencies.sort()
+        return {
+            "backend": self.backend,
+            "label": "measured",
+            "events": int(X.shape[0]),
+            "batch_s": batch_s,
+            "events_per_s": X.shape[0] / batch_s if batch_s > 0 else float("inf"),
+            "latency_us": statistics.median(latencies),
+            "latency_us_p90": latencies[min(len(latencies) - 1, int(0.9 * len(latencies)))],
+            "latency_repeats": len(latencies),
+            "modelled": self.modelled(),
+        }
+
+    # ------------------------------------------------------------------ description, lifetime
+    def describe(self) -> dict:
+        """What runs where: package, backend, I/O format, timing."""
+        pkg = self.package
+        return {
+            "name": pkg.name,
+            "version": pkg.version,
+            "backend": self.backend,
+            "board": pkg.board,
+            "status": pkg.status,
+            "path": str(pkg.path),
+            "n_inputs": self.n_inputs,
+            "n_outputs": self.n_outputs,
+            "input_type": str(pkg.input_type),
+            "output_type": str(pkg.output_type),
+            "packing": pkg.io.get("packing"),
+            "class_names": self.class_names,
+            "has_scaler": bool(pkg.manifest.get("scaler")),
+            "max_events_per_transfer": self.max_events_per_transfer,
+            "timing": pkg.timing,
+        }
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise NotReadyError(f"The overlay {self.name!r} is closed; load it again.")
+
+    def close(self) -> None:
+        """Release buffers and locks; further calls raise NotReadyError. Safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self._close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<{type(self).__name__} {self.name!r} backend={self.backend!r} {state}>"

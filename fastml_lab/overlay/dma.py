@@ -1,0 +1,190 @@
+"""A software AXI DMA with the emulator as the IP behind it, speaking pynq's DMA interface.
+
+``SoftwareDMA(firmware)`` offers ``sendchannel`` / ``recvchannel`` with ``transfer(array, start=0,
+nbytes=0)``, ``wait()``, ``idle``, ``running``, ``start()``, ``stop()`` and pynq's length check, so
+the board driver can run unchanged without a board. The modelled IP behaves like hls4ml's
+VivadoAccelerator stream wrapper: it consumes ``n_inputs`` words per event, casts each word to the
+input type, and writes ``n_outputs`` words per event, raising TLAST on the last output word of an
+event whose input carried TLAST. ``delay_s`` delays completion and ``stall=True`` makes the IP
+never answer, to exercise timeouts; a receive buffer shorter than the packet halts the channel as
+the real engine does.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .software import stream_ip
+
+#: Largest transfer of hls4ml's PYNQ-Z2 design (``c_sg_length_width`` = 26).
+HLS4ML_MAX_TRANSFER_BYTES = (1 << 26) - 1
+
+
+def _byte_view(array) -> np.ndarray:
+    flat = np.asarray(array).reshape(-1)
+    if not flat.flags.c_contiguous:
+        raise ValueError("DMA buffers must be contiguous (use pynq.allocate).")
+    return flat.view(np.uint8)
+
+
+class _StreamIP:
+    """The IP between the two channels: input FIFO -> emulator -> output FIFO."""
+
+    def __init__(self, firmware, word_dtype, stall):
+        self.firmware = firmware
+        self.word_dtype = np.dtype(word_dtype)
+        self.stall = stall
+        self.pending = np.empty(0, dtype=self.word_dtype)
+        self.pending_last = False
+        self.out_words = []
+        self.out_last = []
+
+    def push(self, words: np.ndarray) -> None:
+        self.pending = np.concatenate([self.pending, words.astype(self.word_dtype)])
+        self.pending_last = True  # the DMA raises TLAST on the last word of a transfer
+        self._run()
+
+    def _run(self) -> None:
+        if self.stall:
+            return
+        n_in = self.firmware.n_inputs
+        n_events = self.pending.size // n_in
+        if n_events == 0:
+            return
+        words = self.pending[:n_events * n_in]
+        self.pending = self.pending[n_events * n_in:]
+        last_event_has_tlast = self.pending_last and self.pending.size == 0
+        out = stream_ip(self.firmware, words, self.word_dtype)
+        last = np.zeros(out.size, dtype=bool)
+        if last_event_has_tlast:
+            last[-1] = True
+            self.pending_last = False
+        self.out_words.append(out)
+        self.out_last.append(last)
+
+    def pull(self, max_words: int):
+        """Up to ``max_words`` words, stopping after a TLAST; returns (words, saw_last)."""
+        if not self.out_words:
+            return np.empty(0, dtype=self.word_dtype), False
+        words = np.concatenate(self.out_words)
+        last = np.concatenate(self.out_last)
+        hits = np.flatnonzero(last[:max_words])
+        take = hits[0] + 1 if hits.size else min(max_words, words.size)
+        self.out_words = [words[take:]] if take < words.size else []
+        self.out_last = [last[take:]] if take < words.size else []
+        return words[:take], bool(hits.size)
+
+
+class SoftwareChannel:
+    """One direction of :class:`SoftwareDMA` (``MM2S`` sends, ``S2MM`` receives)."""
+
+    def __init__(self, dma, direction: str, max_size: int):
+        self._dma = dma
+        self.direction = direction
+        self.max_size = max_size
+        self._running = True
+        self._busy = False
+        self._ready_at = 0.0
+        self._target = None  # S2MM: [byte view, start, nbytes, written, complete]
+        self.bytes_received = 0
+        self.transfers = 0
+        self.error = None
+
+    @property
+    def running(self) -> bool:
+        """False once stopped or halted by an error (as the DMASR halted bit reads)."""
+        return self._running
+
+    @property
+    def idle(self) -> bool:
+        self._dma._pump()
+        return not self._busy
+
+    def start(self) -> None:
+        self._running, self.error, self._busy, self._target = True, None, False, None
+
+    def stop(self) -> None:
+        self._running, self._busy, self._target = False, False, None
+
+    def transfer(self, array, start: int = 0, nbytes: int = 0) -> None:
+        view = _byte_view(array)
+        nbytes = nbytes or view.size - start
+        if nbytes > self.max_size:
+            raise ValueError(f"Transferred array is {nbytes} bytes, which exceeds the maximum DMA "
+                             f"buffer size {self.max_size}.")
+        if start < 0 or start + nbytes > view.size:
+            raise ValueError(f"Transfer of {nbytes} bytes from offset {start} exceeds the "
+                             f"{view.size}-byte array.")
+        if not self._running:
+            raise RuntimeError("DMA channel not started")
+        if self._busy:
+            raise RuntimeError("DMA channel not idle")
+        if nbytes % self._dma.word_bytes:
+            raise ValueError(f"Transfer of {nbytes} bytes is not a whole number of "
+                             f"{self._dma.word_bytes}-byte stream words.")
+        self.transfers += 1
+        self._busy = True
+        self._ready_at = time.monotonic() + self._dma.delay_s
+        if self.direction == "MM2S":
+            if hasattr(array, "flush"):
+                array.flush()
+            words = view[start:start + nbytes].view(self._dma.word_dtype).copy()
+            self._dma.ip.push(words)
+        else:
+            self._target = [view, start, nbytes, 0, False]
+        self._dma._pump()
+
+    def wait(self, guard_s: float = 10.0) -> None:
+        """Block until idle, like pynq's ``wait`` (which has no timeout; this one gives up
+        after ``guard_s`` so a broken test cannot hang)."""
+        if not self._running:
+            raise RuntimeError("DMA channel not started")
+        deadline = time.monotonic() + guard_s
+        while not self.idle:
+            if time.monotonic() > deadline:
+                raise RuntimeError("SoftwareDMA: wait() gave up; the transfer never completed.")
+            time.sleep(1e-4)
+
+
+class SoftwareDMA:
+    """An AXI DMA in software, wired to the bit-exact emulator of ``firmware``."""
+
+    def __init__(self, firmware, word_dtype="float32",
+                 max_transfer_bytes: int = HLS4ML_MAX_TRANSFER_BYTES,
+                 delay_s: float = 0.0, stall: bool = False):
+        self.word_dtype = np.dtype(word_dtype)
+        self.word_bytes = self.word_dtype.itemsize
+        self.buffer_max_size = int(max_transfer_bytes)
+        self.delay_s = float(delay_s)
+        self.ip = _StreamIP(firmware, word_dtype, stall)
+        self.sendchannel = SoftwareChannel(self, "MM2S", self.buffer_max_size)
+        self.recvchannel = SoftwareChannel(self, "S2MM", self.buffer_max_size)
+
+    def _pump(self) -> None:
+        now = time.monotonic()
+        send = self.sendchannel
+        if send._busy and now >= send._ready_at:
+            send._busy = False
+        recv = self.recvchannel
+        if recv._target is None:
+            return
+        view, start, nbytes, written, done = recv._target
+        if not done:
+            room = (nbytes - written) // self.word_bytes
+            words, saw_last = self.ip.pull(room)
+            if words.size:
+                raw = words.view(np.uint8)
+                view[start + written:start + written + raw.size] = raw
+                written += raw.size
+            full = written == nbytes
+            if full and not saw_last and self.ip.out_words:
+                recv.error = "S2MM buffer full before TLAST (DMAIntErr)"
+                recv._running, recv._busy, recv._target = False, False, None
+                return
+            done = saw_last or full
+            recv._target = [view, start, nbytes, written, done]
+        if done and now >= recv._ready_at:
+            recv._busy, recv._target = False, None
+            recv.bytes_received = written
