@@ -170,7 +170,8 @@ class FixedType:
             )
         x = np.asarray(values, dtype=np.float64)
         scaled = np.ldexp(x, self.fractional)  # exact: a power-of-two scaling
-        return self._overflow(self._round(scaled))
+        with np.errstate(invalid="ignore"):  # +-inf passes through rounding as +-inf
+            return self._overflow(self._round(scaled))
 
     def from_raw(self, raw) -> np.ndarray:
         """Real values of stored integers."""
@@ -205,7 +206,8 @@ class FixedType:
             span = float(2.0 ** self.width)
             wrapped = np.fmod(raw - lo, span)  # fmod is exact
             wrapped = np.where(wrapped < 0, wrapped + span, wrapped)
-            return wrapped + lo
+            # +-inf (e.g. 1/0 in a table initialiser) shifts every bit out: the C++ result is 0.
+            return np.where(np.isfinite(raw), wrapped + lo, 0.0)
         if mode == "SAT":
             return np.clip(raw, lo, hi)
         if mode == "SAT_ZERO":

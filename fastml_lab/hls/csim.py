@@ -1,0 +1,129 @@
+"""C simulation: compile the exported project's C++ with g++ and run it on a batch.
+
+The sources hls4ml wrote (``firmware/`` and the bridge) are compiled as they are, plus a small
+batch entry point that loops over events in C. The shared library is cached in the project under
+a key made of the sources' hashes, so a second run does not recompile.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ..exceptions import DataError, ToolchainNotFoundError
+from .export import Project
+
+log = logging.getLogger("fastml_lab")
+
+CXXFLAGS = ("-O3", "-fPIC", "-std=c++11", "-fno-gnu-unique")
+COMPILE_TIMEOUT_S = 900
+_BATCH_SOURCE = """\
+// Batch entry point for the C simulation: one call runs n events through the top function.
+extern "C" void myproject_double(double *in, double *out);
+extern "C" void fastml_predict(double *x, double *y, long n, long n_in, long n_out) {
+    for (long i = 0; i < n; i++) myproject_double(x + i * n_in, y + i * n_out);
+}
+"""
+_LOADED: dict = {}
+
+
+def _sources(hls_dir: Path) -> list:
+    fw = hls_dir / "firmware"
+    sources = [fw / "myproject.cpp"]
+    if (fw / "myproject_axi.cpp").exists():
+        sources.append(fw / "myproject_axi.cpp")
+    sources.append(hls_dir / "myproject_bridge.cpp")
+    return sources
+
+
+def _cache_key(hls_dir: Path) -> str:
+    h = hashlib.sha256(str(hls_dir.resolve()).encode())
+    h.update(" ".join(CXXFLAGS).encode())
+    for path in sorted((hls_dir / "firmware").rglob("*")):
+        if path.is_file() and "ap_types" not in path.parts:
+            h.update(path.relative_to(hls_dir).as_posix().encode())
+            h.update(path.read_bytes())
+    h.update((hls_dir / "myproject_bridge.cpp").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def compile_csim(project, jobs: int = 2) -> Path:
+    """Compile the project's C simulation (or reuse the cached build); return the library path."""
+    project = project if isinstance(project, Project) else Project.open(project)
+    hls_dir = project.hls_dir.resolve()
+    out_dir = project.path.resolve() / "csim"
+    lib = out_dir / f"libcsim-{_cache_key(hls_dir)}.so"
+    if lib.exists():
+        return lib
+    cxx = shutil.which(os.environ.get("CXX", "g++"))
+    if cxx is None:
+        raise ToolchainNotFoundError("The C simulation needs g++ on PATH (Debian: apt-get install g++).")
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / "fastml_batch.cpp").write_text(_BATCH_SOURCE)
+    weights = hls_dir / "firmware" / "weights"
+    flags = [*CXXFLAGS, f"-I{hls_dir / 'firmware' / 'ap_types'}", f"-I{hls_dir / 'firmware'}",
+             f'-DWEIGHTS_DIR="{weights}"']
+    sources = _sources(hls_dir) + [out_dir / "fastml_batch.cpp"]
+    objects = [out_dir / f"{src.stem}.o" for src in sources]
+    log.info("Compiling the C simulation with g++ (%d files)...", len(sources))
+
+    def build(pair):
+        src, obj = pair
+        _run([cxx, *flags, "-c", str(src), "-o", str(obj)], cwd=hls_dir)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(build, zip(sources, objects)))
+    tmp = lib.with_suffix(".so.tmp")
+    _run([cxx, *CXXFLAGS, "-shared", *map(str, objects), "-o", str(tmp)], cwd=hls_dir)
+    os.replace(tmp, lib)
+    for obj in objects:
+        obj.unlink(missing_ok=True)
+    return lib
+
+
+def _run(cmd, cwd):
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ToolchainNotFoundError(f"g++ did not finish within {COMPILE_TIMEOUT_S} s: {' '.join(cmd[:3])}...") from None
+    if proc.returncode != 0:
+        raise ToolchainNotFoundError(f"g++ failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+
+
+def run_csim(project, X) -> np.ndarray:
+    """Outputs of the compiled C simulation for inputs ``X`` (n, n_inputs), as float64."""
+    project = project if isinstance(project, Project) else Project.open(project)
+    firmware = project.firmware()
+    X = firmware.validate_input(X)
+    lib_path = compile_csim(project)
+    lib = _LOADED.get(lib_path)
+    if lib is None:
+        lib = ctypes.CDLL(str(lib_path))
+        lib.fastml_predict.restype = None
+        lib.fastml_predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long,
+                                       ctypes.c_long, ctypes.c_long]
+        _LOADED[lib_path] = lib
+    x = np.ascontiguousarray(X, dtype=np.float64)
+    y = np.zeros((x.shape[0], firmware.n_outputs), dtype=np.float64)
+    if x.shape[0]:
+        lib.fastml_predict(x.ctypes.data, y.ctypes.data, x.shape[0], firmware.n_inputs, firmware.n_outputs)
+    return y
+
+
+def load_array(path) -> np.ndarray:
+    """Read an input ``.npy`` file with a clear error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Input file {path} does not exist.")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise DataError(f"{path} is not a readable .npy array ({exc}).") from None

@@ -1,0 +1,275 @@
+"""Export a Keras model to an hls4ml project, with every precision set by a plan.
+
+The project folder holds::
+
+    PRJ/project.json     what was exported and how (backend, part, clock, reuse, strategy, plan,
+                         scaler, class names), read by every later step
+    PRJ/plan.json        the precision plan as given
+    PRJ/firmware.json    the emulator's description of the firmware, read back from the C++
+    PRJ/firmware.npz     weights and tables as stored integers
+    PRJ/hls4ml/          the hls4ml project (C++ sources, weights, build scripts)
+
+The folder appears only when everything is written: an interrupted export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import __version__
+from .._deps import require
+from .._io import atomic_directory, write_text_atomic
+from ..exceptions import ConfigError, DataError
+from ..fixed import FixedType
+from .keras_model import as_model, check_supported
+from .plan import ACTIVATION_TABLE, EXACT, SOFTMAX_TABLE, PrecisionPlan, as_plan, exact_accumulator
+
+log = logging.getLogger("fastml_lab")
+
+#: Export targets: name -> (hls4ml backend, board).
+BACKENDS = {"vitis": ("Vitis", None), "pynq-z2": ("VivadoAccelerator", "pynq-z2")}
+STRATEGIES = ("Latency", "Resource")
+DEFAULT_PART = "xc7z020clg400-1"
+#: The PYNQ-Z2 fabric clock (FCLK0) is 100 MHz.
+DEFAULT_CLOCK_NS = 10.0
+PROJECT_FILE = "project.json"
+HLS_DIR = "hls4ml"
+
+
+@dataclass
+class Project:
+    """An exported project folder; ``meta`` is its ``project.json``."""
+
+    path: Path
+    meta: dict
+
+    @classmethod
+    def open(cls, path) -> "Project":
+        path = Path(path)
+        meta_path = path / PROJECT_FILE
+        if not meta_path.is_file():
+            raise DataError(
+                f"{path} is not an exported project: {PROJECT_FILE} is missing. "
+                "Create one with `fastml-lab export MODEL.keras --out PRJ`."
+            )
+        try:
+            meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{meta_path} is not valid JSON ({exc}).") from None
+        return cls(path, meta)
+
+    @property
+    def hls_dir(self) -> Path:
+        return self.path / self.meta.get("hls_dir", HLS_DIR)
+
+    @property
+    def backend(self) -> str:
+        return self.meta["backend"]
+
+    def firmware(self):
+        from ..emulator import Firmware
+
+        return Firmware.load(self.path)
+
+    def plan(self) -> PrecisionPlan:
+        return PrecisionPlan.from_dict(self.meta["plan"])
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.path)!r}, backend={self.backend!r})"
+
+
+def export(model, out, *, plan=None, precision=None, backend: str = "vitis", reuse_factor: int = 1,
+           strategy: str = "Latency", clock_period_ns: float = DEFAULT_CLOCK_NS, part: str | None = None,
+           scaler=None, class_names=None, feature_names=None, name: str | None = None,
+           overwrite: bool = False) -> Project:
+    """Write the hls4ml project for ``model`` (a Keras model or ``.keras`` path) to ``out``.
+
+    ``plan`` (a :class:`PrecisionPlan`, dict or JSON path) or ``precision`` (one type for
+    everything) sets the fixed-point types. ``scaler`` (an object with ``to_dict()`` or a dict) and
+    ``class_names`` are recorded for the overlay, which scales inputs and names classes.
+    """
+    backend = _check_choice("backend", backend, tuple(BACKENDS))
+    strategy = _check_choice("strategy", strategy.capitalize(), STRATEGIES)
+    if not isinstance(reuse_factor, int) or not 1 <= reuse_factor <= 4096:
+        raise ConfigError(f"reuse_factor must be an integer from 1 to 4096; got {reuse_factor!r}.")
+    if not (isinstance(clock_period_ns, (int, float)) and 1.0 <= clock_period_ns <= 100.0):
+        raise ConfigError(f"clock_period_ns must be between 1 and 100 ns; got {clock_period_ns!r}.")
+    plan = as_plan(plan, precision)
+    keras_model = as_model(model)
+    check_supported(keras_model)
+    plan.check_layers([layer.name for layer in keras_model.layers])
+    hls4ml = require("hls4ml", "export models to HLS")
+    hls_backend, board = BACKENDS[backend]
+    config = hls_config(keras_model, plan, hls_backend, reuse_factor, strategy)
+    out = Path(out)
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        kwargs = dict(hls_config=config, output_dir=str(tmp / HLS_DIR), io_type="io_parallel",
+                      backend=hls_backend, clock_period=clock_period_ns, project_name="myproject")
+        if board:
+            kwargs.update(board=board, interface="axi_stream", driver="python",
+                          input_type="float", output_type="float")
+        else:
+            kwargs.update(part=part or DEFAULT_PART)
+        log.debug("hls4ml convert: backend=%s strategy=%s reuse=%s", hls_backend, strategy, reuse_factor)
+        hls_model = _quiet(hls4ml.converters.convert_from_keras_model, keras_model, **kwargs)
+        _quiet(hls_model.write)
+        firmware = _read_firmware(tmp / HLS_DIR, board, reuse_factor, clock_period_ns)
+        firmware.save(tmp)
+        resolved_part = hls_model.config.get_config_value("Part") or part or DEFAULT_PART
+        meta = {
+            "name": name or out.name,
+            "backend": backend,
+            "board": board,
+            "part": resolved_part,
+            "clock_period_ns": float(clock_period_ns),
+            "reuse_factor": reuse_factor,
+            "strategy": strategy,
+            "io_type": "io_parallel",
+            "interface": firmware.interface,
+            "n_inputs": firmware.n_inputs,
+            "n_outputs": firmware.n_outputs,
+            "plan": plan.to_dict(),
+            "scaler": _as_dict(scaler),
+            "class_names": list(class_names) if class_names is not None else None,
+            "feature_names": list(feature_names) if feature_names is not None else None,
+            "firmware_digest": firmware.digest(),
+            "timing": firmware.timing,
+            "fastml_lab_version": __version__,
+            "hls4ml_version": getattr(hls4ml, "__version__", "unknown"),
+            "hls_dir": HLS_DIR,
+        }
+        write_text_atomic(tmp / PROJECT_FILE, json.dumps(meta, indent=2) + "\n")
+        plan.save(tmp / "plan.json")
+    log.info("Exported %s (%s, %s) to %s", meta["name"], backend, resolved_part, out)
+    return Project.open(out)
+
+
+def hls_config(model, plan: PrecisionPlan, hls_backend: str, reuse_factor: int, strategy: str) -> dict:
+    """hls4ml's per-layer configuration with every precision taken from ``plan`` (none 'auto')."""
+    hls4ml = require("hls4ml", "export models to HLS")
+    config = _quiet(hls4ml.utils.config_from_keras_model, model, granularity="name",
+                    backend=hls_backend, default_precision=plan.default.to_hls4ml(),
+                    default_reuse_factor=reuse_factor)
+    config["Model"]["Strategy"] = strategy
+    config["Model"]["ReuseFactor"] = reuse_factor
+    layers = {layer.name: layer for layer in model.layers}
+    previous = plan.input_type()
+    for entry_name, entry in config["LayerName"].items():
+        layer = layers.get(entry_name)
+        kind = _kind(layer, entry_name, layers)
+        precision = entry.setdefault("Precision", {})
+        result = plan.input_type() if kind == "input" else plan.type_for(entry_name, "result")
+        for slot in list(precision):
+            precision[slot] = _slot_type(plan, entry_name, kind, slot, layer, previous, result).to_hls4ml()
+        precision["result"] = result.to_hls4ml()
+        entry["ReuseFactor"] = reuse_factor
+        entry["Trace"] = False
+        if kind == "dense":
+            entry["Strategy"] = strategy
+        previous = result
+    return config
+
+
+def _kind(layer, entry_name: str, layers: dict) -> str:
+    if layer is None:  # an activation hls4ml splits off a Dense: '<dense>_<activation>'
+        base, _, act = entry_name.rpartition("_")
+        if base in layers:
+            return "softmax" if act == "softmax" else "activation"
+        return "other"
+    cls = type(layer).__name__
+    if cls == "InputLayer":
+        return "input"
+    if cls in ("Dense", "QDense"):
+        return "dense"
+    if cls == "Softmax" or getattr(getattr(layer, "activation", None), "__name__", "") == "softmax":
+        return "softmax"
+    if cls == "BatchNormalization":
+        return "batchnorm"
+    return "activation"
+
+
+def _slot_type(plan, name, kind, slot, layer, previous, result) -> FixedType:
+    if slot == "result":
+        return result
+    if slot in ("weight", "bias"):
+        return plan.type_for(name, slot)
+    if slot == "scale":
+        return plan.type_for(name, "weight")
+    if kind == "softmax" and slot in ("table", "exp_table", "inv_table", "inv_inp", "accum"):
+        override = plan.layers.get(name, {}).get("table")
+        return override or SOFTMAX_TABLE
+    if slot == "table":
+        return plan.layers.get(name, {}).get("table") or ACTIVATION_TABLE
+    if slot == "accum":
+        accum = plan.type_for(name, "accum")
+        if accum != EXACT:
+            return accum
+        if kind != "dense":
+            return plan.default
+        n_in = int(layer.input.shape[-1])
+        bias = plan.type_for(name, "bias") if getattr(layer, "use_bias", True) else None
+        return exact_accumulator(previous, plan.type_for(name, "weight"), bias, n_in)
+    return plan.default
+
+
+def _read_firmware(hls_dir: Path, board, reuse_factor: int, clock_period_ns: float):
+    from ..emulator import Firmware
+    from .firmware_reader import read_project
+
+    interface = "axi_stream" if board else "parallel"
+    description, arrays = read_project(hls_dir, interface=interface)
+    description["timing"] = estimate_timing(description, reuse_factor, clock_period_ns)
+    return Firmware(description, arrays)
+
+
+def estimate_timing(description: dict, reuse_factor: int, clock_period_ns: float) -> dict:
+    """A first estimate of latency and initiation interval, in clock cycles, before synthesis.
+
+    Each dense layer costs its reuse factor plus an adder tree; activations one cycle, softmax a
+    few. The AXI-stream wrapper reads one word per cycle and writes one per cycle.
+    """
+    latency = 0
+    for layer in description["layers"]:
+        if layer["op"] == "dense":
+            latency += reuse_factor + math.ceil(math.log2(max(2, layer["n_in"]))) + 1
+        elif layer["op"] == "softmax":
+            latency += 4 + math.ceil(math.log2(max(2, description["n_outputs"])))
+        else:
+            latency += 1
+    interval = reuse_factor
+    if description["interface"] == "axi_stream":
+        latency += description["n_inputs"] + description["n_outputs"]
+        interval = latency  # the wrapper is not pipelined across events
+    return {"latency_cycles": latency, "ii_cycles": interval,
+            "clock_mhz": round(1000.0 / clock_period_ns, 3), "source": "estimate"}
+
+
+def _as_dict(obj):
+    if obj is None or isinstance(obj, dict):
+        return obj
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    raise ConfigError(f"scaler must be a dict or have to_dict(); got {type(obj).__name__}.")
+
+
+def _check_choice(what: str, value, valid):
+    if value not in valid:
+        raise ConfigError(f"Unknown {what} {value!r}; valid: {', '.join(valid)}.")
+    return value
+
+
+def _quiet(func, *args, **kwargs):
+    """Call an hls4ml function with its prints sent to the debug log instead of stdout."""
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        result = func(*args, **kwargs)
+    for line in buf.getvalue().splitlines():
+        log.debug("hls4ml: %s", line)
+    return result

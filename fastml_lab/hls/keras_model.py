@@ -1,0 +1,109 @@
+"""What the export needs to know about a Keras model: loading it, checking its layers, reading ranges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .._deps import require
+from ..exceptions import DataError, UnsupportedError
+
+#: Keras layer classes the export and the emulator support, with what they map to.
+SUPPORTED_LAYERS = {
+    "InputLayer": "input",
+    "Dense": "dense (optionally with a supported activation)",
+    "Activation": "relu, linear, softmax, sigmoid, tanh",
+    "ReLU": "relu (no max_value, no threshold, negative_slope 0)",
+    "LeakyReLU": "leaky ReLU",
+    "Softmax": "softmax over the last axis",
+    "BatchNormalization": "batch normalization (inference)",
+    "Dropout": "removed at export (inference)",
+    # HGQ2 quantization-aware layers
+    "QDense": "HGQ2 quantized dense",
+    "QBatchNormalization": "HGQ2 quantized batch normalization",
+    "QSoftmax": "HGQ2 quantized softmax",
+    "QUnaryFunctionLUT": "HGQ2 lookup-table activation",
+    "Quantizer": "HGQ2 quantizer",
+}
+SUPPORTED_ACTIVATIONS = ("relu", "linear", "softmax", "sigmoid", "tanh")
+
+
+def load_model(path):
+    """Load a ``.keras`` file, HGQ2 layers included."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"Model file {path} does not exist.")
+    if path.suffix != ".keras":
+        raise DataError(f"Model file {path} must be a Keras 3 '.keras' file.")
+    keras = require("keras", "load Keras models")
+    _register_hgq()
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # keras raises many types for a corrupt archive
+        raise DataError(f"Could not load the Keras model {path}: {exc}") from exc
+
+
+def _register_hgq() -> None:
+    try:  # importing hgq registers its layers with Keras' serialisation
+        import hgq  # noqa: F401
+    except ImportError:
+        pass
+
+
+def as_model(model_or_path):
+    if isinstance(model_or_path, (str, Path)):
+        return load_model(model_or_path)
+    return model_or_path
+
+
+def check_supported(model) -> None:
+    """Raise UnsupportedError naming the first layer or option the toolchain cannot handle."""
+    for layer in model.layers:
+        cls = type(layer).__name__
+        if cls not in SUPPORTED_LAYERS:
+            raise UnsupportedError(
+                f"Layer {layer.name!r} is a {cls}, which the HLS export does not support. "
+                f"Supported layers: {', '.join(sorted(SUPPORTED_LAYERS))}."
+            )
+        act = getattr(layer, "activation", None)
+        if cls in ("Dense", "Activation") and act is not None:
+            name = getattr(act, "__name__", str(act))
+            if name not in SUPPORTED_ACTIVATIONS:
+                raise UnsupportedError(
+                    f"Layer {layer.name!r} uses the activation {name!r}; supported activations: "
+                    f"{', '.join(SUPPORTED_ACTIVATIONS)}."
+                )
+        if cls == "ReLU":
+            cfg = layer.get_config()
+            if cfg.get("max_value") is not None or cfg.get("threshold", 0) or cfg.get("negative_slope", 0):
+                raise UnsupportedError(
+                    f"Layer {layer.name!r}: ReLU with max_value, threshold or negative_slope is not "
+                    "supported; use a plain ReLU or LeakyReLU."
+                )
+    shape = model.inputs[0].shape
+    if len(shape) != 2:
+        raise UnsupportedError(
+            f"The model's input has shape {tuple(shape)}; the export supports flat inputs (batch, features)."
+        )
+
+
+def layer_outputs(model, X) -> dict:
+    """Each layer's output on ``X`` (float), keyed by layer name, in model order."""
+    keras = require("keras", "inspect Keras models")
+    layers = [lay for lay in model.layers if type(lay).__name__ != "InputLayer"]
+    probe = keras.Model(model.inputs, [lay.output for lay in layers])
+    outs = probe.predict(np.asarray(X, dtype=np.float32), verbose=0, batch_size=4096)
+    if not isinstance(outs, (list, tuple)):
+        outs = [outs]
+    return {lay.name: np.asarray(o) for lay, o in zip(layers, outs)}
+
+
+def dense_like_weights(model) -> dict:
+    """``{layer name: (kernel, bias or None)}`` for Dense layers."""
+    found = {}
+    for layer in model.layers:
+        if type(layer).__name__ in ("Dense", "QDense"):
+            weights = layer.get_weights()
+            found[layer.name] = (weights[0], weights[1] if len(weights) > 1 else None)
+    return found
