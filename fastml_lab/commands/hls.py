@@ -1,0 +1,97 @@
+"""Verbs for the HLS step: ``export``, ``csim``, ``emulate``, ``synth``.
+
+``emulate`` imports numpy and the emulator only, never TensorFlow or hls4ml.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ..cli import add_verb
+
+log = logging.getLogger("fastml_lab")
+
+
+def _save_array(path, array) -> None:
+    import io
+
+    import numpy as np
+
+    from .._io import write_bytes_atomic
+
+    buf = io.BytesIO()
+    np.save(buf, array)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def _export(args):
+    from ..hls import export
+
+    project = export(args.model, args.out, plan=args.plan,
+                     precision=None if args.plan else args.precision, backend=args.backend,
+                     reuse_factor=args.reuse, strategy=args.strategy,
+                     clock_period_ns=args.clock_period, part=args.part, overwrite=args.force)
+    fw = project.firmware()
+    print(f"Exported {args.model} -> {project.path} ({project.backend}, {project.meta['part']}, "
+          f"{fw.n_inputs} inputs -> {fw.n_outputs} outputs, layers: {', '.join(fw.layer_names)})")
+
+
+def _csim(args):
+    from ..hls.csim import load_array, run_csim
+
+    y = run_csim(args.project, load_array(args.input))
+    _save_array(args.output, y)
+    print(f"C simulation: {y.shape[0]} events -> {args.output}")
+
+
+def _emulate(args):
+    from ..emulator import Firmware
+    from ..hls.csim import load_array  # numpy only
+
+    fw = Firmware.load(args.project)
+    y = fw.predict(load_array(args.input))
+    _save_array(args.output, y)
+    print(f"Emulator: {y.shape[0]} events -> {args.output}")
+
+
+def _synth(args):
+    from ..hls.synth import find_tool, synthesize
+    from ..hls.export import Project
+
+    project = Project.open(args.project)
+    if find_tool(project.backend) is None:
+        from ..exceptions import ToolchainNotFoundError
+
+        raise ToolchainNotFoundError(
+            f"no synthesis tool on PATH (Vitis HLS or Vivado HLS); the project's C++ is ready in {project.hls_dir}"
+        )
+    report = synthesize(project)
+    res = report["resources"]
+    print(f"Latency {report['latency_cycles']} cycles, II {report['ii_cycles']}; "
+          f"LUT {res['LUT']}, FF {res['FF']}, DSP {res['DSP']}, BRAM_18K {res['BRAM_18K']}")
+
+
+def register(sub):
+    p = add_verb(sub, "export", _export, "export a Keras model to an hls4ml project")
+    p.add_argument("model", type=Path, help="the model, a .keras file")
+    p.add_argument("--out", required=True, type=Path, help="project folder to create")
+    p.add_argument("--precision", default="ap_fixed<16,6>",
+                   help="one type for inputs, weights and results (default: %(default)s)")
+    p.add_argument("--plan", type=Path, help="a precision plan (JSON); overrides --precision")
+    p.add_argument("--reuse", type=int, default=1, help="reuse factor (default: %(default)s)")
+    p.add_argument("--strategy", default="Latency", choices=["Latency", "Resource"])
+    p.add_argument("--backend", default="vitis", choices=["vitis", "pynq-z2"])
+    p.add_argument("--clock-period", type=float, default=10.0, help="clock period in ns (default: %(default)s)")
+    p.add_argument("--part", help="FPGA part for the vitis backend (default: xc7z020clg400-1)")
+    p.add_argument("--force", action="store_true", help="replace an existing project folder")
+
+    for name, func, what in (("csim", _csim, "run the compiled C simulation of a project"),
+                             ("emulate", _emulate, "run the bit-exact numpy emulator of a project")):
+        p = add_verb(sub, name, func, what)
+        p.add_argument("project", type=Path, help="an exported project folder")
+        p.add_argument("--input", required=True, type=Path, help="inputs, a .npy array (n, n_inputs)")
+        p.add_argument("--output", required=True, type=Path, help="where to write the outputs (.npy)")
+
+    p = add_verb(sub, "synth", _synth, "run HLS synthesis when Vitis/Vivado HLS is installed and read its report")
+    p.add_argument("project", type=Path, help="an exported project folder")
