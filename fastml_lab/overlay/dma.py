@@ -181,7 +181,7 @@ class SoftwareDMA:
             full = written == nbytes
             if full and not saw_last and self.ip.out_words:
                 recv.error = "S2MM buffer full before TLAST (DMAIntErr)"
-                recv._running, recv._busy, recv._target = False, False, None
+                recv._running, recv._target = False, None  # halted, never idle
                 return
             done = saw_last or full
             recv._target = [view, start, nbytes, written, done]
