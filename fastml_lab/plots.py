@@ -114,12 +114,14 @@ def plot_training(history, ax=None, title=None):
     history = _history_dict(history)
     if not history.get("loss"):
         raise NotReadyError("the training history is empty: train a model first")
+    ticker = require("matplotlib.ticker", "draw plots")
     fig, (loss_ax, acc_ax) = _figure_and_axes(ax, ncols=2, figsize=(10.0, 4.0))
     epochs = np.arange(1, len(history["loss"]) + 1)
     for panel, key, label in ((loss_ax, "loss", "Loss"), (acc_ax, "acc", "Accuracy")):
         panel.plot(epochs, history[key], "-o", markersize=3, label="training")
         if history.get(f"val_{key}"):
             panel.plot(epochs, history[f"val_{key}"], "--o", markersize=3, label="validation")
+        panel.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         panel.set_xlabel("Epoch")
         panel.set_ylabel(label)
         panel.grid(True, alpha=0.4)

@@ -326,7 +326,7 @@ def train_model(model, dataset, epochs: int = 30, batch_size: int = 1024, patien
     start = time.perf_counter()
     fit = model.fit(X_fit, y_fit, epochs=epochs, batch_size=batch_size, validation_data=validation,
                     callbacks=[*extra, *(callbacks or [])], verbose=0, shuffle=True)
-    return _history(fit.history, stopper, time.perf_counter() - start)
+    return _history(fit.history, stopper, epochs, time.perf_counter() - start)
 
 
 def _early_stopping(keras, patience, has_validation: bool):
@@ -336,7 +336,7 @@ def _early_stopping(keras, patience, has_validation: bool):
                                          patience=patience, restore_best_weights=True)
 
 
-def _history(logs: dict, stopper, seconds: float) -> TrainingHistory:
+def _history(logs: dict, stopper, epochs: int, seconds: float) -> TrainingHistory:
     as_floats = lambda key: [float(v) for v in logs.get(key, [])]  # noqa: E731
     history = TrainingHistory(loss=as_floats("loss"), acc=as_floats("accuracy"),
                               val_loss=as_floats("val_loss"), val_acc=as_floats("val_accuracy"),
@@ -344,7 +344,7 @@ def _history(logs: dict, stopper, seconds: float) -> TrainingHistory:
     history.epochs_run = len(history.loss)
     if stopper is not None:
         history.best_epoch = int(stopper.best_epoch)
-        history.stopped_early = stopper.stopped_epoch > 0
+        history.stopped_early = history.epochs_run < epochs
     log.info("trained %d epochs in %.1f s", history.epochs_run, seconds)
     return history
 
@@ -362,10 +362,17 @@ def atomic_destination(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _default_file_mode())  # mkstemp makes 0600 files; use the usual mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _default_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def save_model(model, path: str | os.PathLike) -> Path:

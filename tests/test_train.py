@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 
@@ -175,6 +177,9 @@ def test_save_load_round_trip_gives_identical_predictions(blobs, tmp_path):
     np.testing.assert_array_equal(model.predict(X, verbose=0), loaded.predict(X, verbose=0))
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.keras"]  # no temporary file left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # not the 0600 of a temporary file
 
 
 def test_failed_save_leaves_no_temporary_file(tmp_path):

@@ -1,0 +1,264 @@
+"""``fastml-lab demo``: the pipeline end to end on jet data, as a sequence of small steps.
+
+Each step is a function ``step_<name>(run)`` that reads what earlier steps left on the
+:class:`DemoRun`, stores what it produces there, adds its own section to ``run.report`` and a few
+lines to the printed summary (``run.add_summary``). :data:`STEPS` lists them in order. To extend
+the demo (quantization, HLS export, C simulation, emulation, overlay):
+
+1. write ``def step_quantize(run): ...`` (its docstring's first line is shown as progress),
+2. add a field to :class:`DemoRun` for what it produces, if later steps need it,
+3. append ``("quantize", step_quantize)`` to :data:`STEPS`.
+
+:func:`run_demo` times every step (``report["timings_s"]``) and rewrites ``report.json``
+atomically after each one, so a failed run still leaves the report of the steps that finished.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .train import atomic_destination
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DemoSettings", "DemoRun", "STEPS", "run_demo", "format_summary"]
+
+
+# -------------------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class DemoSettings:
+    """Knobs of one demo run; :meth:`for_mode` gives the quick and the full defaults."""
+
+    n_events: int | None
+    epochs: int
+    patience: int
+    learning_rate: float
+    batch_size: int = 1024
+    model: str = "64-32-32"
+    seed: int = 0
+
+    @classmethod
+    def for_mode(cls, quick: bool) -> "DemoSettings":
+        if quick:  # about 10 s of training on 2 cores, accuracy close to the full run
+            return cls(n_events=60_000, epochs=20, patience=4, learning_rate=3e-3)
+        return cls(n_events=None, epochs=50, patience=5, learning_rate=1e-3)
+
+
+@dataclass
+class DemoRun:
+    """What the steps share: inputs, the report being built, and the objects steps produce."""
+
+    out: Path
+    data: str
+    quick: bool
+    settings: DemoSettings
+    log: Callable[[str], Any]
+    report: dict = field(default_factory=dict)
+    summary: list = field(default_factory=list)
+    # Produced by the steps, in order:
+    dataset: Any = None
+    model: Any = None
+    history: Any = None
+    float_evaluation: Any = None
+
+    def add_summary(self, label: str, value: str) -> None:
+        """Add one row to the summary table printed at the end."""
+        self.summary.append((label, value))
+
+
+# ----------------------------------------------------------------------------------------- steps
+def step_setup(run: DemoRun) -> None:
+    """Import TensorFlow and Keras and seed them."""
+    from . import __version__
+    from ._deps import require
+    from .train import set_seed
+
+    tensorflow = require("tensorflow", "run the demo")
+    keras = require("keras", "run the demo")
+    set_seed(run.settings.seed)
+    run.report["versions"] = {"fastml_lab": __version__, "tensorflow": tensorflow.__version__,
+                              "keras": keras.__version__, "numpy": np.__version__,
+                              "python": platform.python_version()}
+
+
+def step_data(run: DemoRun) -> None:
+    """Load the jets, split and standardize them."""
+    from .data import load_jets
+
+    ds = load_jets(source=run.data, n_events=run.settings.n_events, seed=run.settings.seed)
+    run.dataset = ds
+    run.report["data"] = {
+        "source": ds.source, "notice": ds.notice,
+        "n_train": int(len(ds.X_train)), "n_test": int(len(ds.X_test)),
+        "n_features": int(ds.X_train.shape[1]),
+        "class_names": list(ds.class_names), "feature_names": list(ds.feature_names),
+    }
+    for key, value in _jsonable(ds.summary()).items():
+        run.report["data"].setdefault(key, value)
+    run.add_summary("data", ds.notice)
+    run.add_summary("events", f"{len(ds.X_train):,} train / {len(ds.X_test):,} test")
+
+
+def step_train(run: DemoRun) -> None:
+    """Train the float MLP and save it as model.keras."""
+    from .train import build_model, parse_spec, save_model, train_model
+
+    settings = run.settings
+    spec = parse_spec(settings.model, n_inputs=run.dataset.X_train.shape[1],
+                      n_classes=len(run.dataset.class_names))
+    run.model = build_model(spec, seed=settings.seed)
+    run.history = train_model(run.model, run.dataset, epochs=settings.epochs,
+                              batch_size=settings.batch_size, patience=settings.patience,
+                              learning_rate=settings.learning_rate, seed=settings.seed)
+    save_model(run.model, run.out / "model.keras")
+    run.report["float"] = {
+        "model": {"spec": spec.to_string(), "layers": spec.describe(),
+                  "parameters": int(run.model.count_params())},
+        "training": run.history.to_dict(),
+    }
+    run.report.setdefault("files", {})["model"] = "model.keras"
+    run.add_summary("model", f"{spec.describe()}, {run.model.count_params():,} parameters")
+    run.add_summary("training", _training_line(run.history))
+
+
+def step_evaluate(run: DemoRun) -> None:
+    """Evaluate the float model on the test events."""
+    from .evaluate import evaluate
+
+    run.float_evaluation = evaluation = evaluate(run.model, run.dataset)
+    run.report["float"].update(evaluation.to_dict())
+    run.add_summary("float accuracy", f"{evaluation.accuracy:.4f}")
+    run.add_summary("float AUC", "  ".join(f"{name} {value:.3f}" for name, value in evaluation.auc.items()))
+
+
+def step_plots(run: DemoRun) -> None:
+    """Draw the ROC curves, training curves and confusion matrix."""
+    from .plots import plot_confusion, plot_roc, plot_training, save_figure
+
+    figures = {
+        "roc": plot_roc(run.float_evaluation, title="Float model, test events"),
+        "training": plot_training(run.history),
+        "confusion": plot_confusion(run.float_evaluation),
+    }
+    files = run.report.setdefault("files", {})
+    for name, figure in figures.items():
+        save_figure(figure, run.out / f"{name}.png", close=True)
+        files[name] = f"{name}.png"
+    run.add_summary("plots", ", ".join(f"{name}.png" for name in figures))
+
+
+#: The demo's steps, in order: ``(name, function)``. Append new steps here.
+STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
+    ("setup", step_setup),
+    ("data", step_data),
+    ("train", step_train),
+    ("evaluate", step_evaluate),
+    ("plots", step_plots),
+]
+
+
+# ------------------------------------------------------------------------------------------- run
+def run_demo(out: str | Path = "demo_out", quick: bool = False, data: str = "auto", log=None,
+             steps=None, settings: DemoSettings | None = None) -> dict:
+    """Run every step, write ``out/report.json`` and the artifacts, print a summary; return the report.
+
+    ``log`` is a print-like callable or a ``logging.Logger`` (default: this module's logger).
+    ``steps`` and ``settings`` replace :data:`STEPS` and :meth:`DemoSettings.for_mode`.
+    """
+    run = DemoRun(out=Path(out), data=str(data), quick=bool(quick),
+                  settings=settings or DemoSettings.for_mode(quick), log=_log_function(log))
+    run.out.mkdir(parents=True, exist_ok=True)
+    run.report.update(_report_header(run))
+    steps = list(STEPS if steps is None else steps)
+    started = time.perf_counter()
+    for number, (name, step) in enumerate(steps, start=1):
+        _run_step(run, name, step, f"[{number}/{len(steps)}]")
+    run.report["timings_s"]["total"] = round(time.perf_counter() - started, 3)
+    write_report(run.report, run.out / "report.json")
+    print(format_summary(run))
+    return run.report
+
+
+def _run_step(run: DemoRun, name: str, step, counter: str) -> None:
+    run.log(f"{counter} {_first_line(step.__doc__) or name}")
+    start = time.perf_counter()
+    try:
+        step(run)
+    finally:
+        run.report["timings_s"][name] = round(time.perf_counter() - start, 3)
+        write_report(run.report, run.out / "report.json")
+
+
+def _report_header(run: DemoRun) -> dict:
+    return {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "settings": {"quick": run.quick, "data": run.data, "out": str(run.out),
+                     **asdict(run.settings)},
+        "timings_s": {},
+    }
+
+
+def write_report(report: dict, path: Path) -> Path:
+    """Write ``report`` as indented JSON atomically."""
+    text = json.dumps(_jsonable(report), indent=2, allow_nan=False)
+    with atomic_destination(path) as tmp:
+        tmp.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------------------- summary
+def format_summary(run: DemoRun) -> str:
+    """The summary table: the steps' rows, then the time of each step."""
+    timings = run.report.get("timings_s", {})
+    rows = [*run.summary,
+            ("time", "  ".join(f"{name} {seconds:.1f}s" for name, seconds in timings.items())),
+            ("outputs", str(run.out))]
+    width = max(len(label) for label, _ in rows)
+    title = f"fastml-lab demo ({'quick' if run.quick else 'full'})"
+    lines = [title, "-" * len(title)]
+    lines += [f"{label:<{width}}  {value}" for label, value in rows]
+    return "\n".join(lines)
+
+
+def _training_line(history) -> str:
+    stop = f", stopped early, best epoch {history.best_epoch + 1}" if history.stopped_early else ""
+    return f"{history.epochs_run} epochs in {history.seconds:.1f} s{stop}"
+
+
+# ----------------------------------------------------------------------------------------- utils
+def _log_function(log) -> Callable[[str], Any]:
+    if log is None:
+        return logger.info
+    if hasattr(log, "info"):
+        return log.info
+    return log
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().splitlines()[0].rstrip(".") if doc and doc.strip() else ""
+
+
+def _jsonable(value):
+    """Plain Python types for JSON: numpy scalars and arrays become numbers and lists, NaN None."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
