@@ -83,6 +83,7 @@ def _download(url: str, target: Path, timeout_s: float, md5=None, sha256=None) -
     log.info("Fetching %s -> %s", url, target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".download", dir=target.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it private
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as response:
             while True:
                 block = response.read(1 << 20)

@@ -133,6 +133,7 @@ def package(project, name: str, out=None, version: str = "1.0.0", overwrite: boo
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a package is shared (board users)
         files = []
         for fname in Firmware.FILES:
             _copy(project / fname, tmp / fname)

@@ -1,0 +1,145 @@
+"""Re-create the overlay packages shipped in bitstreams/, reproducibly.
+
+    python bitstreams/make_packages.py [--data synthetic|openml|auto|PATH] [--out bitstreams]
+                                       [--only jet_mlp|jet_mlp_pynq] [--keep-projects DIR]
+
+Two packages, both for the PYNQ-Z2 (hls4ml VivadoAccelerator, AXI stream, 100 MHz):
+
+* ``jet_mlp``: the tutorial model, Dense 16-64-32-32-5, ReLU, softmax, everything ``ap_fixed<16,6>``,
+  reuse factor 1. Its software overlay is exact; at reuse 1 it is far too large for the Z2's 220 DSPs.
+* ``jet_mlp_pynq``: the same network with 75% of each kernel's weights pruned by magnitude
+  (fine-tuned with the pruning mask held), 6-bit weights and biases, 16-bit results sized from the
+  data, reuse factor 32 so it fits the xc7z020.
+
+Training, export and packaging need the ``lab`` extra (TensorFlow, hls4ml); the packages then run
+with numpy alone. Seeds are fixed, so a run on the same data reproduces the same firmware. Adding
+a bitstream is a separate step on a machine with Vivado (see bitstreams/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+log = logging.getLogger("make_packages")
+
+PRUNE_FRACTION = 0.75
+VERSION = "1.0.0"
+
+
+def train_classic(dataset, epochs):
+    from fastml_lab.train import build_model, train_model
+
+    model = build_model("64-32-32", seed=0, name="jet_mlp")
+    train_model(model, dataset, epochs=epochs, patience=3, progress=False, seed=0)
+    return model
+
+
+def prune(model, dataset, fraction, epochs):
+    """Zero the smallest ``fraction`` of each Dense kernel, then fine-tune with the zeros held."""
+    import keras
+
+    from fastml_lab.train import train_model
+
+    masks = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dense):
+            kernel = layer.kernel.numpy()
+            cut = np.quantile(np.abs(kernel), fraction)
+            masks[layer.name] = (np.abs(kernel) > cut).astype(kernel.dtype)
+            layer.kernel.assign(kernel * masks[layer.name])
+
+    class HoldMask(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            for layer in self.model.layers:
+                if layer.name in masks:
+                    layer.kernel.assign(layer.kernel.numpy() * masks[layer.name])
+
+    train_model(model, dataset, epochs=epochs, patience=3, progress=False, seed=1,
+                callbacks=[HoldMask()])
+    kept = sum(int(m.sum()) for m in masks.values())
+    total = sum(m.size for m in masks.values())
+    log.info("Pruned: %d of %d weights kept (%.0f%%).", kept, total, 100.0 * kept / total)
+    return model
+
+
+def exportable(model):
+    """The same layers (shared weights) behind an input named ``features``: hls4ml reserves the
+    layer name ``input``, which ``build_model`` gives its input."""
+    import keras
+
+    return keras.Sequential([keras.Input(shape=model.input_shape[1:], name="features"),
+                             *model.layers], name=model.name)
+
+
+def export_and_package(model, dataset, name, out_root, work, keep_projects, **export_options):
+    from fastml_lab.emulator import Firmware
+    from fastml_lab.hls import export
+    from fastml_lab.overlay import package
+
+    model = exportable(model)
+
+    project_dir = (keep_projects or work) / name
+    if project_dir.exists():
+        shutil.rmtree(project_dir)
+    export(model, project_dir, backend="pynq-z2", scaler=dataset.scaler,
+           class_names=list(dataset.class_names), feature_names=list(dataset.feature_names),
+           name=name, **export_options)
+    firmware = Firmware.load(project_dir)
+    accuracy = float(np.mean(np.argmax(firmware.predict(dataset.X_test), axis=1)
+                             == dataset.labels_test))
+    keras_accuracy = float(np.mean(np.argmax(model.predict(dataset.X_test, verbose=0), axis=1)
+                                   == dataset.labels_test))
+    log.info("%s: float accuracy %.4f, firmware (emulated) accuracy %.4f on %d test jets.",
+             name, keras_accuracy, accuracy, len(dataset.labels_test))
+    path = package(project_dir, name=name, out=out_root / name, version=VERSION, overwrite=True)
+    size = sum(p.stat().st_size for p in path.iterdir())
+    log.info("%s -> %s (%.1f kB)", name, path, size / 1024)
+    return path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="synthetic",
+                        help="jet source for training (default: %(default)s, offline and fixed)")
+    parser.add_argument("--events", type=int, default=100_000, help="jets used (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=20, help="training epochs (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=HERE, help="where the packages go (default: %(default)s)")
+    parser.add_argument("--only", choices=("jet_mlp", "jet_mlp_pynq"), action="append",
+                        help="make only this package (repeatable)")
+    parser.add_argument("--keep-projects", type=Path, default=None,
+                        help="keep the exported hls4ml projects here (for a Vivado build)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    from fastml_lab.data import load_jets
+    from fastml_lab.hls.plan import PrecisionPlan
+
+    wanted = args.only or ["jet_mlp", "jet_mlp_pynq"]
+    dataset = load_jets(source=args.data, n_events=args.events, seed=0, progress=False)
+    log.info("Data: %s", dataset)
+    if args.keep_projects:
+        args.keep_projects.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        model = train_classic(dataset, args.epochs)
+        if "jet_mlp" in wanted:
+            export_and_package(model, dataset, "jet_mlp", args.out, work, args.keep_projects,
+                               precision="ap_fixed<16,6>", reuse_factor=1)
+        if "jet_mlp_pynq" in wanted:
+            model = prune(model, dataset, PRUNE_FRACTION, max(2, args.epochs // 2))
+            plan = PrecisionPlan.from_data(model, dataset.X_train, width=16, weight_width=6)
+            export_and_package(model, dataset, "jet_mlp_pynq", args.out, work, args.keep_projects,
+                               plan=plan, reuse_factor=32)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
