@@ -159,9 +159,17 @@ def _describe(call, types, configs, weights_dir, arrays) -> dict:
         wtype, btype = _config_type(types, config, "weight_t"), _config_type(types, config, "bias_t")
         n_in, n_out = int(config["n_in"]), int(config["n_out"])
         w_name, b_name = args[2], args[3]
-        arrays[f"{name}/weight"] = _read_weights(weights_dir, w_name, wtype).reshape(n_in, n_out)
-        arrays[f"{name}/bias"] = _read_weights(weights_dir, b_name, btype)
         strategy = config["strategy"].replace("nnet::", "")
+        if strategy not in ("latency", "resource"):
+            raise UnsupportedError(
+                f"Layer {name!r} uses the '{strategy}' dense strategy; the emulator supports "
+                "'latency' and 'resource'."
+            )
+        weights = _read_weights(weights_dir, w_name, wtype)
+        # The Resource kernel reads a transposed (n_out, n_in) weight array.
+        weights = weights.reshape(n_out, n_in).T if strategy == "resource" else weights.reshape(n_in, n_out)
+        arrays[f"{name}/weight"] = np.ascontiguousarray(weights)
+        arrays[f"{name}/bias"] = _read_weights(weights_dir, b_name, btype)
         layer.update(n_in=n_in, n_out=n_out, weight_type=wtype.to_dict(), bias_type=btype.to_dict(),
                      accum_type=_config_type(types, config, "accum_t").to_dict(),
                      strategy=strategy, reuse_factor=int(config["reuse_factor"]),
