@@ -244,7 +244,8 @@ def _log_function(log) -> Callable[[str], Any]:
 
 
 def _first_line(doc: str | None) -> str:
-    return (doc or "").strip().splitlines()[0].rstrip(".") if doc and doc.strip() else ""
+    lines = (doc or "").strip().splitlines()
+    return lines[0].rstrip(".") if lines else ""
 
 
 def _jsonable(value):

@@ -245,7 +245,7 @@ def _hook_callback(keras, on_epoch_end: Callable[[int, dict], None]):
 
 
 def _training_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
-    """``(X, one-hot y)`` from a JetDataset-like object or an ``(X, y)`` pair (y one-hot or int)."""
+    """Checked ``(X, y)`` from a JetDataset-like object or an ``(X, y)`` pair (y one-hot or int)."""
     if isinstance(dataset, (tuple, list)) and len(dataset) == 2:
         X, y = dataset
     elif hasattr(dataset, "X_train") and hasattr(dataset, "y_train"):
@@ -303,7 +303,7 @@ def train_model(model, dataset, epochs: int = 30, batch_size: int = 1024, patien
                 learning_rate: float = 1e-3, progress: bool = True, callbacks: Sequence | None = None,
                 validation_split: float = 0.25, on_epoch_end: Callable[[int, dict], None] | None = None,
                 seed: int = 0) -> TrainingHistory:
-    """Train ``model`` with Adam and categorical cross-entropy; return a :class:`TrainingHistory`.
+    """Compile ``model`` (fresh Adam, categorical cross-entropy), train it, return the history.
 
     ``dataset`` is a JetDataset (its training part is used) or an ``(X, y)`` pair. A shuffled
     ``validation_split`` of it is held out; early stopping watches ``val_loss`` (``loss`` when

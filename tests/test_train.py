@@ -185,7 +185,7 @@ def test_save_load_round_trip_gives_identical_predictions(blobs, tmp_path):
 def test_failed_save_leaves_no_temporary_file(tmp_path):
     class Broken:
         def save(self, path):
-            open(path, "wb").write(b"half")
+            path.write_bytes(b"half")
             raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
