@@ -187,6 +187,7 @@ class _Dense(_Layer):
         self.strategy = spec.get("strategy", "latency")
         self.bias_acc = self.accum_type.quantize(self.b)
         self.path = "matmul"
+        self.accum_is_identity = False
 
     def check_exact(self, x_type: FixedType) -> None:
         for slot, t in (("weight", self.weight_type), ("bias", self.bias_type),
@@ -220,6 +221,9 @@ class _Dense(_Layer):
                 "order of the additions, and the emulator follows only the Latency strategy's order. "
                 "Use a wrapping or wider accumulator, or the Latency strategy."
             )
+        # With no rounding and no overflow possible, the cast to accum_t changes nothing.
+        bias_on_grid = self.bias_type.fractional <= acc.fractional
+        self.accum_is_identity = not (may_overflow or rounds_products or not bias_on_grid)
         if order_matters:
             self.path = "sequential"
         elif rounds_products:
@@ -231,8 +235,11 @@ class _Dense(_Layer):
         if self.path == "matmul":
             # Exact: every product and partial sum fits float64; a wrapping accumulator's modular
             # sum equals the wrap of the exact sum.
-            acc = x @ self.w + self.bias_acc
-            return self.result_type.quantize(self.accum_type.quantize(acc))
+            acc = x @ self.w
+            acc += self.bias_acc
+            if not self.accum_is_identity:
+                acc = self.accum_type.quantize(acc)
+            return self.result_type.quantize(acc)
         if self.path == "per_product":
             return self.result_type.quantize(self._per_product(x))
         return self.result_type.quantize(self._sequential(x))
@@ -278,7 +285,11 @@ class _ReLU(_Layer):
     op = "relu"
 
     def __call__(self, x):
-        return self.result_type.quantize(np.where(x > 0, x, 0.0))
+        y = np.maximum(x, 0.0)
+        y += 0.0  # -0.0 -> +0.0
+        if self.result_type.holds(self.data_type, nonnegative_only=True):
+            return y
+        return self.result_type.quantize(y)
 
 
 class _Linear(_Layer):

@@ -156,7 +156,10 @@ class FixedType:
     # ------------------------------------------------------------------ conversion
     def quantize(self, values) -> np.ndarray:
         """Convert real values to this type exactly as the C++ assignment does; returns float64."""
-        return self.from_raw(self.to_raw(values))
+        raw = self.to_raw(values)
+        raw *= 2.0 ** -self.fractional  # exact: a power-of-two scaling
+        raw += 0.0  # -0.0 -> +0.0, as the C++ value prints
+        return raw
 
     def to_raw(self, values) -> np.ndarray:
         """The integers the hardware stores (value * 2**fractional), after rounding and overflow.
@@ -168,21 +171,29 @@ class FixedType:
                 f"{self} is {self.width} bits wide; exact emulation holds at most "
                 f"{MAX_EXACT_WIDTH} bits. Use a narrower type."
             )
-        x = np.asarray(values, dtype=np.float64)
-        scaled = np.ldexp(x, self.fractional)  # exact: a power-of-two scaling
+        values = np.asarray(values, dtype=np.float64)
+        scaled = np.multiply(values, 2.0 ** self.fractional, out=np.empty_like(values))  # exact
         with np.errstate(invalid="ignore"):  # +-inf passes through rounding as +-inf
-            return self._overflow(self._round(scaled))
+            raw = self._round(scaled)
+            # SAT_SYM also rewrites the most negative code, which is in range.
+            lowest_ok = self.raw_min + (1 if self.overflow == "SAT_SYM" and self.signed else 0)
+            if raw.size and (raw.min() < lowest_ok or raw.max() > self.raw_max):
+                raw = self._overflow(raw)
+        return raw
 
     def from_raw(self, raw) -> np.ndarray:
         """Real values of stored integers."""
-        return np.ldexp(np.asarray(raw, dtype=np.float64), -self.fractional)
+        return np.multiply(raw, 2.0 ** -self.fractional, dtype=np.float64)
 
     def _round(self, scaled: np.ndarray) -> np.ndarray:
         mode = self.rounding
         if mode == "TRN":
-            return np.floor(scaled)
+            return np.floor(scaled, out=scaled)
         if mode == "TRN_ZERO":
-            return np.trunc(scaled)
+            return np.trunc(scaled, out=scaled)
+        if mode == "RND" and scaled.size and max(-scaled.min(), scaled.max()) < 2.0 ** 51:
+            scaled += 0.5  # exact below 2**51, so floor(x + 0.5) is the rounded value
+            return np.floor(scaled, out=scaled)
         low = np.floor(scaled)
         frac = scaled - low  # exact
         up = frac > 0.5
@@ -191,8 +202,6 @@ class FixedType:
             up |= tie
         elif mode == "RND_ZERO":
             up |= tie & (scaled < 0)
-        elif mode == "RND_MIN_INF":
-            pass
         elif mode == "RND_INF":
             up |= tie & (scaled > 0)
         elif mode == "RND_CONV":
@@ -204,18 +213,24 @@ class FixedType:
         mode = self.overflow
         if mode == "WRAP":
             span = float(2.0 ** self.width)
-            wrapped = np.fmod(raw - lo, span)  # fmod is exact
-            wrapped = np.where(wrapped < 0, wrapped + span, wrapped)
+            # raw - span * floor((raw - lo) / span): every step exact for |raw| < 2**53
+            wrapped = raw - span * np.floor((raw - lo) * (1.0 / span))
             # +-inf (e.g. 1/0 in a table initialiser) shifts every bit out: the C++ result is 0.
-            return np.where(np.isfinite(raw), wrapped + lo, 0.0)
+            return np.where(np.isfinite(raw), wrapped, 0.0)
         if mode == "SAT":
-            return np.clip(raw, lo, hi)
+            return np.clip(raw, lo, hi, out=raw)
         if mode == "SAT_ZERO":
             return np.where((raw < lo) | (raw > hi), 0.0, raw)
         # SAT_SYM: signed types saturate to +-max; the most negative code is never produced.
         if self.signed:
-            return np.clip(raw, -hi, hi)
-        return np.clip(raw, lo, hi)
+            return np.clip(raw, -hi, hi, out=raw)
+        return np.clip(raw, lo, hi, out=raw)
+
+    def holds(self, other: "FixedType", nonnegative_only: bool = False) -> bool:
+        """True if every value of ``other`` (or of its non-negative part) is exact in this type."""
+        low = 0.0 if nonnegative_only else other.min
+        return (self.fractional >= other.fractional and self.max >= other.max and self.min <= low
+                and not (self.overflow == "SAT_SYM" and self.signed and low <= self.min))
 
     def overflows(self, values) -> np.ndarray:
         """Boolean mask of values outside this type's range (after rounding)."""

@@ -172,7 +172,7 @@ def build_model(spec: ModelSpec | str = ModelSpec(), seed: int | None = 0, name:
     spec = _as_spec(spec)
     if seed is not None:
         set_seed(seed)
-    layers = [keras.Input(shape=(spec.n_inputs,), name="input")]
+    layers = [keras.Input(shape=(spec.n_inputs,), name="features")]
     for index, width in enumerate(spec.hidden, start=1):
         layers.extend(_hidden_block(keras, spec, index, width))
     layers.append(keras.layers.Dense(spec.n_classes, name="output",

@@ -117,6 +117,7 @@ def export(model, out, *, plan=None, precision=None, backend: str = "vitis", reu
         log.debug("hls4ml convert: backend=%s strategy=%s reuse=%s", hls_backend, strategy, reuse_factor)
         hls_model = _quiet(hls4ml.converters.convert_from_keras_model, keras_model, **kwargs)
         _quiet(hls_model.write)
+        _point_config_at(tmp / HLS_DIR, out.resolve() / HLS_DIR)
         firmware = _read_firmware(tmp / HLS_DIR, board, reuse_factor, clock_period_ns)
         firmware.save(tmp)
         resolved_part = hls_model.config.get_config_value("Part") or part or DEFAULT_PART
@@ -246,6 +247,13 @@ def estimate_timing(description: dict, reuse_factor: int, clock_period_ns: float
         interval = latency  # the wrapper is not pipelined across events
     return {"latency_cycles": latency, "ii_cycles": interval,
             "clock_mhz": round(1000.0 / clock_period_ns, 3), "source": "estimate"}
+
+
+def _point_config_at(written: Path, final: Path) -> None:
+    """hls4ml records the folder it wrote to; point its config at where the project will live."""
+    config = written / "hls4ml_config.yml"
+    if config.exists():
+        config.write_text(config.read_text().replace(str(written), str(final)))
 
 
 def _as_dict(obj):
