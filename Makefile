@@ -32,5 +32,9 @@ lab: $(VENV)/.lab
 bench: $(VENV)/.lab
 	$(PY) bench/bench_emulator.py
 
+bitstream: $(VENV)/.lab
+	$(PY) bitstreams/make_packages.py
+	@command -v vivado >/dev/null || echo "Vivado is not on PATH: packages are software-only; see bitstreams/README.md to build .bit/.hwh."
+
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -69,6 +69,7 @@ class DemoRun:
     model: Any = None
     history: Any = None
     float_evaluation: Any = None
+    project: Any = None
 
     def add_summary(self, label: str, value: str) -> None:
         """Add one row to the summary table printed at the end."""
@@ -157,12 +158,50 @@ def step_plots(run: DemoRun) -> None:
 
 
 #: The demo's steps, in order: ``(name, function)``. Append new steps here.
+def step_hls(run: DemoRun) -> None:
+    """Export the model at ap_fixed<16,6>, run the C simulation and the emulator on the test set."""
+    import time
+
+    from .evaluate import evaluate_scores
+    from .hls import export, run_csim
+
+    ds = run.dataset
+    run.project = export(run.model, run.out / "hls_project", precision=PRECISION, overwrite=True,
+                         scaler=ds.scaler, class_names=ds.class_names, feature_names=ds.feature_names)
+    firmware = run.project.firmware()
+    X = ds.X_test
+    start = time.perf_counter()
+    emulated = firmware.predict(X)
+    t_emulator = time.perf_counter() - start
+    run_csim(run.project, X[:10])  # compile once, outside the timing
+    n_csim = min(len(X), 20000 if run.quick else len(X))
+    start = time.perf_counter()
+    simulated = run_csim(run.project, X[:n_csim])
+    t_csim = time.perf_counter() - start
+    mismatches = int((emulated[:n_csim] != simulated).sum())
+    fixed = evaluate_scores(emulated, ds.labels_test, ds.class_names)
+    run.report["hls"] = {
+        "project": str(run.project.path), "precision": PRECISION, "backend": run.project.backend,
+        "fixed_accuracy": fixed.accuracy, "fixed_auc": fixed.auc,
+        "float_accuracy": run.report["float"]["accuracy"],
+        "csim_events": n_csim, "mismatches_emulator_vs_csim": mismatches,
+        "emulator_events_per_s": len(X) / t_emulator, "csim_events_per_s": n_csim / t_csim,
+        "timing_estimate": firmware.timing,
+    }
+    run.add_summary("fixed-point accuracy", f"{fixed.accuracy:.4f} ({PRECISION}; float {run.report['float']['accuracy']:.4f})")
+    run.add_summary("emulator vs C sim", f"{mismatches} mismatches on {simulated.size:,} values")
+    run.add_summary("speed", f"emulator {len(X) / t_emulator:,.0f} events/s, C sim {n_csim / t_csim:,.0f} events/s")
+
+
+PRECISION = "ap_fixed<16,6>"
+
 STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
     ("setup", step_setup),
     ("data", step_data),
     ("train", step_train),
     ("evaluate", step_evaluate),
     ("plots", step_plots),
+    ("hls", step_hls),
 ]
 
 

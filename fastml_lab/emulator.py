@@ -127,6 +127,23 @@ class Firmware:
             X = X.astype(np.float32).astype(np.float64)
         return self.input_type.quantize(X)
 
+    def predict_counting_overflows(self, X):
+        """``(outputs, counts)``: :meth:`predict`'s outputs and, per layer, how many values left
+        the result type's range before the cast (``"input"`` counts the input cast)."""
+        X = self.validate_input(X)
+        counts = {"input": int(self.input_type.overflows(X).sum())}
+        counts.update({layer.name: 0 for layer in self._layers})
+        out = np.empty((X.shape[0], self.n_outputs), dtype=np.float64)
+        for start in range(0, X.shape[0], CHUNK_ROWS):
+            h = self.cast_input(X[start:start + CHUNK_ROWS])
+            for layer in self._layers:
+                h, n = layer.counting(h)
+                counts[layer.name] += n
+            out[start:start + h.shape[0]] = h
+        if self.interface == "axi_stream":
+            out = out.astype(np.float32).astype(np.float64)
+        return out, counts
+
     def predict(self, X, trace: bool = False):
         """The firmware's outputs for inputs ``X`` (n, n_inputs): float64 (n, n_outputs).
 
@@ -172,6 +189,15 @@ class _Layer:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def counting(self, x: np.ndarray):
+        """``(output, number of values that overflowed the result type)``."""
+        wide, self.result_type = self.result_type, FixedType(MAX_EXACT_WIDTH, MAX_EXACT_WIDTH // 2)
+        try:
+            unclipped = self(x)
+        finally:
+            self.result_type = wide
+        return wide.quantize(unclipped), int(wide.overflows(unclipped).sum())
 
 
 class _Dense(_Layer):
