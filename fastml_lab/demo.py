@@ -193,6 +193,25 @@ def step_hls(run: DemoRun) -> None:
     run.add_summary("speed", f"emulator {len(X) / t_emulator:,.0f} events/s, C sim {n_csim / t_csim:,.0f} events/s")
 
 
+def step_overlay(run: DemoRun) -> None:
+    """Package the exported model as an overlay and run it through overlay.load (board or software)."""
+    from .overlay import load, package
+
+    ds = run.dataset
+    path = package(run.project.path, name="demo_model", out=run.out / "overlay", overwrite=True)
+    with load(path) as overlay:
+        outputs = overlay.predict(ds.X_test)
+        profile = overlay.profile(ds.X_test[:4096])
+        backend = overlay.backend
+    emulated = run.project.firmware().predict(ds.X_test)
+    identical = bool(np.array_equal(outputs, emulated))
+    accuracy = float(np.mean(outputs.argmax(axis=1) == ds.labels_test))
+    run.report["overlay"] = {"package": str(path), "backend": backend, "accuracy": accuracy,
+                             "identical_to_emulator": identical, "profile": profile}
+    run.add_summary("overlay", f"{backend} backend, accuracy {accuracy:.4f}, "
+                               f"{'identical to' if identical else 'DIFFERS from'} the emulator")
+
+
 PRECISION = "ap_fixed<16,6>"
 
 STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
@@ -202,6 +221,7 @@ STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
     ("evaluate", step_evaluate),
     ("plots", step_plots),
     ("hls", step_hls),
+    ("overlay", step_overlay),
 ]
 
 
