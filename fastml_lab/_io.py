@@ -1,34 +1,79 @@
-"""Atomic file and folder writes: a reader sees the old content or the new, never half of it."""
+"""Atomic file and folder writes, and reading input arrays: numpy and the standard library only.
+
+Every file fastml_lab writes goes through :func:`atomic_destination`: a temporary file beside the
+target, renamed onto it only when the write succeeded, so a reader sees the old content or the new,
+never half of it, and a failure leaves no temporary file behind.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 
-def write_bytes_atomic(path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+def _default_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def atomic_destination(path):
+    """Yield a temporary path beside ``path`` (same suffix); move it onto ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield Path(tmp)
+        os.chmod(tmp, _default_file_mode())  # mkstemp makes 0600 files; use the usual mode
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_bytes_atomic(path, data: bytes) -> Path:
+    with atomic_destination(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
 
 
 def write_text_atomic(path, text: str) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path, data, indent: int = 2) -> Path:
+    """``data`` as indented JSON with a final newline."""
+    return write_text_atomic(path, json.dumps(data, indent=indent) + "\n")
+
+
+def save_npy_atomic(path, array) -> Path:
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return write_bytes_atomic(path, buf.getvalue())
+
+
+def load_npy(path):
+    """Read an input ``.npy`` array; DataError naming the file for anything else."""
+    import numpy as np
+
+    from .exceptions import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Cannot read {path}: the file does not exist.")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"Cannot read {path} as a .npy array ({exc}).") from None
 
 
 @contextlib.contextmanager

@@ -26,9 +26,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .train import atomic_destination
+from ._io import atomic_destination
 
 logger = logging.getLogger(__name__)
+#: The fixed-point type the demo exports the model with.
+PRECISION = "ap_fixed<16,6>"
 
 __all__ = ["DemoSettings", "DemoRun", "STEPS", "run_demo", "format_summary"]
 
@@ -70,6 +72,7 @@ class DemoRun:
     history: Any = None
     float_evaluation: Any = None
     project: Any = None
+    emulated: Any = None  # the firmware's outputs on the test events
 
     def add_summary(self, label: str, value: str) -> None:
         """Add one row to the summary table printed at the end."""
@@ -171,7 +174,7 @@ def step_hls(run: DemoRun) -> None:
     firmware = run.project.firmware()
     X = ds.X_test
     start = time.perf_counter()
-    emulated = firmware.predict(X)
+    run.emulated = emulated = firmware.predict(X)
     t_emulator = time.perf_counter() - start
     run_csim(run.project, X[:10])  # compile once, outside the timing
     n_csim = min(len(X), 20000 if run.quick else len(X))
@@ -203,16 +206,13 @@ def step_overlay(run: DemoRun) -> None:
         outputs = overlay.predict(ds.X_test)
         profile = overlay.profile(ds.X_test[:4096])
         backend = overlay.backend
-    emulated = run.project.firmware().predict(ds.X_test)
-    identical = bool(np.array_equal(outputs, emulated))
+    identical = bool(np.array_equal(outputs, run.emulated))
     accuracy = float(np.mean(outputs.argmax(axis=1) == ds.labels_test))
     run.report["overlay"] = {"package": str(path), "backend": backend, "accuracy": accuracy,
                              "identical_to_emulator": identical, "profile": profile}
     run.add_summary("overlay", f"{backend} backend, accuracy {accuracy:.4f}, "
                                f"{'identical to' if identical else 'DIFFERS from'} the emulator")
 
-
-PRECISION = "ap_fixed<16,6>"
 
 STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
     ("setup", step_setup),

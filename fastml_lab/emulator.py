@@ -73,10 +73,10 @@ class Firmware:
         """Write ``firmware.json`` and ``firmware.npz`` into ``folder`` (atomically, file by file)."""
         import io
 
-        from ._io import write_bytes_atomic, write_text_atomic
+        from ._io import write_bytes_atomic, write_json_atomic
 
         folder = Path(folder)
-        write_text_atomic(folder / self.FILES[0], json.dumps(self.description, indent=1) + "\n")
+        write_json_atomic(folder / self.FILES[0], self.description, indent=1)
         buf = io.BytesIO()
         np.savez_compressed(buf, **self.arrays)
         write_bytes_atomic(folder / self.FILES[1], buf.getvalue())
@@ -127,42 +127,47 @@ class Firmware:
             X = X.astype(np.float32).astype(np.float64)
         return self.input_type.quantize(X)
 
-    def predict_counting_overflows(self, X):
-        """``(outputs, counts)``: :meth:`predict`'s outputs and, per layer, how many values left
-        the result type's range before the cast (``"input"`` counts the input cast)."""
-        X = self.validate_input(X)
-        counts = {"input": int(self.input_type.overflows(X).sum())}
-        counts.update({layer.name: 0 for layer in self._layers})
-        out = np.empty((X.shape[0], self.n_outputs), dtype=np.float64)
-        for start in range(0, X.shape[0], CHUNK_ROWS):
-            h = self.cast_input(X[start:start + CHUNK_ROWS])
-            for layer in self._layers:
-                h, n = layer.counting(h)
-                counts[layer.name] += n
-            out[start:start + h.shape[0]] = h
-        if self.interface == "axi_stream":
-            out = out.astype(np.float32).astype(np.float64)
-        return out, counts
-
     def predict(self, X, trace: bool = False):
         """The firmware's outputs for inputs ``X`` (n, n_inputs): float64 (n, n_outputs).
 
         With ``trace=True`` also returns ``{layer name: output}`` for every layer.
         """
+        if not trace:
+            return self._run(X, lambda layer, h: layer(h))
+        traces: dict = {layer.name: [] for layer in self._layers}
+
+        def keep(layer, h):
+            traces[layer.name].append(layer(h))
+            return traces[layer.name][-1]
+
+        out = self._run(X, keep)
+        return out, {name: np.concatenate(parts) for name, parts in traces.items()}
+
+    def predict_counting_overflows(self, X):
+        """``(outputs, counts)``: :meth:`predict`'s outputs and, per layer, how many values left
+        the result type's range before the cast (``"input"`` counts the input cast)."""
+        counts = {"input": 0, **{layer.name: 0 for layer in self._layers}}
+
+        def count(layer, h):
+            out, n = layer.counting(h)
+            counts[layer.name] += n
+            return out
+
+        out = self._run(X, count)
+        counts["input"] = int(self.input_type.overflows(self.validate_input(X)).sum())
+        return out, counts
+
+    def _run(self, X, apply) -> np.ndarray:
+        """Run the layers over ``X`` in chunks; ``apply(layer, h)`` returns the layer's output."""
         X = self.validate_input(X)
         out = np.empty((X.shape[0], self.n_outputs), dtype=np.float64)
-        traces: dict = {}
         for start in range(0, X.shape[0], CHUNK_ROWS):
             h = self.cast_input(X[start:start + CHUNK_ROWS])
             for layer in self._layers:
-                h = layer(h)
-                if trace:
-                    traces.setdefault(layer.name, []).append(h)
+                h = apply(layer, h)
             out[start:start + h.shape[0]] = h
         if self.interface == "axi_stream":
             out = out.astype(np.float32).astype(np.float64)
-        if trace:
-            return out, {k: np.concatenate(v) for k, v in traces.items()}
         return out
 
     # ------------------------------------------------------------------ exactness
@@ -187,17 +192,20 @@ class _Layer:
     def check_exact(self, x_type: FixedType) -> None:
         _require_width(self.name, "result", self.result_type)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        """The layer's values before the cast to its result type."""
         raise NotImplementedError
+
+    def cast(self, values: np.ndarray) -> np.ndarray:
+        return self.result_type.quantize(values)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.cast(self.compute(x))
 
     def counting(self, x: np.ndarray):
         """``(output, number of values that overflowed the result type)``."""
-        wide, self.result_type = self.result_type, FixedType(MAX_EXACT_WIDTH, MAX_EXACT_WIDTH // 2)
-        try:
-            unclipped = self(x)
-        finally:
-            self.result_type = wide
-        return wide.quantize(unclipped), int(wide.overflows(unclipped).sum())
+        values = self.compute(x)
+        return self.cast(values), int(self.result_type.overflows(values).sum())
 
 
 class _Dense(_Layer):
@@ -257,18 +265,16 @@ class _Dense(_Layer):
         else:
             self.path = "matmul"
 
-    def __call__(self, x):
+    def compute(self, x):
         if self.path == "matmul":
             # Exact: every product and partial sum fits float64; a wrapping accumulator's modular
             # sum equals the wrap of the exact sum.
             acc = x @ self.w
             acc += self.bias_acc
-            if not self.accum_is_identity:
-                acc = self.accum_type.quantize(acc)
-            return self.result_type.quantize(acc)
+            return acc if self.accum_is_identity else self.accum_type.quantize(acc)
         if self.path == "per_product":
-            return self.result_type.quantize(self._per_product(x))
-        return self.result_type.quantize(self._sequential(x))
+            return self._per_product(x)
+        return self._sequential(x)
 
     def _per_product(self, x):
         n_in, n_out = self.w.shape
@@ -302,27 +308,32 @@ class _Normalize(_Layer):
         if x_type.width + self.scale_type.width + 1 > MAX_EXACT_WIDTH:
             raise UnsupportedError(f"Layer {self.name!r}: the batch-norm product is too wide to emulate exactly.")
 
-    def __call__(self, x):
+    def compute(self, x):
         reps = x.shape[1] // self.scale.size
-        return self.result_type.quantize(x * np.tile(self.scale, reps) + np.tile(self.bias, reps))
+        return x * np.tile(self.scale, reps) + np.tile(self.bias, reps)
 
 
 class _ReLU(_Layer):
     op = "relu"
 
-    def __call__(self, x):
+    def __init__(self, spec, arrays):
+        super().__init__(spec, arrays)
+        self.cast_is_identity = self.result_type.holds(self.data_type, nonnegative_only=True)
+
+    def compute(self, x):
         y = np.maximum(x, 0.0)
         y += 0.0  # -0.0 -> +0.0
-        if self.result_type.holds(self.data_type, nonnegative_only=True):
-            return y
-        return self.result_type.quantize(y)
+        return y
+
+    def cast(self, values):
+        return values if self.cast_is_identity else self.result_type.quantize(values)
 
 
 class _Linear(_Layer):
     op = "linear"
 
-    def __call__(self, x):
-        return self.result_type.quantize(x)
+    def compute(self, x):
+        return x
 
 
 class _LeakyReLU(_Layer):
@@ -332,15 +343,15 @@ class _LeakyReLU(_Layer):
         super().__init__(spec, arrays)
         self.alpha = float(spec["param"])
 
-    def __call__(self, x):
-        return self.result_type.quantize(np.where(x > 0, x, self.alpha * x))
+    def compute(self, x):
+        return np.where(x > 0, x, self.alpha * x)
 
 
 class _ThresholdedReLU(_LeakyReLU):
     op = "thresholded_relu"
 
-    def __call__(self, x):
-        return self.result_type.quantize(np.where(x > self.alpha, x, 0.0))
+    def compute(self, x):
+        return np.where(x > self.alpha, x, 0.0)
 
 
 class _TableActivation(_Layer):
@@ -353,11 +364,11 @@ class _TableActivation(_Layer):
         self.table = FixedType.from_dict(spec["table_type"]).from_raw(arrays[f"{self.name}/table"])
         self.span = 16 if self.op == "sigmoid" else 8
 
-    def __call__(self, x):
+    def compute(self, x):
         # data * table_size / span, converted to int (truncation toward zero), then offset.
         index = np.trunc(x * self.size / self.span) + (self.span // 2) * self.size // self.span
         index = np.clip(index, 0, self.size - 1).astype(np.int64)
-        return self.result_type.quantize(self.table[index])
+        return self.table[index]
 
 
 class _Softmax(_Layer):
@@ -401,7 +412,7 @@ class _Softmax(_Layer):
         left = 1 << int(math.floor(math.log2(n - 1)))
         return self.accum_type.quantize(self._tree_sum(cols[:left]) + self._tree_sum(cols[left:]))
 
-    def __call__(self, x):
+    def compute(self, x):
         if self.stable:
             d = self.index_type.quantize(x.max(axis=1, keepdims=True) - x)
         else:
@@ -409,7 +420,7 @@ class _Softmax(_Layer):
         exp_res = self.accum_type.quantize(self.exp_table[self._top_bits(self.index_type, d, self.exp_bits)])
         total = self.inv_inp_type.quantize(self._tree_sum([exp_res[:, i] for i in range(exp_res.shape[1])]))
         inv = self.inv_table[self._top_bits(self.inv_inp_type, total, self.inv_bits)]
-        return self.result_type.quantize(exp_res * inv[:, None])
+        return exp_res * inv[:, None]
 
 
 _LAYERS = {

@@ -138,7 +138,7 @@ def _history_dict(history) -> dict:
 # ------------------------------------------------------------------------------------------- save
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120, close: bool = False) -> Path:
     """Write ``fig`` as a PNG atomically (temporary file, then rename); return the path."""
-    from .train import atomic_destination
+    from ._io import atomic_destination
 
     path = Path(path)
     if path.suffix.lower() != ".png":

@@ -14,19 +14,18 @@ needs it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ._deps import require
+from ._io import atomic_destination
 from .exceptions import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -350,31 +349,6 @@ def _history(logs: dict, stopper, epochs: int, seconds: float) -> TrainingHistor
 
 
 # ------------------------------------------------------------------------------------ save, load
-@contextlib.contextmanager
-def atomic_destination(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (same suffix); move it onto ``path`` on success.
-
-    Readers never see a half-written file, and a failure leaves no temporary file behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, _default_file_mode())  # mkstemp makes 0600 files; use the usual mode
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _default_file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def save_model(model, path: str | os.PathLike) -> Path:
     """Save ``model`` to a ``.keras`` file atomically; return the path."""
     path = Path(path)

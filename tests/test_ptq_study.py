@@ -41,21 +41,15 @@ def test_narrow_types_overflow_and_lose_accuracy(model_and_data):
     assert narrow["accuracy"] < wide["accuracy"] - 0.1
 
 
-def test_overflow_counts_match_a_direct_count(model_and_data):
+def test_overflow_counts_match_a_direct_count(model_and_data, tmp_path):
     """The counts are the number of values outside the result type before the cast."""
     from fastml_lab.hls import export
 
     model, X, labels = model_and_data
-    fw = export(model, _tmp(), precision="ap_fixed<6,2>").firmware()
+    fw = export(model, tmp_path / "prj", precision="ap_fixed<6,2>").firmware()
     outputs, counts = fw.predict_counting_overflows(X * 4)
     assert np.array_equal(outputs, fw.predict(X * 4))
     _, traces = fw.predict(X * 4, trace=True)
     assert counts["input"] == int(fw.input_type.overflows((X * 4).astype(np.float64)).sum())
     assert set(counts) == {"input", *traces}
 
-
-def _tmp():
-    import tempfile
-    from pathlib import Path
-
-    return Path(tempfile.mkdtemp()) / "prj"

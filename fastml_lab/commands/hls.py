@@ -13,18 +13,6 @@ from ..cli import add_verb
 log = logging.getLogger("fastml_lab")
 
 
-def _save_array(path, array) -> None:
-    import io
-
-    import numpy as np
-
-    from .._io import write_bytes_atomic
-
-    buf = io.BytesIO()
-    np.save(buf, array)
-    write_bytes_atomic(path, buf.getvalue())
-
-
 def _export(args):
     from ..hls import export
 
@@ -38,20 +26,21 @@ def _export(args):
 
 
 def _csim(args):
-    from ..hls.csim import load_array, run_csim
+    from .._io import load_npy, save_npy_atomic
+    from ..hls.csim import run_csim
 
-    y = run_csim(args.project, load_array(args.input))
-    _save_array(args.output, y)
+    y = run_csim(args.project, load_npy(args.input))
+    save_npy_atomic(args.output, y)
     print(f"C simulation: {y.shape[0]} events -> {args.output}")
 
 
 def _emulate(args):
+    from .._io import load_npy, save_npy_atomic
     from ..emulator import Firmware
-    from ..hls.csim import load_array  # numpy only
 
     fw = Firmware.load(args.project)
-    y = fw.predict(load_array(args.input))
-    _save_array(args.output, y)
+    y = fw.predict(load_npy(args.input))
+    save_npy_atomic(args.output, y)
     print(f"Emulator: {y.shape[0]} events -> {args.output}")
 
 

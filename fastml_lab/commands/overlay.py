@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from pathlib import Path
 
 from ..cli import add_verb
 
@@ -37,40 +36,17 @@ def _overlays(args):
 
 
 def _run(args):
-    import numpy as np
-
-    from ..exceptions import DataError
+    from .._io import load_npy, save_npy_atomic
     from ..overlay import load
 
-    try:
-        X = np.load(args.input, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"Cannot read {args.input} as a .npy array: {exc}.") from None
+    X = load_npy(args.input)
     with load(args.overlay, backend=args.backend, paths=args.path) as ol:
         log.info("Running %s on %d events (%s backend).", ol.name, len(X), ol.backend)
         Y = ol.predict(X, scale=args.scale)
         if args.profile:
             json.dump(ol.profile(X, scale=args.scale), sys.stdout, indent=2)
             sys.stdout.write("\n")
-    _save_npy_atomic(Path(args.output), Y)
-
-
-def _save_npy_atomic(path: Path, array) -> None:
-    import os
-    import tempfile
-
-    import numpy as np
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    save_npy_atomic(args.output, Y)
 
 
 def _fetch(args):

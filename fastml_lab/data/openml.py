@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import atomic_destination
 from ..exceptions import DataError
 from .arff import open_text, read_arff
 from .schema import FEATURES, check_dataset
@@ -114,10 +115,8 @@ def download_openml_jets(cache_dir=None, *, description: dict | None = None,
         _stream_to_file(url, arff_path, timeout, progress)
         _check_md5(arff_path, description.get("md5_checksum"), url)
         X, labels = read_arff(arff_path, target=description.get("default_target_attribute") or "class")
-    with _temporary(folder, ".npz") as npz_path:
-        with open(npz_path, "wb") as out:
-            np.savez(out, X=X, labels=labels.astype(np.int8), features=np.asarray(FEATURES))
-        os.replace(npz_path, target)
+    with atomic_destination(target) as npz_path, open(npz_path, "wb") as out:
+        np.savez(out, X=X, labels=labels.astype(np.int8), features=np.asarray(FEATURES))
     log.info("Cached %d jets at %s", len(labels), target)
     return target
 

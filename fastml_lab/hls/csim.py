@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..exceptions import DataError, ToolchainNotFoundError
+from ..exceptions import ToolchainNotFoundError
 from .export import Project
 
 log = logging.getLogger("fastml_lab")
@@ -117,13 +117,3 @@ def run_csim(project, X) -> np.ndarray:
         lib.fastml_predict(x.ctypes.data, y.ctypes.data, x.shape[0], firmware.n_inputs, firmware.n_outputs)
     return y
 
-
-def load_array(path) -> np.ndarray:
-    """Read an input ``.npy`` file with a clear error for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Input file {path} does not exist.")
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise DataError(f"{path} is not a readable .npy array ({exc}).") from None

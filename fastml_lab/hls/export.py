@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .. import __version__
 from .._deps import require
-from .._io import atomic_directory, write_text_atomic
+from .._io import atomic_directory, write_json_atomic
 from ..exceptions import ConfigError, DataError
 from ..fixed import FixedType
 from .keras_model import as_model, check_supported
@@ -143,7 +143,7 @@ def export(model, out, *, plan=None, precision=None, backend: str = "vitis", reu
             "hls4ml_version": getattr(hls4ml, "__version__", "unknown"),
             "hls_dir": HLS_DIR,
         }
-        write_text_atomic(tmp / PROJECT_FILE, json.dumps(meta, indent=2) + "\n")
+        write_json_atomic(tmp / PROJECT_FILE, meta)
         plan.save(tmp / "plan.json")
     log.info("Exported %s (%s, %s) to %s", meta["name"], backend, resolved_part, out)
     return Project.open(out)

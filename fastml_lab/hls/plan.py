@@ -135,9 +135,9 @@ class PrecisionPlan:
                    accum=d.get("accum", EXACT), layers=d.get("layers", {}))
 
     def save(self, path) -> None:
-        from .._io import write_text_atomic
+        from .._io import write_json_atomic
 
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path) -> "PrecisionPlan":

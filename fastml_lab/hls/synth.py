@@ -7,13 +7,12 @@ into the project's report, which replaces the pre-synthesis estimate.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .._io import write_text_atomic
+from .._io import write_json_atomic
 from ..exceptions import DataError, ToolchainNotFoundError
 from .export import PROJECT_FILE, Project
 
@@ -100,5 +99,5 @@ def store_report(project: Project, report: dict) -> None:
         meta.get("timing", {}).get("clock_mhz"),
         "source": "synthesis report",
     }
-    write_text_atomic(project.path / PROJECT_FILE, json.dumps(meta, indent=2) + "\n")
+    write_json_atomic(project.path / PROJECT_FILE, meta)
     project.meta = meta

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
+import shutil
 import urllib.request
 from pathlib import Path
 
+from .._io import atomic_destination
 from ..exceptions import BoardError, ConfigError, IntegrityError
 from . import manifest as mf
 
@@ -81,24 +81,15 @@ def _download(url: str, target: Path, timeout_s: float, md5=None, sha256=None) -
     if not url.startswith(("https://", "http://", "file://")):
         raise ConfigError(f"Refusing to fetch {url!r}: only http(s) and file URLs are allowed.")
     log.info("Fetching %s -> %s", url, target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".download", dir=target.parent)
     try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it private
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as response:
-            while True:
-                block = response.read(1 << 20)
-                if not block:
-                    break
-                out.write(block)
-        if md5 and mf.md5_file(tmp) != md5:
-            raise IntegrityError(f"The file downloaded from {url} has md5 {mf.md5_file(tmp)}, but "
-                                 f"the .link file expects {md5}; nothing was written.")
-        if sha256 and mf.sha256_file(tmp) != sha256:
-            raise IntegrityError(f"The file downloaded from {url} does not match the manifest's "
-                                 "sha256; nothing was written.")
-        os.replace(tmp, target)
+        with atomic_destination(target) as tmp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as response:
+                shutil.copyfileobj(response, out, 1 << 20)
+            if md5 and mf.md5_file(tmp) != md5:
+                raise IntegrityError(f"The file downloaded from {url} has md5 {mf.md5_file(tmp)}, but "
+                                     f"the .link file expects {md5}; nothing was written.")
+            if sha256 and mf.sha256_file(tmp) != sha256:
+                raise IntegrityError(f"The file downloaded from {url} does not match the manifest's "
+                                     "sha256; nothing was written.")
     except OSError as exc:
         raise BoardError(f"Could not fetch {url}: {exc}.") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -19,9 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from .._io import write_json_atomic  # noqa: F401  (part of this module's interface)
 from ..exceptions import ConfigError, IntegrityError
 
 SCHEMA_VERSION = 1
@@ -46,22 +46,22 @@ _REQUIRED = ("schema_version", "name", "version", "fastml_lab_version", "board",
 _IO_REQUIRED = ("interface", "n_inputs", "n_outputs", "word_dtype", "input_type", "output_type")
 
 
-def sha256_file(path, chunk: int = 1 << 20) -> str:
+def _file_digest(path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_file(path) -> str:
     """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return _file_digest(path, "sha256")
 
 
-def md5_file(path, chunk: int = 1 << 20) -> str:
+def md5_file(path) -> str:
     """Hex md5 of a file's bytes (PYNQ's ``.link`` files record md5)."""
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return _file_digest(path, "md5")
 
 
 def safe_member(root, relpath: str) -> Path:
@@ -142,22 +142,6 @@ def read(folder) -> dict:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path} is not valid JSON: {exc}.") from None
     return validate(manifest)
-
-
-def write_json_atomic(path, data) -> None:
-    """Write JSON through a temporary file and a rename, so readers never see half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it private
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write(folder, manifest: dict) -> None:
