@@ -72,6 +72,8 @@ def load_npy(path):
         raise DataError(f"Cannot read {path}: the file does not exist.")
     try:
         return np.load(path, allow_pickle=False)
+    except EOFError:
+        raise DataError(f"Cannot read {path}: the file is empty or truncated; expected a .npy array.") from None
     except (OSError, ValueError) as exc:
         raise DataError(f"Cannot read {path} as a .npy array ({exc}).") from None
 

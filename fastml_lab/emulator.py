@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -57,13 +58,23 @@ class Firmware:
             description = json.loads(json_path.read_text())
         except json.JSONDecodeError as exc:
             raise IntegrityError(f"{json_path} is not valid JSON ({exc}).") from None
+        if not isinstance(description, dict):
+            raise IntegrityError(
+                f"{json_path} must hold a JSON object describing the firmware; it holds a "
+                f"{type(description).__name__}. Export the project again."
+            )
         if description.get("schema_version") != 1:
             raise IntegrityError(
                 f"{json_path} has schema_version {description.get('schema_version')!r}; this "
                 "version of fastml_lab reads schema_version 1."
             )
-        with np.load(npz_path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        try:
+            with np.load(npz_path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise IntegrityError(
+                f"{npz_path} is damaged and cannot be read ({exc}); export the project again."
+            ) from None
         try:
             return cls(description, arrays)
         except KeyError as exc:

@@ -75,8 +75,9 @@ CASES = {
                                     ("relu_layer", None), ("dense", 4), ("act", "softmax")],
                             precision="ap_fixed<16,7,AP_RND,AP_SAT>", bn_input=True),
     "pynq_z2_axi_stream": dict(layers=JET, precision="ap_fixed<12,4,AP_RND,AP_SAT>", backend="pynq-z2"),
-    "resource_reuse_4": dict(layers=[("dense", 16), ("act", "relu"), ("dense", 5), ("act", "softmax")],
-                             precision="ap_fixed<16,6>", strategy="Resource", reuse_factor=4),
+    # reuse 3 divides both layers (6 x 24 and 24 x 5), so hls4ml keeps it
+    "resource_reuse_3": dict(layers=[("dense", 24), ("act", "relu"), ("dense", 5), ("act", "softmax")],
+                             precision="ap_fixed<16,6>", strategy="Resource", reuse_factor=3),
     "latency_softmax_wrap_inputs": dict(layers=[("dense", 8), ("act", "relu"), ("dense", 4)],
                                         precision="ap_fixed<8,2>"),
 }

@@ -135,8 +135,6 @@ def test_emulate_bad_inputs_exit_2_with_one_line(cli_project, tmp_path, case):
     assert not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: csim.load_array catches only ValueError; an empty (0-byte) "
-                   ".npy makes np.load raise EOFError, so the CLI prints a traceback and exits 1")
 def test_emulate_empty_input_file_exits_2(cli_project, tmp_path):
     _, prj = cli_project
     empty = tmp_path / "empty.npy"

@@ -116,17 +116,12 @@ def test_load_with_an_array_missing(damaged):
         Firmware.load(damaged)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Firmware.load does not guard np.load of firmware.npz; a "
-                   "corrupted npz raises numpy's bare ValueError ('contains pickled (object) data') "
-                   "instead of a FastMLError naming the file")
 def test_load_corrupted_npz_is_a_clear_error(damaged):
     (damaged / "firmware.npz").write_bytes(b"not a zip archive at all" * 4)
     with pytest.raises(FastMLError, match="firmware.npz"):
         Firmware.load(damaged)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Firmware.load assumes firmware.json holds an object; a JSON "
-                   "list raises AttributeError ('list' object has no attribute 'get')")
 def test_load_json_that_is_not_an_object(damaged):
     (damaged / "firmware.json").write_text("[1, 2, 3]\n")
     with pytest.raises(IntegrityError, match="firmware.json"):

@@ -154,9 +154,6 @@ def test_plan_overrides_reach_defines_h(tmp_path):
     assert FixedType.from_dict(fc1["accum_type"]) == FixedType(21, 8)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: hls_config ignores PrecisionPlan.input for Sequential models "
-                   "(their InputLayer is not in model.layers, so _kind() calls it 'other' and it gets the "
-                   "default type)")
 def test_plan_input_type_reaches_defines_h_for_a_sequential_model(tmp_path):
     plan = {"default": "ap_fixed<14,5>", "input": "ap_fixed<10,3,AP_RND,AP_SAT>"}
     project = export(small_model(), tmp_path / "p", plan=plan)
@@ -219,9 +216,6 @@ def test_resource_strategy_and_reuse_factor_are_recorded(tmp_path):
     assert len(dense_specs) == 2 and all(spec["strategy"] == "resource" for spec in dense_specs)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: export records reuse_factor=4 (and an II of 4) while hls4ml "
-                   "silently rewrote fc1's reuse factor to 3 in parameters.h (4 is not valid for 6x8 "
-                   "under Resource); export neither refuses the value nor records what was used")
 def test_recorded_reuse_factor_is_the_one_in_the_firmware(tmp_path):
     try:
         project = export(_reuse_model(), tmp_path / "res4", strategy="Resource", reuse_factor=4)
@@ -395,3 +389,15 @@ def test_interrupted_overwrite_keeps_the_old_project(tmp_path, monkeypatch, proj
         export(small_model(), parent / "prj", precision="ap_fixed<8,3>", overwrite=True)
     assert sorted(str(p.relative_to(parent)) for p in parent.rglob("*")) == before
     assert Project.open(parent / "prj").firmware().digest() == project12.meta["firmware_digest"]
+
+
+def test_invalid_reuse_factor_is_refused_with_the_valid_ones(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        export(_reuse_model(), tmp_path / "res4", strategy="Resource", reuse_factor=4)
+    msg = str(err.value)
+    assert "reuse_factor 4" in msg and "'fc1'" in msg and "would use 3" in msg
+    valid = [int(v) for v in msg.rsplit(":", 1)[1].strip(" .").split(", ")]
+    assert 1 in valid and 4 not in valid
+    assert not (tmp_path / "res4").exists()
+    for rf in valid[:3]:   # every value offered is accepted
+        export(_reuse_model(), tmp_path / f"ok{rf}", strategy="Resource", reuse_factor=rf)

@@ -55,9 +55,6 @@ def test_unknown_slot_or_malformed_entry_is_refused():
         PrecisionPlan(default="ap_fixd<8,2>")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: PrecisionPlan.__post_init__ accepts 'exact' for every slot, "
-                   "not only 'accum'; export then crashes with AttributeError "
-                   "(\"'str' object has no attribute 'to_hls4ml'\") in hls_config instead of a ConfigError")
 def test_exact_is_only_valid_for_the_accumulator():
     with pytest.raises(ConfigError, match="exact"):
         PrecisionPlan(layers={"fc1": {"weight": "exact"}})
@@ -159,9 +156,6 @@ def test_exact_accumulator_holds_the_worst_case_without_rounding(x, w, b, n):
     assert acc.width <= MAX_EXACT_WIDTH
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: exact_accumulator treats an ap_ufixed's integer bits as if they "
-                   "included a sign bit: ufixed<8,3> x ufixed<8,3> products reach ~63.5 = 2^6, three of them "
-                   "~190, but it returns ap_fixed<18,8> (max 128), so the 'exact' accumulator overflows")
 @pytest.mark.parametrize("x, w, b, n", [
     ("ap_ufixed<8,3>", "ap_ufixed<8,3>", None, 3),
     ("ap_ufixed<8,3>", "ap_fixed<8,2>", "ap_fixed<10,6>", 7),
@@ -245,10 +239,6 @@ def test_from_data_refuses_non_finite_data():
         PrecisionPlan.from_data(_ranged_model(), X)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: PrecisionPlan.from_data sizes a Dense(activation='relu') "
-                   "layer's 'result' from its post-ReLU Keras output, but hls4ml applies that type to the "
-                   "pre-activation dense output (the ReLU is split off as '<name>_relu', which gets the "
-                   "input-derived default); negative pre-activations then wrap and the firmware diverges")
 def test_from_data_plan_for_fused_relu_reproduces_the_model(tmp_path):
     pytest.importorskip("hls4ml")
     from fastml_lab.hls import export

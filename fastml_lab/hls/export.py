@@ -25,7 +25,7 @@ from .._deps import require
 from .._io import atomic_directory, write_json_atomic
 from ..exceptions import ConfigError, DataError
 from ..fixed import FixedType
-from .keras_model import as_model, check_supported
+from .keras_model import as_model, check_supported, hls_layer_names
 from .plan import ACTIVATION_TABLE, EXACT, SOFTMAX_TABLE, PrecisionPlan, as_plan, exact_accumulator
 
 log = logging.getLogger("fastml_lab")
@@ -101,7 +101,7 @@ def export(model, out, *, plan=None, precision=None, backend: str = "vitis", reu
     plan = as_plan(plan, precision)
     keras_model = as_model(model)
     check_supported(keras_model)
-    plan.check_layers([layer.name for layer in keras_model.layers])
+    plan.check_layers(hls_layer_names(keras_model))
     hls4ml = require("hls4ml", "export models to HLS")
     hls_backend, board = BACKENDS[backend]
     config = hls_config(keras_model, plan, hls_backend, reuse_factor, strategy)
@@ -119,6 +119,7 @@ def export(model, out, *, plan=None, precision=None, backend: str = "vitis", reu
         _quiet(hls_model.write)
         _point_config_at(tmp / HLS_DIR, out.resolve() / HLS_DIR)
         firmware = _read_firmware(tmp / HLS_DIR, board, reuse_factor, clock_period_ns)
+        _check_reuse_used(firmware, reuse_factor, strategy, hls_model.config.backend)
         firmware.save(tmp)
         resolved_part = hls_model.config.get_config_value("Part") or part or DEFAULT_PART
         meta = {
@@ -158,10 +159,11 @@ def hls_config(model, plan: PrecisionPlan, hls_backend: str, reuse_factor: int, 
     config["Model"]["Strategy"] = strategy
     config["Model"]["ReuseFactor"] = reuse_factor
     layers = {layer.name: layer for layer in model.layers}
+    inputs = set(input_layer_names(model))
     previous = plan.input_type()
     for entry_name, entry in config["LayerName"].items():
         layer = layers.get(entry_name)
-        kind = _kind(layer, entry_name, layers)
+        kind = "input" if entry_name in inputs else _kind(layer, entry_name, layers)
         precision = entry.setdefault("Precision", {})
         result = plan.input_type() if kind == "input" else plan.type_for(entry_name, "result")
         for slot in list(precision):
@@ -173,6 +175,11 @@ def hls_config(model, plan: PrecisionPlan, hls_backend: str, reuse_factor: int, 
             entry["Strategy"] = strategy
         previous = result
     return config
+
+
+def input_layer_names(model) -> list[str]:
+    """Names of the model's input layers (a Sequential model does not list them in ``layers``)."""
+    return [tensor._keras_history[0].name for tensor in model.inputs]
 
 
 def _kind(layer, entry_name: str, layers: dict) -> str:
@@ -225,6 +232,24 @@ def _read_firmware(hls_dir: Path, board, reuse_factor: int, clock_period_ns: flo
     description, arrays = read_project(hls_dir, interface=interface)
     description["timing"] = estimate_timing(description, reuse_factor, clock_period_ns)
     return Firmware(description, arrays)
+
+
+def _check_reuse_used(firmware, reuse_factor: int, strategy: str, hls_backend) -> None:
+    """hls4ml silently replaces a reuse factor that does not divide a layer evenly; refuse instead."""
+    changed = [layer for layer in firmware.description["layers"]
+               if layer["op"] == "dense" and layer["reuse_factor"] != reuse_factor]
+    if not changed:
+        return
+    dense = [layer for layer in firmware.description["layers"] if layer["op"] == "dense"]
+    valid_each = [set(hls_backend.get_valid_reuse_factors(layer["n_in"], layer["n_out"])) for layer in dense]
+    common = sorted(set.intersection(*valid_each))
+    layer = changed[0]
+    raise ConfigError(
+        f"reuse_factor {reuse_factor} is not valid for layer {layer['name']!r} ({layer['n_in']} inputs x "
+        f"{layer['n_out']} outputs) with the {strategy} strategy (hls4ml would use "
+        f"{layer['reuse_factor']}). Reuse factors valid for every dense layer of this model: "
+        f"{', '.join(map(str, common))}."
+    )
 
 
 def estimate_timing(description: dict, reuse_factor: int, clock_period_ns: float) -> dict:

@@ -99,6 +99,55 @@ def layer_outputs(model, X) -> dict:
     return {lay.name: np.asarray(o) for lay, o in zip(layers, outs)}
 
 
+def fused_activation_name(layer) -> str | None:
+    """hls4ml's name for the activation it splits off a Dense layer (``'<name>_<activation>'``).
+
+    hls4ml applies the Dense layer's result type to the pre-activation sums and gives the split-off
+    activation an entry of its own; None when the layer has no activation to split off.
+    """
+    if type(layer).__name__ != "Dense":
+        return None
+    act = getattr(layer.activation, "__name__", "linear")
+    return None if act == "linear" else f"{layer.name}_{act}"
+
+
+def hls_layer_names(model) -> list[str]:
+    """The layer names hls4ml's configuration uses: Keras layers plus split-off activations."""
+    names = []
+    for layer in model.layers:
+        names.append(layer.name)
+        fused = fused_activation_name(layer)
+        if fused:
+            names.append(fused)
+    return names
+
+
+def hls_layer_outputs(model, X) -> dict:
+    """Each hls4ml layer's float output on ``X``: a Dense layer with a fused activation appears
+    twice, its pre-activation sums under its own name, the activated values under the split name."""
+    outs = layer_outputs(model, X)
+    fused = [lay for lay in model.layers if fused_activation_name(lay)]
+    if not fused:
+        return outs
+    keras = require("keras", "inspect Keras models")
+    probe = keras.Model(model.inputs, [lay.input for lay in fused])
+    inputs = probe.predict(np.asarray(X, dtype=np.float32), verbose=0, batch_size=4096)
+    if not isinstance(inputs, (list, tuple)):
+        inputs = [inputs]
+    result = {}
+    pre = {}
+    for layer, x in zip(fused, inputs):
+        weights = layer.get_weights()
+        pre[layer.name] = np.asarray(x, np.float64) @ weights[0] + (weights[1] if len(weights) > 1 else 0.0)
+    for name, out in outs.items():
+        if name in pre:
+            result[name] = pre[name]
+            result[fused_activation_name(model.get_layer(name))] = out
+        else:
+            result[name] = out
+    return result
+
+
 def dense_like_weights(model) -> dict:
     """``{layer name: (kernel, bias or None)}`` for Dense layers."""
     found = {}

@@ -53,7 +53,7 @@ class PrecisionPlan:
                     f"Plan entry for layer {name!r} has unknown slot(s) {sorted(unknown)}; "
                     f"valid slots: {', '.join(SLOTS)}."
                 )
-            clean[name] = {k: (v if v == EXACT else FixedType.parse(v)) for k, v in slots.items()}
+            clean[name] = {k: _slot_value(name, k, v) for k, v in slots.items()}
         self.layers = clean
 
     # ------------------------------------------------------------------ constructors
@@ -154,15 +154,17 @@ class PrecisionPlan:
 
 
 def exact_accumulator(x: FixedType, w: FixedType, b: FixedType | None, n_terms: int) -> FixedType:
-    """The narrowest type that holds ``bias + sum(x_i * w_i)`` over ``n_terms`` without loss."""
+    """A signed type that holds ``bias + sum(x_i * w_i)`` over ``n_terms`` without loss.
+
+    Signed and unsigned operands alike: an unsigned type's integer bits are all magnitude.
+    """
     frac = x.fractional + w.fractional
     if b is not None:
         frac = max(frac, b.fractional)
-    product_int = x.integer + w.integer
     growth = math.ceil(math.log2(n_terms + 1))
-    integer = product_int + growth
+    integer = _magnitude_bits(x) + _magnitude_bits(w) + 2 + growth
     if b is not None:
-        integer = max(integer, b.integer + 1)
+        integer = max(integer, _magnitude_bits(b) + 2)
     width = integer + frac
     if width > MAX_EXACT_WIDTH:
         raise ConfigError(
@@ -171,6 +173,22 @@ def exact_accumulator(x: FixedType, w: FixedType, b: FixedType | None, n_terms: 
             "or set an explicit 'accum' type in the plan."
         )
     return FixedType(width, integer)
+
+
+def _magnitude_bits(t: FixedType) -> int:
+    """``m`` such that every value of ``t`` has magnitude at most ``2**m`` (the sign bit excluded)."""
+    return t.integer - 1 if t.signed else t.integer
+
+
+def _slot_value(layer: str, slot: str, value):
+    if value == EXACT:
+        if slot != "accum":
+            raise ConfigError(
+                f"Plan entry for layer {layer!r}: {slot!r} cannot be 'exact'; only 'accum' can "
+                "(give a type such as 'ap_fixed<16,6>')."
+            )
+        return value
+    return FixedType.parse(value)
 
 
 def _int_bits(max_abs: float, margin: int) -> int:
