@@ -73,13 +73,13 @@ class PrecisionPlan:
         """
         import numpy as np
 
-        from .keras_model import layer_outputs, dense_like_weights
+        from .keras_model import dense_like_weights, hls_layer_outputs
 
         X = np.asarray(X, dtype=np.float32)[:sample]
         weight_width = weight_width or width
         plan = cls(default=FixedType(width, _int_bits(np.abs(X).max(), margin_bits)))
         plan.input = FixedType(width, _int_bits(np.abs(X).max(), margin_bits))
-        for name, out in layer_outputs(model, X).items():
+        for name, out in hls_layer_outputs(model, X).items():
             plan.layers.setdefault(name, {})["result"] = FixedType(width, _int_bits(np.abs(out).max(), margin_bits))
         for name, (w, b) in dense_like_weights(model).items():
             slots = plan.layers.setdefault(name, {})
