@@ -1,0 +1,108 @@
+"""Step 5, Deploy: package the overlay, run it on the board or in software, and time it."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import numpy as np
+
+from . import code
+from .figures import plot_throughput
+from .state import PACKAGES_DIR, StepResult
+from .step import Step
+
+QUICK_PROFILE_EVENTS = 4096
+FULL_PROFILE_EVENTS = 100_000
+RANDOM_EVENTS = 1000
+
+
+class DeployStep(Step):
+    name = "deploy"
+    title = "5 · Deploy"
+    explanation = (
+        "An overlay package holds what the board needs: the bitstream (when Vivado built one), "
+        "the firmware description, the input scaler and the class names. On a PYNQ-Z2 the jets "
+        "travel to the FPGA through DMA; anywhere else the <b>software overlay</b> runs the "
+        "bit-exact emulator behind the same API. The step shows which one ran, its accuracy "
+        "against the Keras model, and its speed: measured here, and modelled for the board "
+        "from the firmware's clock and initiation interval.")
+    needs = ("project",)
+
+    def build_controls(self) -> list:
+        self.package_name = widgets.Text(value="lab_model", description="package")
+        self.backend = widgets.ToggleButtons(options=[("auto", "auto"), ("software", "software"),
+                                                      ("board", "board")], value="auto", description="run on",
+                                             tooltip="auto: the board when one is present, else software")
+        self.profile_events = widgets.BoundedIntText(value=QUICK_PROFILE_EVENTS, min=1, max=10_000_000,
+                                                     description="timed jets")
+        return [widgets.HBox([self.package_name, self.profile_events]), self.backend]
+
+    def apply_quick(self, quick: bool) -> None:
+        self.profile_events.value = QUICK_PROFILE_EVENTS if quick else FULL_PROFILE_EVENTS
+
+    def settings(self) -> dict:
+        from ..overlay.packaging import check_name
+
+        return {"name": check_name(self.package_name.value.strip()), "backend": self.backend.value,
+                "profile_events": self.profile_events.value}
+
+    def code(self, settings: dict) -> str:
+        project = self.state.project.path if self.state.project is not None else "PROJECT"
+        return code.deploy_code(settings, project, self.state.folder / PACKAGES_DIR / settings["name"])
+
+    def _inputs(self, n_inputs: int):
+        ds = self.state.dataset
+        if ds is not None:
+            return ds.X_test, ds.labels_test
+        X = np.random.default_rng(0).normal(size=(RANDOM_EVENTS, n_inputs)).astype(np.float32)
+        return X, None
+
+    def work(self, task, s: dict) -> StepResult:
+        from ..overlay import load, package
+
+        project = self.state.project
+        task.progress(0, 3, "packaging the overlay")
+        path = package(project.path, name=s["name"], out=self.state.folder / PACKAGES_DIR / s["name"],
+                       overwrite=True)
+        task.check()
+        task.progress(1, 3, "running the overlay")
+        result = StepResult()
+        with load(path, backend=s["backend"]) as overlay:
+            X, labels = self._inputs(overlay.n_inputs)
+            outputs = overlay.predict(X)
+            task.check()
+            task.progress(2, 3, "timing the overlay")
+            profile = overlay.profile(X[:s["profile_events"]])
+            ran = overlay.backend
+            result.add("ran on", "the PYNQ-Z2 board (FPGA)" if ran == "board" else
+                       "the software overlay: the bit-exact emulator on this CPU (no board here)")
+            result.add("package", str(path))
+        self._accuracy(X, labels, outputs, result)
+        measured = profile["events_per_s"]
+        result.add("measured speed", f"{measured:,.0f} events/s on {profile['events']:,} jets; one jet "
+                                     f"{profile['latency_us']:,.0f} µs (median, Python call included)")
+        bars = {f"measured ({ran})": measured}
+        modelled = profile.get("modelled", {})
+        if modelled.get("available"):
+            latency = modelled.get("latency_us")
+            result.add("modelled board", f"{modelled['events_per_s']:,.0f} events/s, latency "
+                                         f"{latency:.2f} µs at {modelled['clock_mhz']} MHz "
+                                         f"({modelled['bound']}-bound; {modelled['source']}; IP only)")
+            bars["modelled board IP"] = modelled["events_per_s"]
+        self.add_figure(result, "throughput", plot_throughput(bars))
+        self.state.package = path
+        task.progress(3, 3, "done")
+        return result
+
+    def _accuracy(self, X, labels, outputs, result: StepResult) -> None:
+        model = self.state.model
+        keras_classes = None
+        if model is not None and model.inputs[0].shape[-1] == X.shape[1]:
+            keras_classes = np.asarray(model.predict(X, batch_size=4096, verbose=0)).argmax(axis=1)
+        classes = outputs.argmax(axis=1)
+        if labels is not None:
+            text = f"overlay {np.mean(classes == labels):.4f}"
+            if keras_classes is not None:
+                text += f", Keras float model {np.mean(keras_classes == labels):.4f}"
+            result.add("accuracy", f"{text} on {len(labels):,} test jets")
+        if keras_classes is not None:
+            result.add("same class as Keras", f"{np.mean(classes == keras_classes):.2%} of the jets")

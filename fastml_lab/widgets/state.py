@@ -1,0 +1,194 @@
+"""What the steps share, and the project folder that keeps it across re-runs of the cell.
+
+Layout of the project folder (each step writes only its own part)::
+
+    PROJECT/data/result.json        settings, numbers, notes of the last Data run (+ its PNGs)
+    PROJECT/train/...               the same for Train, Quantize, Export, Deploy
+    PROJECT/model.keras             the trained float model
+    PROJECT/quantized.keras         the quantized or pruned model (when there is one)
+    PROJECT/quantize/plan.json      the precision plan chosen for post-training quantization
+    PROJECT/hls_project/            the exported HLS project
+    PROJECT/bitstreams/NAME/        the overlay package
+
+:meth:`LabState.restore` reads them back: the data (reloaded from its saved settings), the
+models, the project and the package.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import traitlets
+
+from .._io import write_json_atomic
+from ..overlay.manifest import MANIFEST_FILE
+from . import DEFAULT_PROJECT_DIR
+
+log = logging.getLogger(__name__)
+
+RESULT_FILE = "result.json"
+MODEL_FILE = "model.keras"
+QUANTIZED_FILE = "quantized.keras"
+PLAN_FILE = "plan.json"
+HLS_PROJECT_DIR = "hls_project"
+PACKAGES_DIR = "bitstreams"
+
+
+@dataclass
+class StepResult:
+    """What a step shows after a run: labelled numbers, figures (PNG files) and notes."""
+
+    numbers: list = field(default_factory=list)  # [(label, text), ...]
+    figures: dict = field(default_factory=dict)  # name -> Path of a PNG
+    notes: list = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+    saved: str = ""
+
+    def add(self, label: str, text) -> None:
+        self.numbers.append((label, str(text)))
+
+    def to_dict(self) -> dict:
+        return {"settings": self.settings, "numbers": [list(row) for row in self.numbers],
+                "figures": sorted(self.figures), "notes": list(self.notes), "saved": self.saved}
+
+
+class LabState(traitlets.HasTraits):
+    """The objects that flow from step to step; steps observe the traits they need."""
+
+    project_dir = traitlets.Unicode(DEFAULT_PROJECT_DIR, help="folder where the walk keeps its work")
+    quick = traitlets.Bool(True, help="quick settings: small data, one or two epochs")
+    dataset = traitlets.Any(None, allow_none=True, help="JetDataset loaded by the Data step")
+    model = traitlets.Any(None, allow_none=True, help="trained float Keras model (Train step)")
+    evaluation = traitlets.Any(None, allow_none=True, help="the float model's Evaluation on the test set")
+    quantized = traitlets.Any(None, allow_none=True,
+                              help="model the Quantize step made (HGQ2 or pruned; None: export the float model)")
+    plan = traitlets.Any(None, allow_none=True, help="PrecisionPlan the Quantize step chose for PTQ")
+    project = traitlets.Any(None, allow_none=True, help="exported hls.Project (Export step)")
+    package = traitlets.Any(None, allow_none=True, help="path of the overlay package (Deploy step)")
+    restoring = traitlets.Bool(False, help="True while restore() reads the project folder")
+
+    #: The traits that hold objects a step produces (and that a step can be given).
+    OBJECTS = ("dataset", "model", "evaluation", "quantized", "plan", "project", "package")
+
+    def __init__(self, project_dir=DEFAULT_PROJECT_DIR, quick: bool = True, **objects):
+        super().__init__(project_dir=str(project_dir), quick=bool(quick))
+        self.give(**objects)
+
+    def give(self, **objects) -> None:
+        """Set inputs by name (``model=...``); None values are skipped."""
+        for name, value in objects.items():
+            if name not in self.OBJECTS:
+                raise TypeError(f"unknown input {name!r}; known: {', '.join(self.OBJECTS)}")
+            if value is not None:
+                setattr(self, name, value)
+
+    # ------------------------------------------------------------------ folder
+    @property
+    def folder(self) -> Path:
+        return Path(self.project_dir).expanduser()
+
+    def step_dir(self, step: str) -> Path:
+        return self.folder / step
+
+    def save_result(self, step: str, result: StepResult) -> None:
+        """Record ``result`` (its PNGs are already in the step's folder) as ``STEP/result.json``."""
+        result.saved = datetime.datetime.now().isoformat(timespec="seconds")
+        write_json_atomic(self.step_dir(step) / RESULT_FILE, result.to_dict())
+
+    def load_result(self, step: str) -> StepResult | None:
+        """The last saved result of ``step``, or None when there is none (or it is unreadable)."""
+        folder = self.step_dir(step)
+        try:
+            data = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        figures = {name: folder / f"{name}.png" for name in data.get("figures", [])}
+        return StepResult(numbers=[tuple(row) for row in data.get("numbers", [])],
+                          figures={k: p for k, p in figures.items() if p.is_file()},
+                          notes=list(data.get("notes", [])), settings=dict(data.get("settings", {})),
+                          saved=data.get("saved", ""))
+
+    # ------------------------------------------------------------------ restore
+    def restore(self) -> list:
+        """Read back what earlier runs left in the project folder; returns notes on what was found.
+
+        Missing pieces are skipped; a piece that cannot be read is reported in the notes.
+        """
+        self.restoring = True
+        notes = []
+        try:
+            for what, loader in (("data", self._restore_dataset), ("model", self._restore_model),
+                                 ("quantized model", self._restore_quantized),
+                                 ("precision plan", self._restore_plan),
+                                 ("HLS project", self._restore_project),
+                                 ("overlay package", self._restore_package)):
+                try:
+                    if loader():
+                        notes.append(f"restored the {what}")
+                except Exception as exc:  # a damaged file must not stop the walk from opening
+                    log.debug("restore %s failed", what, exc_info=True)
+                    notes.append(f"could not restore the {what}: {exc}")
+        finally:
+            self.restoring = False
+        return notes
+
+    def _restore_dataset(self) -> bool:
+        saved = self.load_result("data")
+        if self.dataset is not None or saved is None or not saved.settings:
+            return False
+        from ..data import load_jets
+
+        settings = saved.settings
+        self.dataset = load_jets(settings["source"], n_events=settings.get("n_events"),
+                                 seed=settings.get("seed", 0), progress=False)
+        return True
+
+    def _restore_model(self) -> bool:
+        path = self.folder / MODEL_FILE
+        if self.model is not None or not path.is_file():
+            return False
+        from ..train import load_model
+
+        self.model = load_model(path)
+        return True
+
+    def _restore_quantized(self) -> bool:
+        path = self.folder / QUANTIZED_FILE
+        if self.quantized is not None or not path.is_file():
+            return False
+        from ..train import load_model
+
+        self.quantized = load_model(path, compile=False)
+        return True
+
+    def _restore_plan(self) -> bool:
+        path = self.step_dir("quantize") / PLAN_FILE
+        if self.plan is not None or not path.is_file():
+            return False
+        from ..hls import PrecisionPlan
+
+        self.plan = PrecisionPlan.load(path)
+        return True
+
+    def _restore_project(self) -> bool:
+        path = self.folder / HLS_PROJECT_DIR
+        if self.project is not None or not (path / "project.json").is_file():
+            return False
+        from ..hls import Project
+
+        self.project = Project.open(path)
+        return True
+
+    def _restore_package(self) -> bool:
+        saved = self.load_result("deploy")
+        if self.package is not None or saved is None or "name" not in saved.settings:
+            return False
+        path = self.folder / PACKAGES_DIR / saved.settings["name"]
+        if not (path / MANIFEST_FILE).is_file():
+            return False
+        self.package = path
+        return True
