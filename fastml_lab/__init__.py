@@ -17,7 +17,18 @@ _SUBMODULES = {
     "plots", "quantize", "scaler", "train", "widgets",
 }
 
-__all__ = sorted(_SUBMODULES | {"__version__"})
+__all__ = sorted(_SUBMODULES | {"__version__", "lab"})
+
+
+def lab(**options):
+    """The guided walk (Data -> Train -> Quantize -> Export -> Deploy) as notebook widgets.
+
+    Put ``fastml_lab.lab(project_dir=..., quick=True)`` last in a cell to show it; the options
+    are those of :func:`fastml_lab.widgets.lab`.
+    """
+    from .widgets import lab as _lab
+
+    return _lab(**options)
 
 
 def __getattr__(name: str):
