@@ -8,6 +8,7 @@
         y = ol.predict(X)                                # like `fastml-lab csim`: X as given
         y = ol.predict(X_raw, scale=True)                # apply the package's scaler first
         ol.profile(X)                                    # measured, plus the modelled board figures
+    overlay.on_board()                                   # True on a PYNQ board (pynq sees a device)
 
 Imports numpy alone (never TensorFlow or hls4ml), so it runs on the board's Python 3.10.
 """
@@ -18,6 +19,7 @@ import logging
 
 from ..exceptions import BoardError, ConfigError
 from .accelerator import Accelerator
+from .board import device_absent_reason, on_board
 from .catalog import OverlayInfo, list_overlays, resolve
 from .links import fetch_bitstream, write_link
 from .package import OverlayPackage
@@ -28,8 +30,9 @@ log = logging.getLogger(__name__)
 BACKENDS = ("auto", "software", "board")
 
 __all__ = [
-    "Accelerator", "OverlayInfo", "OverlayPackage", "BACKENDS", "fetch_bitstream", "list_overlays",
-    "load", "open_package", "package", "resolve", "write_link",
+    "Accelerator", "OverlayInfo", "OverlayPackage", "BACKENDS", "device_absent_reason",
+    "fetch_bitstream", "list_overlays", "load", "on_board", "open_package", "package", "resolve",
+    "write_link",
 ]
 
 

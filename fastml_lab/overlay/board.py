@@ -56,6 +56,14 @@ def board_unavailable_reason(package):
                     "`fastml_lab.overlay.fetch_bitstream(path)` if it has a .link file")
         return (f"the package {package.name!r} has no bitstream (software only); build one "
                 "with Vivado (see bitstreams/README.md) and package again")
+    return device_absent_reason()
+
+
+def device_absent_reason():
+    """Why this machine has no PYNQ device to program, or None on a board.
+
+    The one board detection of fastml_lab: pynq must import and list at least one device.
+    """
     try:
         pynq = importlib.import_module("pynq")
     except ImportError:
@@ -67,6 +75,11 @@ def board_unavailable_reason(package):
     if not devices:
         return "pynq found no device (not running on a PYNQ board?)"
     return None
+
+
+def on_board() -> bool:
+    """True when running on a PYNQ board (pynq imports and sees a device)."""
+    return device_absent_reason() is None
 
 
 def find_dma(overlay):

@@ -1,0 +1,265 @@
+"""fastml_lab.tutorial: the quick switch, environment and board detection (with a fake pynq),
+the %%needs cell magic in a real IPython shell, and the exercise checks."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastml_lab.exceptions import ConfigError
+from fastml_lab.tutorial import checks, environment, sizes
+from fastml_lab.tutorial.magic import make_magic, skip_notice
+
+TUTORIAL_DIR = Path(__file__).resolve().parents[1] / "fastml_lab" / "tutorial"
+
+
+# ---------------------------------------------------------------------- the quick switch
+@pytest.mark.parametrize("value, quick", [("1", True), ("true", True), ("YES", True), ("on", True),
+                                          ("0", False), ("", False), ("no", False)])
+def test_quick_switch_values(monkeypatch, value, quick):
+    monkeypatch.setenv("FASTML_LAB_QUICK", value)
+    assert sizes.quick_mode() is quick
+    assert sizes.settings().quick is quick
+
+
+def test_quick_switch_unset_means_full_sizes(monkeypatch):
+    monkeypatch.delenv("FASTML_LAB_QUICK", raising=False)
+    assert sizes.settings().quick is False
+
+
+def test_quick_switch_refuses_other_values(monkeypatch):
+    monkeypatch.setenv("FASTML_LAB_QUICK", "fast")
+    with pytest.raises(ConfigError, match="FASTML_LAB_QUICK='fast'.*use 1"):
+        sizes.quick_mode()
+
+
+def test_quick_sizes_are_smaller_in_every_respect():
+    quick, full = sizes.settings(True), sizes.settings(False)
+    for name in ("n_events", "epochs", "qat_epochs", "csim_events", "profile_events"):
+        assert getattr(quick, name) < getattr(full, name), name
+    assert set(quick.study_bits) <= set(full.study_bits)
+    assert len(quick.qat_study_bits) <= len(full.qat_study_bits)
+    assert "quick (FASTML_LAB_QUICK=1): 20,000 jets" in quick.describe()
+
+
+# ---------------------------------------------------------------------- board detection
+def _fake_pynq(devices):
+    pynq = types.ModuleType("pynq")
+
+    class Device:
+        pass
+
+    if isinstance(devices, Exception):
+        class Meta(type):
+            @property
+            def devices(cls):
+                raise devices
+
+        Device = Meta("Device", (), {})  # noqa: N806 (pynq's name)
+    else:
+        Device.devices = devices
+    pynq.Device = Device
+    return pynq
+
+
+def test_a_board_is_detected_when_pynq_sees_a_device(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynq", _fake_pynq([object()]))
+    monkeypatch.setenv("BOARD", "Pynq-Z2")
+    env = environment.detect()
+    assert env.on_board and env.board_reason is None and env.board_name == "Pynq-Z2"
+    assert "PYNQ board detected (Pynq-Z2)" in env.describe()[0]
+    from fastml_lab import overlay
+
+    assert overlay.on_board() is True
+
+
+def test_no_board_without_pynq(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynq", None)  # import pynq raises ImportError
+    monkeypatch.setenv("BOARD", "Pynq-Z2")
+    env = environment.detect()
+    assert not env.on_board and env.board_name is None
+    assert env.board_reason == "pynq is not installed (it ships with the PYNQ board image)"
+    assert "no PYNQ board" in env.describe()[0]
+
+
+def test_no_board_when_pynq_lists_no_device(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynq", _fake_pynq([]))
+    env = environment.detect()
+    assert not env.on_board and "found no device" in env.board_reason
+
+
+def test_no_board_when_pynq_cannot_probe(monkeypatch):
+    # pynq 4 on a laptop: importable, but probing raises.
+    monkeypatch.setitem(sys.modules, "pynq", _fake_pynq(RuntimeError("No Devices Found")))
+    env = environment.detect()
+    assert not env.on_board
+    assert env.board_reason == "pynq found no device (RuntimeError: No Devices Found)"
+
+
+def test_availability_is_looked_up_without_importing(monkeypatch):
+    assert environment.has("numpy")
+    assert not environment.has("no_such_module_for_fastml_lab")
+    monkeypatch.setitem(sys.modules, "blocked_for_test", None)
+    assert not environment.has("blocked_for_test")
+    monkeypatch.setattr(environment.shutil, "which", lambda name: None)
+    assert not environment.has("g++")
+    monkeypatch.setattr(environment.shutil, "which", lambda name: "/usr/bin/" + name)
+    assert environment.has("g++")
+
+
+def test_offline_and_tensorflow_are_reported(monkeypatch):
+    monkeypatch.setenv("FASTML_LAB_OFFLINE", "1")
+    monkeypatch.setattr(environment, "has", lambda name: name != "tensorflow")
+    env = environment.detect()
+    assert env.offline and not env.has_tensorflow
+    lines = "\n".join(env.describe())
+    assert "offline (FASTML_LAB_OFFLINE)" in lines and "%%needs tensorflow are skipped" in lines
+
+
+def test_start_makes_the_work_folder_and_describes_itself(tmp_path, monkeypatch):
+    from fastml_lab import tutorial
+
+    monkeypatch.setenv("FASTML_LAB_QUICK", "1")
+    lab = tutorial.start("07_test", work_dir=tmp_path / "work")
+    assert lab.work == tmp_path / "work" / "07_test" and lab.work.is_dir()
+    text = repr(lab)
+    assert text.startswith("07_test: quick (FASTML_LAB_QUICK=1)") and "files:" in text
+    assert lab.needs("numpy") and not lab.needs("numpy", "no_such_module_for_fastml_lab")
+
+
+def test_tutorial_helpers_import_with_numpy_alone():
+    code = ("import sys, fastml_lab.tutorial, fastml_lab.tutorial.checks, fastml_lab.tutorial.magic;"
+            "from fastml_lab import tutorial; tutorial.detect();"
+            "heavy = {'tensorflow', 'keras', 'hls4ml', 'sklearn', 'pandas', 'pynq', 'scipy',"
+            " 'matplotlib', 'IPython', 'nbclient'};"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_tutorial_helpers_are_python_3_10_compatible():
+    import ast
+
+    for path in sorted(TUTORIAL_DIR.glob("*.py")):
+        ast.parse(path.read_text(), filename=str(path), feature_version=(3, 10))
+
+
+# ---------------------------------------------------------------------- the %%needs magic
+@pytest.fixture(scope="module")
+def shell():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    yield shell
+    InteractiveShell.clear_instance()
+
+
+def _register(shell, on_board=False):
+    shell.register_magic_function(make_magic(shell, on_board), "cell", "needs")
+
+
+def test_needs_runs_the_cell_and_returns_its_last_value(shell):
+    _register(shell)
+    result = shell.run_cell("%%needs numpy\nvalue = 20\nvalue + 1", store_history=False)
+    assert result.success and result.result == 21
+    assert shell.user_ns["value"] == 20
+
+
+def test_needs_runs_line_magics_inside_the_cell(shell):
+    _register(shell)
+    result = shell.run_cell("%%needs numpy\n%pwd", store_history=False)
+    assert result.success and result.result == str(Path.cwd())
+
+
+def test_needs_skips_with_a_notice(shell, capsys):
+    _register(shell, on_board=True)
+    shell.user_ns.pop("skipped_value", None)
+    result = shell.run_cell("%%needs no_such_module_for_fastml_lab\nskipped_value = 1",
+                            store_history=False)
+    assert result.success and result.result is None
+    assert "skipped_value" not in shell.user_ns
+    out = capsys.readouterr().out
+    assert out.startswith("[skipped] This cell needs no_such_module_for_fastml_lab")
+    assert "run this part on a laptop or on Binder" in out
+
+
+def test_needs_lets_errors_fail_the_cell(shell):
+    _register(shell)
+    result = shell.run_cell("%%needs numpy\n1 / 0", store_history=False)
+    assert isinstance(result.error_in_exec, ZeroDivisionError)
+
+
+def test_needs_without_names_is_refused(shell):
+    _register(shell)
+    result = shell.run_cell("%%needs\nx = 1", store_history=False)
+    assert isinstance(result.error_in_exec, ConfigError)
+
+
+def test_skip_notice_names_the_fix():
+    assert "pip install 'fastml-lab[lab]'" in skip_notice(["hls4ml"], on_board=False)
+    assert "apt-get install g++" in skip_notice(["g++"], on_board=False)
+    notice = skip_notice(["tensorflow", "hls4ml"], on_board=True)
+    assert "TensorFlow (to train and quantize models) and hls4ml" in notice and "are not" in notice
+
+
+# ---------------------------------------------------------------------- exercise checks
+def test_a_placeholder_is_not_answered_yet_and_never_an_error():
+    for verdict in (checks.check_heaviest_class(...), checks.check_multipliers(None, 16, 64, 4)):
+        assert verdict.status == checks.UNANSWERED and not verdict
+        assert repr(verdict).startswith("[not answered yet] Replace the ...")
+
+
+def test_choice_checks():
+    assert checks.check_heaviest_class(" T ")
+    wrong = checks.check_heaviest_class("w")
+    assert not wrong and wrong.status == checks.WRONG and "median mass_mmdt" in repr(wrong)
+    assert "is not one of" in repr(checks.check_heaviest_class("higgs"))
+    assert checks.check_more_constituents("g") and not checks.check_more_constituents("q")
+
+
+def test_accuracy_check_compares_with_the_argmax():
+    scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    labels = np.array([0, 1, 1, 1])
+    assert checks.check_accuracy(0.75, scores, labels)
+    assert checks.check_accuracy(np.float32(0.75), scores, labels)
+    assert not checks.check_accuracy(0.5, scores, labels)
+    assert "Expected one number" in repr(checks.check_accuracy("high", scores, labels))
+
+
+def test_mistag_check_reads_the_roc_curve():
+    from fastml_lab.evaluate import evaluate_scores
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 1000)
+    scores = np.column_stack([1 - labels * 0.3 - rng.random(1000) * 0.5, labels * 0.3 + rng.random(1000) * 0.5])
+    evaluation = evaluate_scores(scores, labels, ("a", "b"))
+    expected = evaluation.roc["b"].mistag_at(0.5)
+    assert checks.check_mistag_at(expected * 1.01, evaluation, "b", 0.5)
+    assert not checks.check_mistag_at(expected * 2 + 0.01, evaluation, "b", 0.5)
+
+
+def test_hls_checks():
+    assert checks.check_accumulator_width(39, n_in=64)      # fc2_accum_t of the tutorial model
+    assert checks.check_accumulator_width(37, n_in=16)      # fc1_accum_t
+    assert not checks.check_accumulator_width(38, n_in=64)
+    assert checks.check_multipliers(256, 16, 64, 4) and not checks.check_multipliers(1024, 16, 64, 4)
+    assert checks.check_multipliers(3, 5, 1, 2)             # rounds up
+    assert checks.check_resource_ratio(1502 / 220, 1502, 220)
+    assert "does not fit" in repr(checks.check_resource_ratio(6.83, 1502, 220))
+    counts = {"input": 3, "fc1": 10, "fc2": 99}
+    assert checks.check_worst_layer("fc2", counts) and not checks.check_worst_layer("fc1", counts)
+
+
+def test_overlay_checks():
+    assert checks.check_stream_bound(6.25e6, n_words=16, clock_mhz=100)
+    assert not checks.check_stream_bound(100e6, n_words=16, clock_mhz=100)
+    expected = 100 / ((940 + 100 * 1.42) * 1e-6)
+    assert math.isclose(expected, 92421, rel_tol=1e-3)
+    assert checks.check_batch_rate(92_400, 940, 1.42, 100)
+    assert not checks.check_batch_rate(703_900, 940, 1.42, 100)

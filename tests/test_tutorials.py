@@ -1,0 +1,106 @@
+"""The tutorials: six numbered notebooks, stored without outputs, generated from their sources,
+shaped as lessons (goals, exercises with checks, summary), and executed top to bottom in a
+kernel of this Python, offline with the quick sizes: once as here, once as on a PYNQ board (no
+TensorFlow or hls4ml, a pynq that sees a device), where only the overlay parts run."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fastml_lab.tutorial.execute import run_notebook
+
+pytestmark = pytest.mark.tutorials
+
+ROOT = Path(__file__).resolve().parents[1]
+TUTORIALS = ROOT / "tutorials"
+FAKE_BOARD = Path(__file__).resolve().parent / "fake_board"
+EXPECTED = ["01_getting_started", "02_quantization", "03_compression", "04_hls", "05_overlays",
+            "06_guided_walk"]
+NOTEBOOKS = sorted(TUTORIALS.glob("[0-9][0-9]_*.ipynb"))
+#: Seconds any one cell may take (quick sizes need far less; a shared machine may be slow).
+CELL_TIMEOUT_S = 300
+
+
+def _ids(paths):
+    return [p.stem for p in paths]
+
+
+def _read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def _text(nb, kind):
+    return [cell.source for cell in nb.cells if cell.cell_type == kind]
+
+
+def test_the_six_tutorials_are_there_in_order():
+    assert _ids(NOTEBOOKS) == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_stored_without_outputs_and_with_clean_metadata(path):
+    nb = _read(path)
+    nbformat.validate(nb)
+    assert set(nb.metadata) == {"kernelspec", "language_info"}
+    assert nb.metadata.kernelspec.name == "python3"
+    for cell in nb.cells:
+        assert cell.metadata == {}, f"{path.name}: cell {cell.id} has metadata {cell.metadata}"
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name}: cell {cell.id} has outputs"
+            assert cell.execution_count is None, f"{path.name}: cell {cell.id} has an execution count"
+
+
+def test_notebooks_are_generated_from_their_sources():
+    result = subprocess.run([sys.executable, str(TUTORIALS / "_build.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.stem for p in (TUTORIALS / "src").glob("[0-9][0-9]_*.py")) == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_each_tutorial_is_a_lesson(path):
+    nb = _read(path)
+    markdown, code = _text(nb, "markdown"), _text(nb, "code")
+    assert markdown[0].startswith("# "), "the first cell is the title"
+    assert "## Learning goals" in markdown[0]
+    assert f'tutorial.start("{path.stem}")' in code[0], "the first code cell starts the tutorial"
+    exercises = [m for m in markdown if re.search(r"^### Exercise \d", m, re.MULTILINE)]
+    assert len(exercises) >= 2, "at least two exercises"
+    checked = [c for c in code if "checks.check_" in c and "= ..." in c]
+    assert len(checked) >= len(exercises), "every exercise has an answer cell with a check"
+    assert "## Summary" in markdown[-1], "the last cell is the summary"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_tutorial_runs_top_to_bottom(path, tmp_path):
+    result = run_notebook(path, tmp_path, quick=True, offline=True, cell_timeout=CELL_TIMEOUT_S)
+    text = result.outputs_text()
+    assert "quick (FASTML_LAB_QUICK=1)" in text
+    assert "[skipped]" not in text, "everything a tutorial needs is installed here"
+    assert "[not answered yet]" in text, "the exercise checks ran"
+    print(f"{path.stem}: {result.seconds:.1f} s, peak {result.peak_rss_bytes / 2**20:.0f} MiB")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_tutorial_runs_on_a_board_without_tensorflow(path, tmp_path):
+    env = {"PYTHONPATH": os.pathsep.join([str(FAKE_BOARD), os.environ.get("PYTHONPATH", "")]),
+           "BOARD": "Pynq-Z2"}
+    result = run_notebook(path, tmp_path, quick=True, offline=True, cell_timeout=CELL_TIMEOUT_S,
+                          env=env)
+    text = result.outputs_text()
+    assert "PYNQ board detected (Pynq-Z2)" in text
+    needs_tf = any(c.startswith("%%needs") and "tensorflow" in c.splitlines()[0]
+                   for c in _text(_read(path), "code"))
+    if needs_tf:
+        assert "[skipped] This cell needs TensorFlow" in text
+        assert "run this part on a laptop or on Binder" in text
+    if path.stem == "05_overlays":
+        assert re.search(r"accuracy on [\d,]+ jets: 0\.\d+", text), "the overlay ran on the board"

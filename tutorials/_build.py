@@ -1,0 +1,91 @@
+"""Build the tutorial notebooks from their sources, without outputs.
+
+    python tutorials/_build.py           # writes tutorials/NN_name.ipynb from tutorials/src/NN_name.py
+    python tutorials/_build.py --check   # exit 1 if a notebook differs from what its source gives
+
+A source is a Python file in the "percent" format (as jupytext writes it): a line ``# %%`` starts
+a code cell, ``# %% [markdown]`` a markdown cell whose lines carry a leading ``# ``. Edit the
+sources, not the notebooks: the notebooks are generated, stored without outputs, and checked
+against their sources by tests/test_tutorials.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+SOURCES = HERE / "src"
+_MARKER = re.compile(r"^# %%(?P<kind> \[markdown\])?\s*$")
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def parse_cells(text: str) -> list:
+    """``[(kind, source), ...]`` with kind "code" or "markdown", in order."""
+    cells, kind, lines = [], None, []
+
+    def flush():
+        body = "\n".join(lines).strip("\n")
+        if kind is not None and body.strip():
+            cells.append((kind, body))
+
+    for line in text.splitlines():
+        match = _MARKER.match(line)
+        if match:
+            flush()
+            kind, lines = ("markdown" if match["kind"] else "code"), []
+        elif kind == "markdown":
+            if line.strip() and not line.startswith("#"):
+                raise ValueError(f"markdown line without a leading '#': {line!r}")
+            lines.append(line[2:] if line.startswith("# ") else line.lstrip("#"))
+        elif kind == "code":
+            lines.append(line)
+        elif line.strip() and not line.startswith("#"):
+            raise ValueError(f"text before the first '# %%' marker: {line!r}")
+    flush()
+    return cells
+
+
+def build(source: Path):
+    """The notebook for ``source``: clean metadata, numbered cell ids, no outputs."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
+    for index, (kind, body) in enumerate(parse_cells(source.read_text(encoding="utf-8")), start=1):
+        make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+        nb.cells.append(make(body, id=f"cell-{index:02d}"))
+    nbformat.validate(nb)
+    return nb
+
+
+def render(nb) -> str:
+    return nbformat.writes(nb, version=4) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only compare, write nothing")
+    args = parser.parse_args(argv)
+    stale = []
+    for source in sorted(SOURCES.glob("[0-9][0-9]_*.py")):
+        target = HERE / f"{source.stem}.ipynb"
+        text = render(build(source))
+        current = target.read_text(encoding="utf-8") if target.exists() else None
+        if current == text:
+            continue
+        stale.append(target.name)
+        if not args.check:
+            target.write_text(text, encoding="utf-8")
+    if args.check and stale:
+        print(f"Out of date (run python tutorials/_build.py): {', '.join(stale)}", file=sys.stderr)
+        return 1
+    if not args.check:
+        print(f"Wrote {len(stale)} notebook(s)." if stale else "All notebooks are up to date.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
