@@ -434,8 +434,35 @@ class _Softmax(_Layer):
         return exp_res * inv[:, None]
 
 
+class _Quantize(_Layer):
+    """HGQ2's per-element quantizer: element ``i`` is cast to its own type (index -1: zero bits)."""
+
+    op = "quantize"
+
+    def __init__(self, spec, arrays):
+        super().__init__(spec, arrays)
+        index = arrays[f"{self.name}/type_index"]
+        self.groups = [(FixedType.from_dict(t), np.flatnonzero(index == k))
+                       for k, t in enumerate(spec["element_types"])]
+
+    def check_exact(self, x_type):
+        super().check_exact(x_type)
+        for t, _ in self.groups:
+            _require_width(self.name, "element", t)
+
+    def compute(self, x):
+        y = np.zeros_like(x)
+        for t, cols in self.groups:
+            y[:, cols] = t.quantize(x[:, cols])
+        return y
+
+    def counting(self, x):
+        overflows = sum(int(t.overflows(x[:, cols]).sum()) for t, cols in self.groups)
+        return self(x), overflows
+
+
 _LAYERS = {
-    "dense": _Dense, "normalize": _Normalize, "relu": _ReLU, "linear": _Linear,
+    "quantize": _Quantize, "dense": _Dense, "normalize": _Normalize, "relu": _ReLU, "linear": _Linear,
     "leaky_relu": _LeakyReLU, "thresholded_relu": _ThresholdedReLU, "sigmoid": _TableActivation,
     "tanh": _TableActivation, "softmax": _Softmax,
 }

@@ -65,8 +65,9 @@ def register(sub):
     p = add_verb(sub, "export", _export, "export a Keras model to an hls4ml project")
     p.add_argument("model", type=Path, help="the model, a .keras file")
     p.add_argument("--out", required=True, type=Path, help="project folder to create")
-    p.add_argument("--precision", default="ap_fixed<16,6>",
-                   help="one type for inputs, weights and results (default: %(default)s)")
+    p.add_argument("--precision",
+                   help="one type for inputs, weights and results (default: ap_fixed<16,6>; HGQ2 "
+                        "models take theirs from their quantizers)")
     p.add_argument("--plan", type=Path, help="a precision plan (JSON); overrides --precision")
     p.add_argument("--reuse", type=int, default=1, help="reuse factor (default: %(default)s)")
     p.add_argument("--strategy", default="Latency", choices=["Latency", "Resource"])

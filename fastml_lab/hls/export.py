@@ -14,6 +14,7 @@ The folder appears only when everything is written: an interrupted export leaves
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -25,7 +26,7 @@ from .._deps import require
 from .._io import atomic_directory, write_json_atomic
 from ..exceptions import ConfigError, DataError
 from ..fixed import FixedType
-from .keras_model import as_model, check_supported, hls_layer_names
+from .keras_model import as_model, check_supported, has_quantizers, hls_layer_names
 from .plan import ACTIVATION_TABLE, EXACT, SOFTMAX_TABLE, PrecisionPlan, as_plan, exact_accumulator
 
 log = logging.getLogger("fastml_lab")
@@ -98,10 +99,17 @@ def export(model, out, *, plan=None, precision=None, backend: str = "vitis", reu
         raise ConfigError(f"reuse_factor must be an integer from 1 to 4096; got {reuse_factor!r}.")
     if not (isinstance(clock_period_ns, (int, float)) and 1.0 <= clock_period_ns <= 100.0):
         raise ConfigError(f"clock_period_ns must be between 1 and 100 ns; got {clock_period_ns!r}.")
-    plan = as_plan(plan, precision)
     keras_model = as_model(model)
     check_supported(keras_model)
-    plan.check_layers(hls_layer_names(keras_model))
+    quantized = has_quantizers(keras_model)
+    if quantized and (plan is not None or precision is not None):
+        raise ConfigError(
+            "This model is quantization-aware (HGQ2): its quantizers set every precision, so it "
+            "takes no plan or precision. Export it without them, or export a float model with a plan."
+        )
+    plan = None if quantized else as_plan(plan, precision)
+    if plan is not None:
+        plan.check_layers(hls_layer_names(keras_model))
     hls4ml = require("hls4ml", "export models to HLS")
     hls_backend, board = BACKENDS[backend]
     config = hls_config(keras_model, plan, hls_backend, reuse_factor, strategy)
@@ -115,12 +123,15 @@ def export(model, out, *, plan=None, precision=None, backend: str = "vitis", reu
         else:
             kwargs.update(part=part or DEFAULT_PART)
         log.debug("hls4ml convert: backend=%s strategy=%s reuse=%s", hls_backend, strategy, reuse_factor)
-        hls_model = _quiet(hls4ml.converters.convert_from_keras_model, keras_model, **kwargs)
-        _quiet(hls_model.write)
+        with _quantizers_as_vivado(board and quantized):
+            hls_model = _quiet(hls4ml.converters.convert_from_keras_model, keras_model, **kwargs)
+            _quiet(hls_model.write)
         _point_config_at(tmp / HLS_DIR, out.resolve() / HLS_DIR)
         firmware = _read_firmware(tmp / HLS_DIR, board, reuse_factor, clock_period_ns)
         _check_reuse_used(firmware, reuse_factor, strategy, hls_model.config.backend)
         firmware.save(tmp)
+        if plan is None:
+            plan = plan_from_firmware(firmware)
         resolved_part = hls_model.config.get_config_value("Part") or part or DEFAULT_PART
         meta = {
             "name": name or out.name,
@@ -135,6 +146,7 @@ def export(model, out, *, plan=None, precision=None, backend: str = "vitis", reu
             "n_inputs": firmware.n_inputs,
             "n_outputs": firmware.n_outputs,
             "plan": plan.to_dict(),
+            "precision_source": "quantizers" if quantized else "plan",
             "scaler": _as_dict(scaler),
             "class_names": list(class_names) if class_names is not None else None,
             "feature_names": list(feature_names) if feature_names is not None else None,
@@ -150,14 +162,21 @@ def export(model, out, *, plan=None, precision=None, backend: str = "vitis", reu
     return Project.open(out)
 
 
-def hls_config(model, plan: PrecisionPlan, hls_backend: str, reuse_factor: int, strategy: str) -> dict:
-    """hls4ml's per-layer configuration with every precision taken from ``plan`` (none 'auto')."""
+def hls_config(model, plan: PrecisionPlan | None, hls_backend: str, reuse_factor: int, strategy: str) -> dict:
+    """hls4ml's per-layer configuration with every precision taken from ``plan`` (none 'auto').
+
+    ``plan=None`` is for HGQ2 models: hls4ml derives each type from the quantizers, bit-exactly.
+    """
     hls4ml = require("hls4ml", "export models to HLS")
+    default = plan.default.to_hls4ml() if plan else "fixed<16,6>"
     config = _quiet(hls4ml.utils.config_from_keras_model, model, granularity="name",
-                    backend=hls_backend, default_precision=plan.default.to_hls4ml(),
-                    default_reuse_factor=reuse_factor)
+                    backend=hls_backend, default_precision=default, default_reuse_factor=reuse_factor)
     config["Model"]["Strategy"] = strategy
     config["Model"]["ReuseFactor"] = reuse_factor
+    if plan is None:
+        for entry in config["LayerName"].values():
+            entry["ReuseFactor"] = reuse_factor
+        return config
     layers = {layer.name: layer for layer in model.layers}
     inputs = set(input_layer_names(model))
     previous = plan.input_type()
@@ -234,6 +253,18 @@ def _read_firmware(hls_dir: Path, board, reuse_factor: int, clock_period_ns: flo
     return Firmware(description, arrays)
 
 
+def plan_from_firmware(firmware) -> PrecisionPlan:
+    """The plan a quantization-aware model ended up with, read back from its firmware."""
+    layers = {}
+    for spec in firmware.description["layers"]:
+        slots = {"result": FixedType.from_dict(spec["result_type"])}
+        for slot in ("weight", "bias", "accum"):
+            if f"{slot}_type" in spec and spec["op"] == "dense":
+                slots[slot] = FixedType.from_dict(spec[f"{slot}_type"])
+        layers[spec["name"]] = slots
+    return PrecisionPlan(default=firmware.input_type, input=firmware.input_type, layers=layers)
+
+
 def _check_reuse_used(firmware, reuse_factor: int, strategy: str, hls_backend) -> None:
     """hls4ml silently replaces a reuse factor that does not divide a layer evenly; refuse instead."""
     changed = [layer for layer in firmware.description["layers"]
@@ -274,6 +305,32 @@ def estimate_timing(description: dict, reuse_factor: int, clock_period_ns: float
             "clock_mhz": round(1000.0 / clock_period_ns, 3), "source": "estimate"}
 
 
+@contextlib.contextmanager
+def _quantizers_as_vivado(active: bool):
+    """Let hls4ml write HGQ2's per-element quantizers for the VivadoAccelerator (board) backend.
+
+    hls4ml 1.3 generates them for its Vivado and Vitis backends and asserts on any other name,
+    although VivadoAccelerator writes the same Vivado HLS C++ around an AXI wrapper. The C
+    simulation of the board project, compared value for value with the emulator, checks the result.
+    """
+    if not active:
+        yield
+        return
+    from hls4ml.backends.fpga.passes import hgq_proxy_model
+
+    original = hgq_proxy_model.generate_mask_fn
+
+    def as_vivado(name, shape, k, b, i, rnd, sat, backend):
+        backend = "vivado" if backend.lower() == "vivadoaccelerator" else backend
+        return original(name, shape, k, b, i, rnd, sat, backend)
+
+    hgq_proxy_model.generate_mask_fn = as_vivado
+    try:
+        yield
+    finally:
+        hgq_proxy_model.generate_mask_fn = original
+
+
 def _point_config_at(written: Path, final: Path) -> None:
     """hls4ml records the folder it wrote to; point its config at where the project will live."""
     config = written / "hls4ml_config.yml"
@@ -297,7 +354,6 @@ def _check_choice(what: str, value, valid):
 
 def _quiet(func, *args, **kwargs):
     """Call an hls4ml function with its prints sent to the debug log instead of stdout."""
-    import contextlib
     import io
 
     buf = io.StringIO()

@@ -20,6 +20,8 @@ from . import tables
 _CALL_RE = re.compile(r"^\s*nnet::(?P<func>\w+)<(?P<targs>[^>]*(?:<[^>]*>[^>]*)*)>\((?P<args>[^;]*)\);\s*//\s*(?P<name>\S+)")
 _TYPEDEF_RE = re.compile(r"typedef\s+(?P<type>.+?)\s+(?P<name>\w+)\s*;")
 _CONST_RE = re.compile(r"static\s+(?:const|constexpr)\s+[\w:]+\s+(?P<name>\w+)\s*=\s*(?P<value>[^;]+);")
+_MASK_FN_RE = re.compile(r"void\s+(?P<name>\w+)\s*\(\s*input_t\s*\*\s*inp\s*,\s*output_t\s*\*\s*out\s*\)\s*\{(?P<body>.*?)\n\}", re.S)
+_MASK_LINE_RE = re.compile(r"out\[(?P<out>\d+)\]\s*=\s*(?:(?P<type>ap_u?fixed<[^>]*>)\(inp\[(?P<inp>\d+)\]\)|0)\s*;")
 _STRUCT_RE = re.compile(r"struct\s+(?P<name>\w+)\s*:\s*[\w:]+\s*\{(?P<body>.*?)\n\};", re.S)
 
 #: Functions of hls4ml's nnet library the emulator implements.
@@ -34,10 +36,14 @@ def read_project(hls_dir, interface: str = "parallel") -> tuple[dict, dict]:
     types = _read_typedefs((fw / "defines.h").read_text())
     configs = _read_configs((fw / "parameters.h").read_text())
     calls, top_in, n_in, n_out = _read_top((fw / "myproject.cpp").read_text())
+    masks = _read_mask_functions(fw / "nnet_utils" / "nnet_code_gen.h")
     arrays: dict = {}
     layers = []
     for call in calls:
-        layers.append(_describe(call, types, configs, fw / "weights", arrays))
+        if call["func"] in masks:
+            layers.append(_describe_mask(call, masks[call["func"]], types, arrays))
+        else:
+            layers.append(_describe(call, types, configs, fw / "weights", arrays))
     input_type = _fixed(types, top_in)
     output_type = FixedType.from_dict(layers[-1]["result_type"]) if layers else input_type
     description = {
@@ -69,6 +75,31 @@ def _read_configs(text: str) -> dict:
         entry["product"] = product.group(1) if product else None
         configs[m["name"]] = entry
     return configs
+
+
+def _read_mask_functions(path: Path) -> dict:
+    """Per-element quantizers that hls4ml generates for HGQ2 models: ``{function: [(type or None)]}``.
+
+    Each line is ``out[i] = ap_fixed<...>(inp[i]);`` or, for an element quantized to zero bits,
+    ``out[i] = 0;``.
+    """
+    if not path.is_file():
+        return {}
+    functions = {}
+    for m in _MASK_FN_RE.finditer(path.read_text()):
+        elements = {}
+        for line in m["body"].splitlines():
+            line = line.strip()
+            if not line.startswith("out["):
+                continue
+            parsed = _MASK_LINE_RE.fullmatch(line)
+            if not parsed or (parsed["inp"] is not None and parsed["inp"] != parsed["out"]):
+                raise UnsupportedError(f"Cannot read the quantizer line {line!r} in {path}.")
+            elements[int(parsed["out"])] = parsed["type"]
+        if sorted(elements) != list(range(len(elements))):
+            raise UnsupportedError(f"The quantizer {m['name']!r} in {path} does not set every element once.")
+        functions[m["name"]] = [elements[i] for i in range(len(elements))]
+    return functions
 
 
 def _read_top(text: str):
@@ -140,6 +171,20 @@ def _read_weights(weights_dir: Path, name: str, wtype: FixedType) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------- layers
+def _describe_mask(call, elements: list, types: dict, arrays: dict) -> dict:
+    """A per-element quantizer: each element cast to its own type (or to zero), then to the result."""
+    name = call["name"]
+    kinds = sorted({t for t in elements if t is not None})
+    index = {t: k for k, t in enumerate(kinds)}
+    arrays[f"{name}/type_index"] = np.array([index[t] if t else -1 for t in elements], dtype=np.int64)
+    return {
+        "name": name, "op": "quantize",
+        "element_types": [FixedType.parse(t.replace(" ", "")).to_dict() for t in kinds],
+        "data_type": _fixed(types, call["targs"][0]).to_dict(),
+        "result_type": _fixed(types, call["targs"][1]).to_dict(),
+    }
+
+
 def _describe(call, types, configs, weights_dir, arrays) -> dict:
     func, targs, args, name = call["func"], call["targs"], call["args"], call["name"]
     if func not in SUPPORTED_FUNCTIONS:

@@ -51,6 +51,11 @@ def _register_hgq() -> None:
         pass
 
 
+def has_quantizers(model) -> bool:
+    """True for an HGQ2 quantization-aware model: its quantizers fix every precision."""
+    return any(type(layer).__module__.startswith("hgq.") for layer in model.layers)
+
+
 def as_model(model_or_path):
     if isinstance(model_or_path, (str, Path)):
         return load_model(model_or_path)
