@@ -48,8 +48,9 @@ def quantize_code(s: dict) -> str:
                   f"print(ptq_study({base}, ds.X_test, ds.labels_test, plan=plan)['accuracy'])"]
         fit_target = f"export({base}, 'fit_check', plan=plan, overwrite=True).firmware()"
     else:
-        bits = ({"weights": s["weight_bits"], "activations": s["activation_bits"]}
-                if s["method"] == "qat" else None)
+        from .quantize_step import qat_bits
+
+        bits = qat_bits(s)
         beta = s["hgq_beta"] if s["method"] == "hgq" else None
         lines += [f"result = quantize.quantize(model, ds, bits={bits!r}, hgq_beta={beta!r}, "
                   f"prune={s['prune'] or None!r},",

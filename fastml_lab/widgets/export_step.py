@@ -148,7 +148,7 @@ class ExportStep(Step):
         if labels is not None:
             fixed = evaluate_scores(emulated, labels, ds.class_names)
             floating = evaluate_scores(float_scores, labels, ds.class_names)
-            result.add("accuracy", f"fixed point {fixed.accuracy:.4f}, Keras {floating.accuracy:.4f} "
+            result.add("accuracy", f"fixed point {fixed.accuracy:.4f}, exported Keras model {floating.accuracy:.4f} "
                                    f"({len(labels):,} test jets)")
             self.add_figure(result, "roc", plot_roc_curves(floating, compare=fixed, labels=("Keras", "firmware"),
                                                            title="Keras (solid) vs firmware (dashed)"))

@@ -63,14 +63,18 @@ class QuantizeStep(Step):
                                          tooltip="fraction of the weights set to zero (0: none)")
         self.epochs = widgets.BoundedIntText(value=2, min=1, max=1000, description="epochs")
         self.study_bits = widgets.Text(value=QUICK["study_bits"], description="study bits")
+        self.layer_bits = widgets.Text(value="", description="per layer", placeholder="e.g. fc1=8/10, output=8/12",
+                                       tooltip="LAYER=WEIGHT_BITS/ACTIVATION_BITS overrides for QAT",
+                                       layout=widgets.Layout(width="50%"))
         self.live = LiveCurves()
         self.method.observe(lambda _: self._show_method(), names="value")
         self._show_method()
-        return [self.method, widgets.HBox([self.weight_bits, self.activation_bits]),
+        return [self.method, widgets.HBox([self.weight_bits, self.activation_bits]), self.layer_bits,
                 widgets.HBox([self.hgq_beta, self.prune]), widgets.HBox([self.epochs, self.study_bits])]
 
     def _show_method(self) -> None:
         self.hgq_beta.layout.display = "flex" if self.method.value == "hgq" else "none"
+        self.layer_bits.layout.display = "flex" if self.method.value == "qat" else "none"
 
     def apply_quick(self, quick: bool) -> None:
         values = QUICK if quick else FULL
@@ -86,6 +90,7 @@ class QuantizeStep(Step):
                               f"got {self.study_bits.value!r}.") from None
         return {"method": self.method.value, "weight_bits": self.weight_bits.value,
                 "activation_bits": self.activation_bits.value,
+                "layer_bits": parse_layer_bits(self.layer_bits.value) if self.method.value == "qat" else {},
                 "hgq_beta": float(f"{self.hgq_beta.value:.3g}"), "prune": round(self.prune.value, 3),
                 "epochs": self.epochs.value, "study_bits": bits, "batch_size": 1024}
 
@@ -98,11 +103,12 @@ class QuantizeStep(Step):
         self.live.reset()
         self.results.children = [self.live.image]
         ptq = s["method"] == "ptq"
+        estimate = None
         if ptq:
             qmodel = self._prune(task, s, result)  # None: the float model is quantized as it is
             base = qmodel or self.state.model
         else:
-            qmodel = self._train(task, s, result)
+            qmodel, estimate = self._train(task, s, result)
             base = self.state.model
         plan = self._ptq_plan(base, s)
         if ptq:
@@ -112,7 +118,10 @@ class QuantizeStep(Step):
         task.check()
         self._study(task, s, result)
         task.check()
-        self._fit(task, base if ptq else qmodel, plan if ptq else None, result)
+        if ptq:
+            estimate = self._ptq_fit(task, base, plan, result)
+        if estimate is not None:
+            add_fit_estimate(self, result, estimate)
         self._keep(qmodel, plan if ptq else None, result)
         return result
 
@@ -132,25 +141,26 @@ class QuantizeStep(Step):
             result.notes.append(not_available("prune", "pruning"))
             return None
         pruned = prune(self.state.model, self.state.dataset, sparsity=s["prune"], epochs=s["epochs"],
-                       batch_size=s["batch_size"], on_epoch_end=self._hook(task, s["epochs"], "pruning"))
+                       batch_size=s["batch_size"], on_epoch_end=self._hook(task, s["epochs"], "pruning"),
+                       progress=False)
         self.live.redraw()
         result.add("pruning", _sparsity_text(pruned.sparsity))
         self.add_figure(result, "pruning", plot_history(pruned.history))
         return pruned.model
 
     def _train(self, task, s, result):
-        """QAT or HGQ training with quantize.quantize; the quantized model (None if unavailable)."""
+        """QAT or HGQ training: ``(quantized model, its fit estimate)``, Nones if unavailable."""
         quantize = quantize_api("quantize")
         if quantize is None:
             result.notes.append(not_available("quantize", "quantization-aware training"))
-            return None
+            return None, None
         from ..evaluate import evaluate
 
-        bits = {"weights": s["weight_bits"], "activations": s["activation_bits"]} if s["method"] == "qat" else None
-        trained = quantize(self.state.model, self.state.dataset, bits=bits,
+        trained = quantize(self.state.model, self.state.dataset, bits=qat_bits(s),
                            hgq_beta=s["hgq_beta"] if s["method"] == "hgq" else None,
                            prune=s["prune"] or None, epochs=s["epochs"], batch_size=s["batch_size"],
-                           on_epoch_end=self._hook(task, s["epochs"], s["method"].upper()), seed=0)
+                           on_epoch_end=self._hook(task, s["epochs"], s["method"].upper()), seed=0,
+                           progress=False)
         self.live.redraw()
         accuracy = evaluate(trained.model, self.state.dataset).accuracy
         result.add(f"{s['method'].upper()} accuracy", f"{accuracy:.4f} (float {self._float_accuracy():.4f})")
@@ -158,7 +168,7 @@ class QuantizeStep(Step):
         if trained.sparsity:
             result.add("sparsity", _sparsity_text(trained.sparsity))
         self.add_figure(result, "qat_training", plot_history(trained.history))
-        return trained.model
+        return trained.model, trained.fit
 
     def _float_accuracy(self) -> float:
         if self.state.evaluation is None:
@@ -208,22 +218,17 @@ class QuantizeStep(Step):
         result.add("accuracy vs bits (PTQ)", "  ".join(f"{r['bits']}b {r['accuracy']:.3f}" for r in rows))
         self.add_figure(result, "study", study.plot())
 
-    def _fit(self, task, model, plan, result) -> None:
+    def _ptq_fit(self, task, model, plan, result):
+        """The fit estimate of the firmware these types give (exported to a scratch folder)."""
         fit_estimate = quantize_api("fit_estimate")
         if fit_estimate is None:
             result.notes.append(not_available("fit_estimate", "the resource estimate"))
-            return
-        if model is None:
-            return
-        task.progress(0, 1, "estimating resources")
-        if plan is not None:  # the firmware these types give, exported to a scratch folder
-            from ..hls import export
+            return None
+        from ..hls import export
 
-            with tempfile.TemporaryDirectory(prefix="fastml_lab_fit_") as tmp:
-                estimate = fit_estimate(export(model, Path(tmp) / "fit", plan=plan).firmware())
-        else:
-            estimate = fit_estimate(model)
-        add_fit_estimate(self, result, estimate)
+        task.progress(0, 1, "estimating resources")
+        with tempfile.TemporaryDirectory(prefix="fastml_lab_fit_") as tmp:
+            return fit_estimate(export(model, Path(tmp) / "fit", plan=plan).firmware())
 
     def _keep(self, qmodel, plan, result) -> None:
         """Save and hand on what Export uses: the quantized/pruned model and the PTQ plan."""
@@ -250,10 +255,33 @@ def add_fit_estimate(step: Step, result: StepResult, estimate) -> None:
     result.add("fits the PYNQ-Z2 (estimate)", "yes" if estimate.fits else "no")
     result.add("resource estimate", f"{estimate.dsp:,} DSP, {estimate.lut:,} LUT "
                                     f"({estimate.nonzero_weights:,} non-zero weights)")
-    budget = {k.upper(): v for k, v in dict(estimate.budget).items()}
-    used = {"DSP": estimate.dsp, "LUT": estimate.lut}
-    step.add_figure(result, "fit", plot_budget(used, {k: budget[k] for k in used if k in budget},
-                                               "Estimate against the PYNQ-Z2 budget (not synthesis)"))
+    budget = {"DSP": estimate.budget.dsp, "LUT": estimate.budget.lut}
+    step.add_figure(result, "fit", plot_budget({"DSP": estimate.dsp, "LUT": estimate.lut}, budget,
+                                               f"Estimate against the {estimate.budget.board} budget "
+                                               "(multiplications only, not synthesis)"))
+
+
+def parse_layer_bits(text: str) -> dict:
+    """``"fc1=8/10, output=8/12"`` -> ``{"fc1": {"weights": 8, "activations": 10}, ...}``."""
+    from ..exceptions import ConfigError
+
+    layers = {}
+    for item in filter(None, (part.strip() for part in text.replace(";", ",").split(","))):
+        name, _, widths = item.partition("=")
+        weights, _, activations = widths.partition("/")
+        if not (name.strip() and weights.strip().isdigit() and activations.strip().isdigit()):
+            raise ConfigError(f"per-layer bits must read LAYER=WEIGHT_BITS/ACTIVATION_BITS, e.g. "
+                              f"'fc1=8/10'; got {item!r}.")
+        layers[name.strip()] = {"weights": int(weights), "activations": int(activations)}
+    return layers
+
+
+def qat_bits(s: dict):
+    """The ``bits`` argument of quantize.quantize for these settings (None for HGQ)."""
+    if s["method"] != "qat":
+        return None
+    uniform = {"weights": s["weight_bits"], "activations": s["activation_bits"]}
+    return {**s["layer_bits"], "default": uniform} if s["layer_bits"] else uniform
 
 
 def _sparsity_text(per_layer: dict) -> str:

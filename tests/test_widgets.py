@@ -1,0 +1,259 @@
+"""The guided walk without a browser: drive each step through its own widgets (set values, click
+Run, wait for the background thread) on quick settings, and check results, files and errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ipywidgets")
+pytest.importorskip("keras")
+
+from fastml_lab.widgets import DataStep, ExportStep, TrainStep, Walk  # noqa: E402
+from fastml_lab.widgets.quantize_step import quantize_api  # noqa: E402
+from fastml_lab.widgets.runner import Runner, describe_error  # noqa: E402
+
+pytestmark = pytest.mark.needs_tf
+
+WAIT_S = 300
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def click_and_wait(step, timeout: float = WAIT_S):
+    step.run_button.click()
+    assert step.wait(timeout), f"{step.name} still running after {timeout} s"
+    return step
+
+
+def numbers(step) -> dict:
+    return dict(step.result.numbers)
+
+
+def figures_shown(step) -> dict:
+    """``{name: png bytes}`` of the Image widgets in the step's results area."""
+    shown = {}
+    for child in step.results.children:
+        for cls in child._dom_classes:
+            if cls.startswith("fastml-lab-figure-"):
+                shown[cls[len("fastml-lab-figure-"):]] = bytes(child.value)
+    return shown
+
+
+def assert_figures(step, *names):
+    shown = figures_shown(step)
+    for name in names:
+        assert name in shown, f"{step.name} shows no {name!r} figure; it shows {sorted(shown)}"
+        assert shown[name].startswith(PNG)
+        assert (step.state.step_dir(step.name) / f"{name}.png").read_bytes() == shown[name]
+
+
+@pytest.fixture(scope="module")
+def walked(tmp_path_factory):
+    """A walk on quick settings in a fresh project folder, every step's Run clicked in order."""
+    walk = Walk(tmp_path_factory.mktemp("walk") / "lab", quick=True)
+    assert walk.wait_restored(30)
+    for step in walk.steps:
+        walk.go(walk.steps.index(step))
+        click_and_wait(step)
+        assert step.outcome == "done", f"{step.name}: {step.errors.text}\n{step.runner.error_details}"
+        assert step.errors.text == ""
+    return walk
+
+
+# ------------------------------------------------------------------------------ before anything
+def test_walk_has_five_steps_a_stepper_and_quick_defaults(tmp_path):
+    walk = Walk(tmp_path / "lab")
+    assert [s.name for s in walk.steps] == ["data", "train", "quantize", "export", "deploy"]
+    assert [label for label, _ in walk.stepper.options] == [s.title for s in walk.steps]
+    assert walk.quick_box.value and all(s.quick_box.value for s in walk.steps)
+    assert walk.step("train").epochs.value <= 3
+    walk.quick_box.value = False  # one toggle sets every step's size defaults
+    assert walk.step("train").epochs.value == 30 and walk.step("data").n_events.value == 0
+    walk.go(3)
+    assert walk.stack.selected_index == 3
+    assert "fastml-lab-walk" in walk.widget._dom_classes
+
+
+def test_steps_refuse_to_run_before_their_inputs_exist_and_say_so(tmp_path):
+    walk = Walk(tmp_path / "lab")
+    assert walk.wait_restored(30)
+    expected = {"train": "run step 1 (Data) first", "quantize": "run step 1 (Data) first",
+                "export": "run step 2 (Train) first", "deploy": "run step 4 (Export) first"}
+    for name, text in expected.items():
+        step = walk.step(name)
+        step.run_button.click()
+        assert not step.runner.busy and step.outcome == ""
+        assert text in step.message.value and "fastml-lab-notice" in step.message.value
+    alone = ExportStep(project_dir=tmp_path / "alone")
+    alone.run_button.click()
+    assert "ExportStep(model=...)" in alone.message.value
+    assert not (tmp_path / "alone" / "hls_project").exists()
+
+
+def test_a_bad_file_path_shows_a_readable_error_with_folded_details(tmp_path):
+    step = DataStep(project_dir=tmp_path / "lab")
+    step.source.value = "file"
+    step.path.value = str(tmp_path / "no_such_jets.csv")
+    click_and_wait(step, 60)
+    assert step.outcome == "error"
+    assert "no_such_jets.csv" in step.errors.text and "Traceback" not in step.errors.text
+    assert step.errors.widget.layout.display != "none"
+    assert step.errors.fold.selected_index is None  # details folded
+    assert "Traceback" in step.errors.details.value
+    assert step.state.dataset is None and step.results.children == ()
+    assert not step.run_button.disabled and step.stop_button.disabled
+    step.path.value = ""
+    click_and_wait(step, 60)
+    assert "Enter the path" in step.errors.text
+
+
+def test_worker_output_and_errors_stay_in_the_task(capsys):
+    finished = []
+    runner = Runner(lambda *a: None, lambda outcome, value, task: finished.append((outcome, value, task)))
+
+    def noisy(task):
+        print("printed by the work")
+        print("to stderr", file=sys.stderr)  # where warnings and log records go in a kernel
+        raise ValueError("bad value\nsecond line")
+
+    assert runner.start(noisy)
+    assert runner.wait(10)
+    outcome, exc, task = finished[0]
+    assert outcome == "error" and describe_error(exc) == "ValueError: bad value"
+    assert "ValueError: bad value" in runner.error_details
+    log = "".join(task.log_lines)
+    assert "printed by the work" in log and "to stderr" in log
+    out, err = capsys.readouterr()
+    assert "printed by the work" not in out and "to stderr" not in err
+
+
+# ------------------------------------------------------------------------------ the walk, in order
+@pytest.mark.slow
+def test_data_step_loads_jets_and_shows_their_distributions(walked):
+    step = walked.step("data")
+    ds = walked.state.dataset
+    assert (len(ds.X_train), len(ds.X_test)) == (16_000, 4_000)
+    assert numbers(step)["jets"] == "16,000 for training, 4,000 for testing"
+    assert_figures(step, "classes", "features")
+    saved = json.loads((walked.state.folder / "data" / "result.json").read_text())
+    assert saved["settings"]["source"] == "synthetic" and saved["settings"]["n_events"] == 20_000
+
+
+@pytest.mark.slow
+def test_train_step_trains_a_model_and_shows_curves_roc_and_confusion(walked):
+    step = walked.step("train")
+    model, evaluation = walked.state.model, walked.state.evaluation
+    assert model is not None and model.count_params() == 4389  # 16-64-32-32-5
+    assert 0.5 < evaluation.accuracy <= 1.0  # synthetic jets, 3 epochs: about 0.7
+    assert numbers(step)["test accuracy"] == f"{evaluation.accuracy:.4f}"
+    assert numbers(step)["training"].startswith("3 epochs")
+    assert_figures(step, "training", "roc", "confusion")
+    assert (walked.state.folder / "model.keras").is_file()
+    assert step.live.history["loss"] and len(step.live.history["loss"]) == 3
+
+
+@pytest.mark.slow
+def test_quantize_step_shows_profile_study_and_fit_or_says_what_is_missing(walked):
+    step = walked.step("quantize")
+    result = step.result
+    expected = {"profile": "profile", "bit_width_study": "study", "fit_estimate": "fit"}
+    for function, figure in expected.items():
+        if quantize_api(function) is None:
+            assert any(f"quantize.{function} is not available" in n for n in result.notes)
+        else:
+            assert_figures(step, figure)
+    if quantize_api("bit_width_study") is not None:
+        row = numbers(step)["accuracy vs bits (PTQ)"]
+        assert row.startswith("4b ") and "16b " in row
+    assert walked.state.plan is not None or walked.state.quantized is not None
+    if step.method.value == "ptq":
+        assert (walked.state.folder / "quantize" / "plan.json").is_file()
+
+
+@pytest.mark.slow
+def test_export_step_writes_the_project_and_the_c_simulation_matches_the_emulator(walked):
+    step = walked.step("export")
+    project = walked.state.project
+    assert project is not None and (project.path / "project.json").is_file()
+    assert project.path == walked.state.folder / "hls_project" and project.backend == "pynq-z2"
+    check = numbers(step)["bit-exact check"]
+    assert check.startswith("0 mismatches") and "10,000 output values (2,000 jets)" in check
+    assert "fixed point" in numbers(step)["accuracy"]
+    assert "cycles" in numbers(step)["latency (estimate before synthesis)"]
+    assert_figures(step, "roc")
+
+
+@pytest.mark.slow
+def test_deploy_step_runs_the_software_overlay_and_times_it(walked):
+    step = walked.step("deploy")
+    assert "software overlay" in numbers(step)["ran on"]
+    package = walked.state.package
+    assert (package / "manifest.json").is_file() and package.parent == walked.state.folder / "bitstreams"
+    accuracy = numbers(step)["accuracy"]
+    overlay_acc = float(accuracy.split()[1].rstrip(","))
+    assert 0.2 < overlay_acc <= 1.0
+    assert "events/s" in numbers(step)["measured speed"] and "events/s" in numbers(step)["modelled board"]
+    assert_figures(step, "throughput")
+    assert walked.stepper.icons[-1] == "check"
+
+
+@pytest.mark.slow
+def test_show_code_gives_python_that_compiles_and_the_data_code_runs(walked):
+    for step in walked.steps:
+        step.code_toggle.value = True
+        assert "fastml-lab-code" in step.code_view.value, step.name
+        compile(step.code(step.settings()), step.name, "exec")
+        step.code_toggle.value = False
+        assert step.code_view.value == ""
+    scope = {}
+    exec(walked.step("data").code(walked.step("data").settings()), scope)  # noqa: S102
+    assert np.array_equal(scope["ds"].X_test, walked.state.dataset.X_test)
+
+
+@pytest.mark.slow
+def test_running_the_cell_again_picks_up_the_project(walked):
+    again = Walk(walked.state.folder)
+    assert again.wait_restored(120)
+    state = again.state
+    assert state.dataset is not None and len(state.dataset.X_test) == 4000
+    assert state.model is not None and state.project is not None and state.package is not None
+    x = walked.state.dataset.X_test[:50]
+    assert np.array_equal(state.model.predict(x, verbose=0), walked.state.model.predict(x, verbose=0))
+    for step in again.steps:
+        assert step.result is not None and "saved" in step.results.children[0].value, step.name
+        assert figures_shown(step), step.name
+    assert "Picked up from" in again.status.value
+    assert list(again.stepper.icons) == ["check"] * 5
+
+
+@pytest.mark.slow
+def test_stop_ends_training_and_keeps_the_previous_state(walked, tmp_path):
+    step = TrainStep(dataset=walked.state.dataset, project_dir=tmp_path / "lab")
+    step.epochs.value = 500
+    step.run_button.click()
+    deadline = time.monotonic() + 120
+    while step.progress.bar.value < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert step.runner.busy and not step.stop_button.disabled
+    step.stop_button.click()
+    assert step.wait(60)
+    assert step.outcome == "stopped" and step.errors.text == ""
+    assert step.progress.bar.value < 500
+    assert step.state.model is None and not (tmp_path / "lab" / "model.keras").exists()
+
+
+@pytest.mark.slow
+def test_export_step_alone_from_a_model(walked, tmp_path):
+    step = ExportStep(model=walked.state.model, project_dir=tmp_path / "alone")
+    step.csim.value = False
+    step.precision.value = "ap_fixed<18,8>"
+    click_and_wait(step, 120)
+    assert step.outcome == "done", step.errors.text
+    assert (tmp_path / "alone" / "hls_project" / "project.json").is_file()
+    assert numbers(step)["precision"] == "ap_fixed<18,8> everywhere"
+    agreement = numbers(step)["agreement with Keras"]
+    assert float(agreement.split("%")[0]) > 50
