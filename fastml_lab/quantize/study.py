@@ -3,7 +3,9 @@
 ``mode="ptq"`` quantizes the trained float model after the fact: for every width the model is
 exported with a precision plan of that width and its firmware is run on the fast emulator
 (:func:`fastml_lab.hls.study.ptq_study`, no compile). ``mode="qat"`` trains a quantization-aware
-model per width with :func:`fastml_lab.quantize.quantize` and evaluates it. With ``sparsities``
+model per width with :func:`fastml_lab.quantize.quantize` (``bits`` for weights and activations)
+and runs the export of each on the emulator too: its types come from the quantizers, and its
+Keras output is the same bit for bit. With ``sparsities``
 the float model is also pruned to each sparsity and every pruned model goes through the same PTQ
 widths. The float model's accuracy is the reference.
 """
@@ -41,7 +43,6 @@ class Study:
     integer_bits: "str | int"
     rows: list = field(default_factory=list)
     seconds: float = 0.0
-    notes: list = field(default_factory=list)
 
     def bit_rows(self) -> list:
         """Rows of the unpruned model, by width."""
@@ -53,20 +54,19 @@ class Study:
 
     def to_dict(self) -> dict:
         return {"mode": self.mode, "float_accuracy": self.float_accuracy, "events": self.events,
-                "integer_bits": self.integer_bits, "seconds": self.seconds, "notes": list(self.notes),
+                "integer_bits": self.integer_bits, "seconds": self.seconds,
                 "rows": [dict(r) for r in self.rows]}
 
     def table(self) -> str:
         """A text table: one line per row, accuracy and its change from the float reference."""
-        lines = [f"{self.mode.upper()} bit-width study on {self.events} events; "
-                 f"float accuracy {self.float_accuracy:.4f}",
+        lines = [f"{self.mode.upper()} bit-width study on {self.events} events; float accuracy "
+                 f"{self.float_accuracy:.4f} ('vs float': change in percentage points)",
                  f"{'bits':>4} {'sparsity':>8} {'accuracy':>8} {'vs float':>8} {'overflows':>9}  evaluated with"]
         for r in self.bit_rows() + self.sparsity_rows():
             overflows = "-" if r.get("overflows") is None else str(sum(r["overflows"].values()))
             lines.append(f"{r['bits']:>4} {r['sparsity']:>8.2f} {r['accuracy']:>8.4f} "
-                         f"{100 * (r['accuracy'] - r['float_accuracy']):>+7.2f}p {overflows:>9}  "
+                         f"{100 * (r['accuracy'] - r['float_accuracy']):>+8.2f} {overflows:>9}  "
                          f"{r['evaluated_with']}")
-        lines += self.notes
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -148,8 +148,7 @@ def bit_width_study(model, dataset, bits=DEFAULT_BITS, mode: str = "ptq", intege
             if mode == "ptq":
                 add(_ptq_row(model, X_fit, X_eval, labels, b, integer_bits, 0.0, float_accuracy))
             else:
-                add(_qat_row(model, dataset, X_eval, labels, b, epochs, batch_size, seed, float_accuracy,
-                             study.notes))
+                add(_qat_row(model, dataset, X_eval, labels, b, epochs, batch_size, seed, float_accuracy))
         for sparsity in sparsities:
             pruned = _prune(model, dataset, sparsity, epochs, batch_size, seed)
             pruned_accuracy = evaluate(pruned.model, (X_eval, labels)).accuracy
@@ -184,26 +183,24 @@ def ptq_plan(model, X_fit, bits: int, integer_bits="auto"):
     return PrecisionPlan.uniform(FixedType(bits, integer_bits))
 
 
-def _qat_row(model, dataset, X_eval, labels, bits, epochs, batch_size, seed, reference, notes) -> dict:
+def _qat_row(model, dataset, X_eval, labels, bits, epochs, batch_size, seed, reference) -> dict:
+    from ..hls.study import ptq_study
     from . import quantize
 
     start = time.perf_counter()
-    result = quantize(model, dataset, bits=bits, epochs=epochs, batch_size=batch_size,
-                                      seed=seed)
-    scores = np.asarray(result.model.predict(np.asarray(X_eval, np.float32), verbose=0, batch_size=4096))
-    note = ("QAT accuracies come from the Keras output of the HGQ2 models, which is bit-exact with "
-            "their export by design.")
-    if note not in notes:
-        notes.append(note)
-    return {"bits": bits, "sparsity": 0.0, "accuracy": float(np.mean(scores.argmax(axis=1) == labels)),
-            "float_accuracy": reference, "evaluated_with": "keras", "overflows": None,
-            "ebops": float(result.ebops), "seconds": round(time.perf_counter() - start, 3)}
+    result = quantize(model, dataset, bits=bits, epochs=epochs, batch_size=batch_size, seed=seed,
+                      progress=False)
+    emulated = ptq_study(result.model, X_eval, labels)  # no plan: the quantizers set every type
+    return {"bits": bits, "sparsity": 0.0, "accuracy": emulated["accuracy"], "float_accuracy": reference,
+            "evaluated_with": "emulator", "overflows": emulated["overflows"], "ebops": float(result.ebops),
+            "seconds": round(time.perf_counter() - start, 3)}
 
 
 def _prune(model, dataset, sparsity, epochs, batch_size, seed):
     from . import prune
 
-    return prune(model, dataset, sparsity=sparsity, epochs=epochs, batch_size=batch_size, seed=seed)
+    return prune(model, dataset, sparsity=sparsity, epochs=epochs, batch_size=batch_size, seed=seed,
+                 progress=False)
 
 
 def _overall_sparsity(per_layer: dict) -> float | None:
