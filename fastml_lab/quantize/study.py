@@ -117,7 +117,7 @@ def _plot_sparsity(ax, rows: list, float_accuracy: float) -> None:
 def bit_width_study(model, dataset, bits=DEFAULT_BITS, mode: str = "ptq", integer_bits="auto",
                     sparsities=None, epochs: int = 10, batch_size: int = 1024, progress: bool = True,
                     on_progress=None, seed: int = 0) -> Study:
-    """Accuracy of ``model`` quantized to each total width in ``bits``.
+    """Accuracy of ``model`` (a float Keras model or ``.keras`` path) quantized to each width in ``bits``.
 
     ``dataset`` is a JetDataset (plans and training use its training part, accuracy its test
     part) or an ``(X, labels)`` pair (used for both; PTQ only). ``integer_bits="auto"`` gives
@@ -127,8 +127,10 @@ def bit_width_study(model, dataset, bits=DEFAULT_BITS, mode: str = "ptq", intege
     row; ``progress`` shows a tqdm bar.
     """
     from ..evaluate import evaluate
+    from ..hls.keras_model import as_model
 
-    mode, bits, sparsities = _check(mode, bits, integer_bits, sparsities, epochs)
+    mode, bits, sparsities = check_settings(mode, bits, integer_bits, sparsities, epochs)
+    model = as_model(model)
     X_fit, X_eval, labels = _arrays(dataset, needs_training=mode == "qat" or bool(sparsities))
     start = time.perf_counter()
     float_accuracy = evaluate(model, (X_eval, labels)).accuracy
@@ -209,7 +211,8 @@ def _overall_sparsity(per_layer: dict) -> float | None:
 
 
 # ------------------------------------------------------------------------------------------ checks
-def _check(mode, bits, integer_bits, sparsities, epochs):
+def check_settings(mode, bits, integer_bits, sparsities, epochs):
+    """Refuse settings :func:`bit_width_study` cannot use; returns ``(mode, bits, sparsities)``."""
     if mode not in MODES:
         raise ConfigError(f"mode must be one of {', '.join(MODES)}; got {mode!r}.")
     try:

@@ -1,0 +1,123 @@
+"""Verbs for choosing precisions: ``profile`` (numerical profiling) and ``study`` (bit-width study).
+
+Each writes its folder atomically: the plots as PNG and the numbers as JSON appear together or
+not at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..cli import add_verb
+
+
+def _jets(args):
+    from ..data import load_jets
+
+    return load_jets(args.data, n_events=args.events)
+
+
+def _profile(args):
+    from .._io import atomic_directory, write_json_atomic
+    from ..plots import save_figure
+    from ..hls import PrecisionPlan
+    from ..hls.keras_model import load_model
+    from ..quantize import profile
+
+    with atomic_directory(args.out, overwrite=args.force) as tmp:
+        model = load_model(args.model)  # the model and the plan first: their errors come before any work
+        plan = PrecisionPlan.load(args.plan) if args.plan else None
+        prof = profile(model, _jets(args), plan=plan, sample=args.sample)
+        save_figure(prof.plot(), tmp / "profile.png", close=True)
+        for name, fig in prof.plot_panels().items():
+            save_figure(fig, tmp / f"profile_{name}.png", close=True)
+        write_json_atomic(tmp / "profile.json", prof.to_dict())
+        prof.suggested_plan().save(tmp / "suggested_plan.json")
+    print(prof.summary())
+    print(f"Wrote {args.out}/profile.png (+ profile_weights.png, profile_activations.png), profile.json "
+          f"and suggested_plan.json")
+
+
+def _study(args):
+    from .._io import atomic_directory, write_json_atomic
+    from ..plots import save_figure
+    from ..hls.keras_model import load_model
+    from ..quantize import bit_width_study
+    from ..quantize.study import check_settings
+
+    check_settings(args.mode, args.bits, args.integer_bits, args.sparsities, args.epochs)
+    with atomic_directory(args.out, overwrite=args.force) as tmp:
+        model = load_model(args.model)
+        study = bit_width_study(model, _jets(args), bits=args.bits, mode=args.mode,
+                                integer_bits=args.integer_bits, sparsities=args.sparsities,
+                                epochs=args.epochs)
+        write_json_atomic(tmp / "study.json", study.to_dict())
+        save_figure(study.plot(), tmp / "study.png", close=True)
+    print(study.table())
+    print(f"Wrote {args.out}/study.json and study.png ({study.seconds:.1f} s)")
+
+
+def _numbers(kind, what: str):
+    """An argparse type for a comma-separated list, e.g. ``4,6,8``."""
+    import argparse
+
+    def parse(text: str):
+        try:
+            return tuple(kind(part) for part in text.split(",") if part.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} separated by commas, e.g. "
+                                             f"{'4,6,8' if kind is int else '0.5,0.75'}; got {text!r}") from None
+
+    return parse
+
+
+def _integer_bits(text: str):
+    import argparse
+
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number; got {text!r}") from None
+
+
+def _data_options(p) -> None:
+    p.add_argument("--data", required=True,
+                   help="'synthetic', 'openml', a file or folder path, or 'auto' (as for `demo`)")
+    p.add_argument("--events", type=int, default=None,
+                   help="use a random subset of this many jets (default: all)")
+    p.add_argument("--out", required=True, type=Path, help="folder to write")
+    p.add_argument("--force", action="store_true", help="replace an existing folder")
+
+
+def register(sub):
+    from ..quantize.profile import DEFAULT_SAMPLE
+    from ..quantize.study import DEFAULT_BITS, MODES
+
+    p = add_verb(sub, "profile", _profile,
+                 "profile a model's weights, biases and layer outputs against a precision plan; "
+                 "write plots, overflow and vanish counts and a suggested plan")
+    p.add_argument("model", type=Path, help="the model, a .keras file")
+    p.add_argument("--plan", type=Path, help="a precision plan (JSON); default: ap_fixed<16,6> everywhere")
+    p.add_argument("--sample", type=int, default=DEFAULT_SAMPLE,
+                   help="training events to profile (default: %(default)s)")
+    _data_options(p)
+
+    p = add_verb(sub, "study", _study,
+                 "measure test accuracy against total bits (PTQ on the emulator, or QAT), "
+                 "optionally against sparsity; write study.json and study.png")
+    p.add_argument("model", type=Path, help="the float model, a .keras file")
+    p.add_argument("--bits", type=_numbers(int, "widths"), default=DEFAULT_BITS,
+                   help="total widths (default: %s)" % ",".join(map(str, DEFAULT_BITS)))
+    p.add_argument("--mode", choices=MODES, default="ptq",
+                   help="ptq: quantize the trained model; qat: train a quantization-aware model per "
+                        "width (default: %(default)s)")
+    p.add_argument("--integer-bits", type=_integer_bits, default="auto",
+                   help="PTQ integer bits: 'auto' (from the data, per quantity) or one number for all "
+                        "(default: %(default)s)")
+    p.add_argument("--sparsities", type=_numbers(float, "fractions"), default=None,
+                   help="also prune to these sparsities, then PTQ, e.g. 0.5,0.75")
+    p.add_argument("--epochs", type=int, default=10,
+                   help="training epochs per QAT width and per pruned model (default: %(default)s)")
+    _data_options(p)
