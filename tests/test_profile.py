@@ -14,7 +14,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from conftest import make_blobs  # noqa: E402
-from fastml_lab.exceptions import ConfigError, DataError  # noqa: E402
+from fastml_lab.exceptions import ConfigError, DataError, UnsupportedError  # noqa: E402
 from fastml_lab.fixed import FixedType  # noqa: E402
 from fastml_lab.hls import PrecisionPlan  # noqa: E402
 from fastml_lab.quantize import Profile, profile  # noqa: E402
@@ -171,6 +171,30 @@ def test_bad_inputs_are_refused(trained):
     bad[2, 3] = np.inf
     with pytest.raises(DataError, match="NaN or infinite"):
         profile(model, bad)
+
+
+def test_a_quantization_aware_model_is_profiled_against_the_types_of_its_export(trained, tmp_path):
+    pytest.importorskip("hgq")
+    from fastml_lab.hls import export
+    from fastml_lab.quantize import quantize, sparsity
+
+    model, X = trained
+    labels = make_blobs(n_events=3000, seed=4)[1]
+    qat = quantize(model, (X[:2000], labels[:2000]), bits=6, epochs=1, progress=False).model
+    prof = profile(qat, X[:2000], sample=1000)
+    exported = export(qat, tmp_path / "prj").plan()
+    found = _by_label(prof)
+    for (layer, slot), d in found.items():
+        expected = exported.input_type() if slot == "input" else exported.type_for(layer, slot)
+        assert d.type == expected, (layer, slot)
+    assert prof.total_overflows == 0  # the activation ranges were traced on these events
+    assert found["fc2", "weight"].overflows == found["fc2", "weight"].vanished == 0  # quantized weights
+    assert found["fc2", "weight"].zeros == round(sparsity(qat)["fc2"] * found["fc2", "weight"].values)
+    assert prof.to_dict()["suggested_plan"] is None
+    with pytest.raises(UnsupportedError, match="quantizers"):
+        prof.suggested_plan()
+    with pytest.raises(ConfigError, match="without a plan"):
+        profile(qat, X, plan={"default": "ap_fixed<8,2>"})
 
 
 def test_importing_the_quantize_package_loads_no_tensorflow():

@@ -32,10 +32,11 @@ def _profile(args):
         for name, fig in prof.plot_panels().items():
             save_figure(fig, tmp / f"profile_{name}.png", close=True)
         write_json_atomic(tmp / "profile.json", prof.to_dict())
-        prof.suggested_plan().save(tmp / "suggested_plan.json")
+        if prof.suggested is not None:  # a quantization-aware model takes no plan
+            prof.suggested_plan().save(tmp / "suggested_plan.json")
     print(prof.summary())
-    print(f"Wrote {args.out}/profile.png (+ profile_weights.png, profile_activations.png), profile.json "
-          f"and suggested_plan.json")
+    print(f"Wrote {args.out}/profile.png (+ profile_weights.png, profile_activations.png), profile.json"
+          + (" and suggested_plan.json" if prof.suggested is not None else ""))
 
 
 def _study(args):

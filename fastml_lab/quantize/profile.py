@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..exceptions import DataError
+from ..exceptions import ConfigError, DataError, UnsupportedError
 from ..fixed import FixedType
 
 __all__ = ["DEFAULT_PRECISION", "DEFAULT_SAMPLE", "Distribution", "Profile", "profile"]
@@ -88,7 +88,7 @@ class Profile:
     plan: object  # PrecisionPlan
     distributions: list
     events: int
-    suggested: object  # PrecisionPlan
+    suggested: object  # PrecisionPlan, None for a quantization-aware model
     model_name: str = ""
 
     # ------------------------------------------------------------------ counts
@@ -118,6 +118,9 @@ class Profile:
 
     def suggested_plan(self):
         """A plan whose integer bits cover every range seen on the sample (a fresh copy)."""
+        if self.suggested is None:
+            raise UnsupportedError(f"Model {self.model_name!r} is quantization-aware: its quantizers set "
+                                   "its types, and no plan applies to it.")
         return type(self.suggested).from_dict(self.suggested.to_dict())
 
     # ------------------------------------------------------------------ reports
@@ -125,7 +128,7 @@ class Profile:
         return {"model": self.model_name, "events": self.events, "plan": self.plan.to_dict(),
                 "total_overflows": self.total_overflows, "total_vanished": self.total_vanished,
                 "distributions": [d.to_dict() for d in self.distributions],
-                "suggested_plan": self.suggested.to_dict()}
+                "suggested_plan": self.suggested.to_dict() if self.suggested is not None else None}
 
     def summary(self) -> str:
         """A text table: one row per quantity, with its type, observed log2 range and counts."""
@@ -220,19 +223,28 @@ def profile(model, X, plan=None, sample: int | None = DEFAULT_SAMPLE) -> Profile
 
     ``X`` is an array (events, features) or a JetDataset (its training part: the data a plan is
     fitted to, not the data it is judged on). ``plan`` is a PrecisionPlan, a dict or a JSON path;
-    without one the model is profiled against ``ap_fixed<16,6>`` everywhere. Weights and biases
-    of Dense layers are profiled, and the outputs of every layer under hls4ml's names: a Dense
-    layer with a built-in activation gives its sums as ``name`` and the activated values as
+    without one a float model is profiled against ``ap_fixed<16,6>`` everywhere. Weights and
+    biases of Dense layers are profiled, and the outputs of every layer under hls4ml's names: a
+    Dense layer with a built-in activation gives its sums as ``name`` and the activated values as
     ``name_activation``, each with its own type in the plan.
+
+    An HGQ2 model takes no plan: it is profiled against the types its export reads from the
+    quantizers (per layer; a layer with per-weight widths shows the type that holds them all).
+    Its weights are the quantized ones the firmware multiplies by; its layer outputs are the
+    float Keras values that the firmware's types then hold. It has no suggested plan.
     """
-    from ..hls.keras_model import as_model, dense_like_weights, hls_layer_names, hls_layer_outputs
+    from ..hls.keras_model import as_model, has_quantizers, hls_layer_names, hls_layer_outputs
     from ..hls.plan import PrecisionPlan, as_plan
 
     model = as_model(model)
-    plan = as_plan(plan, None if plan is not None else DEFAULT_PRECISION)
-    plan.check_layers(hls_layer_names(model))
     X = _sample(model, X, sample)
-    weights = dense_like_weights(model)
+    quantized = has_quantizers(model)
+    if quantized:
+        plan = _exported_plan(model, plan)
+    else:
+        plan = as_plan(plan, None if plan is not None else DEFAULT_PRECISION)
+        plan.check_layers(hls_layer_names(model))
+    weights = _weights(model)
     distributions = [measure("input", "input", X, plan.input_type())]
     for name, out in hls_layer_outputs(model, X).items():
         if name in weights:
@@ -241,9 +253,36 @@ def profile(model, X, plan=None, sample: int | None = DEFAULT_SAMPLE) -> Profile
             if bias is not None:
                 distributions.append(measure(name, "bias", bias, plan.type_for(name, "bias")))
         distributions.append(measure(name, "result", out, plan.type_for(name, "result")))
-    suggested = PrecisionPlan.from_data(model, X, width=plan.default.width, sample=len(X))
+    suggested = None if quantized else PrecisionPlan.from_data(model, X, width=plan.default.width, sample=len(X))
     return Profile(plan=plan, distributions=distributions, events=len(X), suggested=suggested,
                    model_name=getattr(model, "name", ""))
+
+
+def _exported_plan(model, plan):
+    """The types the export of a quantization-aware model reads from its quantizers."""
+    import tempfile
+    from pathlib import Path
+
+    from ..hls import export
+
+    if plan is not None:
+        raise ConfigError(f"Model {model.name!r} is quantization-aware (HGQ2): its quantizers set every "
+                          "type, so it is profiled without a plan.")
+    with tempfile.TemporaryDirectory(prefix="fastml_profile_") as tmp:
+        return export(model, Path(tmp) / "types").plan()
+
+
+def _weights(model) -> dict:
+    """``{layer: (kernel, bias or None)}`` as the firmware holds them (HGQ2: quantized)."""
+    from .._deps import require
+    from .operands import keras_kernels
+
+    ops = require("keras", "read Keras models").ops
+    found = {}
+    for name, (layer, kernel) in keras_kernels(model).items():
+        bias = layer.qbias if type(layer).__name__ == "QDense" else layer.bias
+        found[name] = (kernel, None if bias is None else np.asarray(ops.convert_to_numpy(bias), np.float64))
+    return found
 
 
 def _sample(model, X, sample) -> np.ndarray:
