@@ -301,13 +301,14 @@ def _check_training_params(epochs, batch_size, patience, learning_rate, validati
 def train_model(model, dataset, epochs: int = 30, batch_size: int = 1024, patience: int | None = 5,
                 learning_rate: float = 1e-3, progress: bool = True, callbacks: Sequence | None = None,
                 validation_split: float = 0.25, on_epoch_end: Callable[[int, dict], None] | None = None,
-                seed: int = 0) -> TrainingHistory:
+                seed: int = 0, optimizer=None) -> TrainingHistory:
     """Compile ``model`` (fresh Adam, categorical cross-entropy), train it, return the history.
 
     ``dataset`` is a JetDataset (its training part is used) or an ``(X, y)`` pair. A shuffled
     ``validation_split`` of it is held out; early stopping watches ``val_loss`` (``loss`` when
     there is no validation part) and restores the best weights. ``patience=None`` turns early
     stopping off. ``on_epoch_end(epoch, logs)`` is called after each epoch with float metrics.
+    ``optimizer`` (a Keras optimizer) replaces the fresh ``Adam(learning_rate)``.
     """
     keras = require("keras", "train models")
     _check_training_params(epochs, batch_size, patience, learning_rate, validation_split)
@@ -315,8 +316,9 @@ def train_model(model, dataset, epochs: int = 30, batch_size: int = 1024, patien
     y = _one_hot(y, model.output_shape[-1])
     (X_fit, y_fit), validation = _split_validation(X, y, validation_split, seed)
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
+    if optimizer is None:
+        optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
     stopper = _early_stopping(keras, patience, has_validation=validation is not None)
     extra = [stopper] if stopper else []
     extra += [_progress_callback(keras, epochs)] if progress else []

@@ -1,13 +1,18 @@
-"""From a float model to one that fits the board: numerical profiling and bit-width studies.
+"""From a float model to one that fits the board: quantization-aware training, pruning, the fit
+estimate, numerical profiling and bit-width studies.
 
-The functions are imported here eagerly, so that ``quantize.profile`` stays the function even
-after the module of the same name is imported; those modules import numpy alone at load time and
-Keras, hls4ml and matplotlib only when a function that needs them runs.
+The functions are imported here eagerly, so that ``quantize.profile`` and ``quantize.prune`` stay
+the functions even after the modules of the same names are imported; those modules import numpy
+alone at load time and Keras, HGQ2, hls4ml and matplotlib only when a function that needs them runs.
 """
 
 from __future__ import annotations
 
+from .fit import PYNQ_Z2, Budget, FitEstimate, fit_estimate
 from .profile import Profile, profile
+from .prune import PruneResult, PruningSchedule, prune, sparsity
+from .qat import QuantizeResult, quantize
 from .study import Study, bit_width_study
 
-__all__ = ["Profile", "Study", "bit_width_study", "profile"]
+__all__ = ["Budget", "FitEstimate", "PYNQ_Z2", "Profile", "PruneResult", "PruningSchedule", "QuantizeResult",
+           "Study", "bit_width_study", "fit_estimate", "profile", "prune", "quantize", "sparsity"]

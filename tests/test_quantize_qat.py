@@ -1,0 +1,151 @@
+"""Quantization-aware training with HGQ2: the model it builds, the widths it keeps or learns, the EBOPs
+penalty, saving, errors, and the export that must agree with Keras on every value."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastml_lab.exceptions import ConfigError, UnsupportedError
+from fastml_lab.quantize import QuantizeResult, quantize
+from fastml_lab.quantize.qat_model import INPUT_BITS, build_qat_model, resolve_bits, trace_ranges
+
+from quantize_helpers import float_model, jets  # noqa: F401  (session fixtures)
+
+keras = pytest.importorskip("keras")
+pytest.importorskip("hgq")
+
+LAYERS = ["fc1", "fc2", "output"]
+
+
+@pytest.fixture(scope="module")
+def uniform(float_model, jets):  # noqa: F811
+    return quantize(float_model, jets, bits={"weights": 6, "activations": 8}, epochs=2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def hgq_pair(float_model, jets):  # noqa: F811
+    """The same HGQ training without (beta 0) and with the EBOPs penalty."""
+    kwargs = dict(epochs=3, batch_size=256, progress=False)
+    return (quantize(float_model, jets, hgq_beta=0.0, **kwargs),
+            quantize(float_model, jets, hgq_beta=1e-5, **kwargs))
+
+
+def _kif(quantizer):
+    return [np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float64) for x in quantizer.quantizer.kif]
+
+
+def _accuracy(model, jets):  # noqa: F811
+    return float(np.mean(model.predict(jets.X_test, verbose=0).argmax(axis=1) == jets.labels_test))
+
+
+# ------------------------------------------------------------------------------------------ bits
+def test_bits_grammar():
+    assert resolve_bits(None, LAYERS) == {"fc1": {"weights": 6, "activations": INPUT_BITS},
+                                          "fc2": {"weights": 6, "activations": 8},
+                                          "output": {"weights": 6, "activations": 8}}
+    assert resolve_bits(5, LAYERS)["fc2"] == {"weights": 5, "activations": 5}
+    assert resolve_bits({"weights": 4, "inputs": 10}, LAYERS)["fc1"] == {"weights": 4, "activations": 10}
+    per_layer = resolve_bits({"fc1": {"weights": 8, "activations": 12}, "default": 7}, LAYERS)
+    assert per_layer == {"fc1": {"weights": 8, "activations": 12}, "fc2": {"weights": 7, "activations": 7},
+                         "output": {"weights": 7, "activations": 7}}
+
+
+@pytest.mark.parametrize("bits, message", [
+    (1, "from 2 to 24"),
+    ({"weights": 30}, "from 2 to 24"),
+    ({"weights": "six"}, "got 'six'"),
+    ({"fc9": 6}, "'fc9', which are not Dense layers of the model; its Dense layers are fc1, fc2, output"),
+    ({"weights": 6, "fc1": 8}, "'weights', which are not Dense layers"),
+    ({"fc1": {"weight": 6}}, r"unknown keys \['weight'\]"),
+])
+def test_bad_bits_are_refused_with_the_valid_forms(bits, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_bits(bits, LAYERS)
+
+
+# ----------------------------------------------------------------------------------------- model
+def test_qat_model_has_the_float_architecture_and_starts_from_its_weights(float_model, jets):  # noqa: F811
+    widths = resolve_bits(16, [lay.name for lay in float_model.layers if type(lay).__name__ == "Dense"])
+    qmodel = build_qat_model(float_model, widths)
+    trace_ranges(qmodel, jets.X_train)
+    assert [lay.name for lay in qmodel.layers] == [lay.name for lay in float_model.layers]
+    assert [type(lay).__name__ for lay in qmodel.layers] == [
+        "QDense", "Activation", "QDense", "Activation", "QDense", "QSoftmax"]
+    for layer in float_model.layers:
+        if type(layer).__name__ == "Dense":
+            kernel = keras.ops.convert_to_numpy(layer.kernel)
+            qkernel = keras.ops.convert_to_numpy(qmodel.get_layer(layer.name).qkernel)
+            assert np.max(np.abs(qkernel - kernel)) <= np.max(np.abs(kernel)) * 2.0 ** -14
+    logits = [keras.Model(m.inputs, m.get_layer("output").output).predict(jets.X_test, verbose=0)
+              for m in (float_model, qmodel)]
+    assert np.max(np.abs(logits[1] - logits[0])) < 0.01  # 16 bits: the float model, nearly
+
+
+def test_uniform_mode_keeps_the_chosen_widths_and_the_accuracy(uniform, float_model, jets):  # noqa: F811
+    assert isinstance(uniform, QuantizeResult) and uniform.mode == "uniform" and uniform.beta is None
+    assert uniform.bits["fc1"] == {"weights": 6, "activations": INPUT_BITS}
+    for name, widths in uniform.bits.items():
+        layer = uniform.model.get_layer(name)
+        k, i, f = _kif(layer.kq)
+        assert k.size == 1 and k + i + f == widths["weights"]
+        codes = keras.ops.convert_to_numpy(layer.qkernel) * 2.0 ** f
+        assert np.array_equal(codes, np.round(codes)) and np.abs(codes).max() <= 2 ** (widths["weights"] - 1) - 1
+        k, i, f = _kif(layer.iq)
+        assert k.size == 1 and k + i + f == widths["activations"]
+    assert _accuracy(uniform.model, jets) > _accuracy(float_model, jets) - 0.03
+    assert uniform.ebops == uniform.fit.ebops > 0 and uniform.fit.dsp == 0  # 6x8 products go to LUTs
+    assert uniform.history.epochs_run >= 1 and set(uniform.sparsity) == set(uniform.bits)
+
+
+def test_hgq_beta_lowers_ebops_with_per_weight_widths(hgq_pair, jets):  # noqa: F811
+    free, penalised = hgq_pair
+    assert free.mode == penalised.mode == "hgq" and penalised.beta == 1e-5
+    assert penalised.ebops < 0.8 * free.ebops
+    layer = penalised.model.get_layer("fc2")
+    k, i, f = _kif(layer.kq)
+    bits = k + i + f
+    assert bits.shape == tuple(layer.kernel.shape) and np.unique(bits).size > 1  # one width per weight
+    assert _kif(layer.iq)[2].size == layer.kernel.shape[0]  # one width per input feature
+    assert _accuracy(penalised.model, jets) > 0.5
+
+
+def test_saved_qat_model_loads_and_computes_the_same(uniform, jets, tmp_path):  # noqa: F811
+    from fastml_lab.hls.keras_model import load_model
+    from fastml_lab.train import save_model
+
+    path = save_model(uniform.model, tmp_path / "q.keras")
+    again = load_model(path)
+    X = jets.X_test[:500]
+    assert np.array_equal(again.predict(X, verbose=0), uniform.model.predict(X, verbose=0))
+
+
+def test_quantize_refuses_what_it_cannot_do(float_model, jets, uniform):  # noqa: F811
+    with pytest.raises(ConfigError, match="hgq_beta must be a number >= 0"):
+        quantize(float_model, jets, hgq_beta=-1.0)
+    with pytest.raises(ConfigError, match="already quantization-aware"):
+        quantize(uniform.model, jets)
+    with pytest.raises(ConfigError, match="sparsity must be a fraction"):
+        quantize(float_model, jets, prune=1.0)
+    tanh = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8, name="fc1"),
+                             keras.layers.Activation("tanh", name="tanh1"), keras.layers.Dense(5, name="out")])
+    with pytest.raises(UnsupportedError, match="'tanh1'.*Supported: Dense"):
+        quantize(tanh, jets, epochs=1)
+
+
+# ---------------------------------------------------------------------------------------- export
+@pytest.mark.slow
+@pytest.mark.needs_gxx
+@pytest.mark.parametrize("which", ["uniform", "hgq"])
+def test_export_keras_emulator_and_csim_agree_on_every_value(which, uniform, hgq_pair, jets, tmp_path):  # noqa: F811
+    from fastml_lab.hls import export, run_csim
+
+    model = uniform.model if which == "uniform" else hgq_pair[1].model
+    project = export(model, tmp_path / "prj")
+    X = np.concatenate([jets.X_test, jets.X_test[:200] * 8])  # beyond the traced ranges too
+    keras_out = model.predict(X, verbose=0, batch_size=4096)
+    emulated = project.firmware().predict(X)
+    simulated = run_csim(project, X)
+    assert project.meta["precision_source"] == "quantizers"
+    assert int((keras_out != emulated).sum()) == 0
+    assert int((emulated != simulated).sum()) == 0
