@@ -62,9 +62,9 @@ class DataStep(Step):
                        progress=False)
         task.check()
         task.progress(1, 2, "drawing the distributions")
-        result = StepResult(notes=[ds.notice])
+        result = StepResult()
         summary = ds.summary()
-        result.add("source", ds.source)
+        result.add("source", ds.notice)
         result.add("jets", f"{summary['n_train']:,} for training, {summary['n_test']:,} for testing")
         result.add("features", f"{summary['n_features']}: {', '.join(summary['feature_names'])}")
         total = {name: summary["class_counts_train"][name] + summary["class_counts_test"][name]

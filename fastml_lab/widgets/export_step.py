@@ -40,8 +40,9 @@ class ExportStep(Step):
         self.reuse = widgets.BoundedIntText(value=1, min=1, max=4096, description="reuse factor")
         self.strategy = widgets.ToggleButtons(options=["Latency", "Resource"], value="Latency",
                                               description="strategy")
-        self.backend = widgets.ToggleButtons(options=[("PYNQ-Z2 (AXI stream)", "pynq-z2"), ("Vitis", "vitis")],
-                                             value="pynq-z2", description="backend")
+        self.backend = widgets.ToggleButtons(options=[("PYNQ-Z2", "pynq-z2"), ("Vitis", "vitis")],
+                                             value="pynq-z2", description="backend",
+                                             tooltip="PYNQ-Z2: AXI-stream wrapper for the board; Vitis: the IP alone")
         self.csim = widgets.Checkbox(value=True, description="compile and run the C simulation (g++)",
                                      indent=False)
         self.check_events = widgets.BoundedIntText(value=QUICK_CHECK_EVENTS, min=1, max=10_000_000,

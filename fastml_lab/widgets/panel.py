@@ -93,10 +93,12 @@ def numbers_html(rows) -> str:
     return f"<table class='fastml-lab-numbers'>{body}</table>"
 
 
-def figure_widget(png: bytes, name: str, width: str = "") -> widgets.Image:
-    """An Image widget for PNG bytes, tagged with the figure's name."""
+def figure_widget(png: bytes, name: str) -> widgets.Image:
+    """An Image widget for PNG bytes at their own size (narrower screens scale it down), tagged
+    with the figure's name."""
     image = widgets.Image(value=png, format="png")
-    image.layout.max_width = width or "100%"
+    width = int.from_bytes(png[16:20], "big")  # the PNG header's IHDR width
+    image.layout.width, image.layout.max_width, image.layout.height = f"{width}px", "100%", "auto"
     return image.add_class("fastml-lab-figure").add_class(f"fastml-lab-figure-{name}")
 
 

@@ -27,6 +27,15 @@ NEEDS = {
 }
 
 
+def _leaves(children):
+    """The widgets inside ``children``, boxes opened."""
+    for child in children:
+        if isinstance(child, widgets.Box):
+            yield from _leaves(child.children)
+        else:
+            yield child
+
+
 class Step:
     """Base class of the step panels. ``Step(state)`` in a walk, ``Step(model=..., ...)`` alone."""
 
@@ -105,8 +114,10 @@ class Step:
         self.code_view = widgets.HTML("")
         self.code_toggle.observe(lambda _: self._update_code(), names="value")
         self.controls = self.build_controls()
-        for control in self.controls:
-            if hasattr(control, "value"):
+        for control in _leaves(self.controls):
+            if "description_width" in getattr(getattr(control, "style", None), "keys", ()):
+                control.style.description_width = "initial"  # labels in full, not cut to 'learning r...'
+            if "value" in control.keys:
                 control.observe(lambda _: self._update_code(), names="value")
         header = widgets.HTML(f"<h3 style='margin:4px 0'>{html.escape(self.title)}</h3>"
                               f"<div style='color:#444;max-width:900px'>{self.explanation}</div>")

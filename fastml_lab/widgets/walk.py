@@ -32,6 +32,8 @@ class Walk:
     def __init__(self, project_dir=DEFAULT_PROJECT_DIR, quick: bool = True, restore: bool = True):
         self.state = LabState(project_dir, quick=quick)
         self.steps = [cls(self.state) for cls in STEP_CLASSES]
+        for step in self.steps:
+            step.quick_box.layout.display = "none"  # one quick toggle, at the top of the walk
         self.stepper = widgets.ToggleButtons(
             options=[(step.title, index) for index, step in enumerate(self.steps)], value=0,
             style={"button_width": "150px"}).add_class("fastml-lab-stepper")
