@@ -80,6 +80,15 @@ def test_one_integer_width_for_everything(trained, jets):
     assert study.integer_bits == 6
 
 
+def test_temporary_exports_stay_quiet(trained, jets, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="fastml_lab")
+    bit_width_study(trained, (jets.X_test, jets.labels_test), bits=(16,), progress=False)
+    assert not [r for r in caplog.records if "Exported" in r.getMessage()]
+    assert logging.getLogger("fastml_lab").level == logging.INFO
+
+
 def test_table_dict_and_plot(ptq):
     study, _ = ptq
     text = study.table()

@@ -12,6 +12,7 @@ widths. The float model's accuracy is the reference.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -137,6 +138,9 @@ def bit_width_study(model, dataset, bits=DEFAULT_BITS, mode: str = "ptq", intege
     study = Study(mode=mode, float_accuracy=float_accuracy, events=len(labels), integer_bits=integer_bits)
     total = len(bits) * (1 + len(sparsities))
     bar = _bar(total, f"{mode.upper()} study", progress)
+    logger = logging.getLogger("fastml_lab")  # one "Exported ..." line per temporary export is noise here
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
 
     def add(row):
         study.rows.append(row)
@@ -160,6 +164,7 @@ def bit_width_study(model, dataset, bits=DEFAULT_BITS, mode: str = "ptq", intege
                 add(row)
     finally:
         bar.close()
+        logger.setLevel(level)
     study.seconds = round(time.perf_counter() - start, 3)
     return study
 
