@@ -16,10 +16,14 @@ import tempfile
 from pathlib import Path
 
 
-def _default_file_mode() -> int:
+def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+def _default_file_mode() -> int:
+    return 0o666 & ~_umask()
 
 
 @contextlib.contextmanager
@@ -93,6 +97,7 @@ def atomic_directory(target, overwrite: bool = False):
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the folder gets the usual mode
         yield tmp
         if target.exists():
             old = target.with_name(f".{target.name}.old")

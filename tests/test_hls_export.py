@@ -401,3 +401,12 @@ def test_invalid_reuse_factor_is_refused_with_the_valid_ones(tmp_path):
     assert not (tmp_path / "res4").exists()
     for rf in valid[:3]:   # every value offered is accepted
         export(_reuse_model(), tmp_path / f"ok{rf}", strategy="Resource", reuse_factor=rf)
+
+
+def test_project_folder_gets_the_usual_mode(project12):
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(project12.path.stat().st_mode) == 0o777 & ~umask

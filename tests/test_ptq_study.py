@@ -30,6 +30,7 @@ def test_wide_types_keep_the_float_accuracy(model_and_data):
     assert study["float_accuracy"] > 0.8
     assert abs(study["accuracy"] - study["float_accuracy"]) < 0.02
     assert study["overflows"]["fc1"] == 0 and study["events"] == 3000
+    assert study["plan"]["default"] == "ap_fixed<18,8,AP_RND,AP_SAT>"
 
 
 def test_narrow_types_overflow_and_lose_accuracy(model_and_data):

@@ -20,12 +20,13 @@ def ptq_study(model, X, labels, plan=None, precision=None, float_scores=None) ->
     """
     labels = np.asarray(labels)
     with tempfile.TemporaryDirectory(prefix="fastml_ptq_") as tmp:
-        firmware = export(model, Path(tmp) / "study", plan=plan, precision=precision).firmware()
+        project = export(model, Path(tmp) / "study", plan=plan, precision=precision)
+        firmware = project.firmware()
     start = time.perf_counter()
     scores, overflows = firmware.predict_counting_overflows(X)
     seconds = time.perf_counter() - start
     result = {
-        "plan": firmware.description.get("plan"),
+        "plan": project.meta["plan"],
         "accuracy": float(np.mean(scores.argmax(axis=1) == labels)),
         "overflows": overflows,
         "events": int(len(labels)),
