@@ -223,6 +223,10 @@ def test_running_the_cell_again_picks_up_the_project(walked):
     assert state.model is not None and state.project is not None and state.package is not None
     x = walked.state.dataset.X_test[:50]
     assert np.array_equal(state.model.predict(x, verbose=0), walked.state.model.predict(x, verbose=0))
+    if walked.state.quantized is not None:  # QAT/HGQ or pruning ran
+        assert np.array_equal(state.quantized.predict(x, verbose=0), walked.state.quantized.predict(x, verbose=0))
+    if walked.state.plan is not None:
+        assert state.plan.to_dict() == walked.state.plan.to_dict()
     for step in again.steps:
         assert step.result is not None and "saved" in step.results.children[0].value, step.name
         assert figures_shown(step), step.name
@@ -239,11 +243,15 @@ def test_stop_ends_training_and_keeps_the_previous_state(walked, tmp_path):
     while step.progress.bar.value < 1 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert step.runner.busy and not step.stop_button.disabled
+    other = DataStep(step.state)  # a step sharing the state waits for the running one
+    other.run_button.click()
+    assert "2 · Train is still running" in other.message.value and not other.runner.busy
     step.stop_button.click()
     assert step.wait(60)
     assert step.outcome == "stopped" and step.errors.text == ""
     assert step.progress.bar.value < 500
     assert step.state.model is None and not (tmp_path / "lab" / "model.keras").exists()
+    assert step.state.running == ""
 
 
 @pytest.mark.slow

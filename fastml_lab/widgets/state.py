@@ -70,6 +70,7 @@ class LabState(traitlets.HasTraits):
     project = traitlets.Any(None, allow_none=True, help="exported hls.Project (Export step)")
     package = traitlets.Any(None, allow_none=True, help="path of the overlay package (Deploy step)")
     restoring = traitlets.Bool(False, help="True while restore() reads the project folder")
+    running = traitlets.Unicode("", help="title of the step whose work is running ('' when none)")
 
     #: The traits that hold objects a step produces (and that a step can be given).
     OBJECTS = ("dataset", "model", "evaluation", "quantized", "plan", "project", "package")
@@ -131,7 +132,8 @@ class LabState(traitlets.HasTraits):
                         notes.append(f"restored the {what}")
                 except Exception as exc:  # a damaged file must not stop the walk from opening
                     log.debug("restore %s failed", what, exc_info=True)
-                    notes.append(f"could not restore the {what}: {exc}")
+                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    notes.append(f"could not restore the {what}: {first[:300]}")
         finally:
             self.restoring = False
         return notes
@@ -160,9 +162,9 @@ class LabState(traitlets.HasTraits):
         path = self.folder / QUANTIZED_FILE
         if self.quantized is not None or not path.is_file():
             return False
-        from ..train import load_model
+        from ..hls.keras_model import load_model  # registers the HGQ2 layers first
 
-        self.quantized = load_model(path, compile=False)
+        self.quantized = load_model(path)
         return True
 
     def _restore_plan(self) -> bool:

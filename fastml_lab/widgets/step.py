@@ -60,7 +60,7 @@ class Step:
         self._build()
         self.apply_quick(state.quick)
         state.observe(lambda change: self.apply_quick(change["new"]), names="quick")
-        state.observe(lambda change: self._show_needs(), names=[*self.needs, "restoring"])
+        state.observe(lambda change: self._show_needs(), names=[*self.needs, "restoring", "running"])
         self._show_needs()
         saved = state.load_result(self.name)
         if saved is not None:
@@ -136,6 +136,10 @@ class Step:
         if self.runner.busy:
             return False
         self.errors.clear()
+        if self.state.running:  # steps share the state: one at a time
+            self.message.value = notice_html(f"{self.state.running} is still running; wait for it to "
+                                             "finish or press its Stop button.")
+            return False
         why = self.missing()
         if why:
             self.message.value = notice_html(why)
@@ -151,6 +155,7 @@ class Step:
         self.results.children = ()
         self.progress.start()
         self.run_button.disabled, self.stop_button.disabled = True, False
+        self.state.running = self.title
         return self.runner.start(lambda task: self._work(task, settings), name=f"fastml-lab-{self.name}")
 
     def _work(self, task, settings: dict) -> StepResult:
@@ -172,6 +177,7 @@ class Step:
         self.progress.update(done, total, text)
 
     def _on_finish(self, outcome: str, value, task) -> None:
+        self.state.running = ""
         self.outcome = outcome
         self.progress.finish(outcome)
         self.run_button.disabled, self.stop_button.disabled = False, True
