@@ -119,17 +119,28 @@ class LabState(traitlets.HasTraits):
 
         Missing pieces are skipped; a piece that cannot be read is reported in the notes.
         """
+        from ..hls import PrecisionPlan, Project
+        from ..hls.keras_model import load_model as load_any_model  # registers the HGQ2 layers
+        from ..train import load_model
+
+        pieces = [  # (what, trait, the file that says it exists, how to load it from that file)
+            ("data", "dataset", self.step_dir("data") / RESULT_FILE, self._load_dataset),
+            ("model", "model", self.folder / MODEL_FILE, load_model),
+            ("quantized model", "quantized", self.folder / QUANTIZED_FILE, load_any_model),
+            ("precision plan", "plan", self.step_dir("quantize") / PLAN_FILE, PrecisionPlan.load),
+            ("HLS project", "project", self.folder / HLS_PROJECT_DIR / "project.json",
+             lambda path: Project.open(path.parent)),
+            ("overlay package", "package", self._package_manifest(), lambda path: path.parent),
+        ]
         self.restoring = True
         notes = []
         try:
-            for what, loader in (("data", self._restore_dataset), ("model", self._restore_model),
-                                 ("quantized model", self._restore_quantized),
-                                 ("precision plan", self._restore_plan),
-                                 ("HLS project", self._restore_project),
-                                 ("overlay package", self._restore_package)):
+            for what, trait, path, load in pieces:
+                if getattr(self, trait) is not None or path is None or not path.is_file():
+                    continue
                 try:
-                    if loader():
-                        notes.append(f"restored the {what}")
+                    setattr(self, trait, load(path))
+                    notes.append(f"restored the {what}")
                 except Exception as exc:  # a damaged file must not stop the walk from opening
                     log.debug("restore %s failed", what, exc_info=True)
                     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -138,59 +149,16 @@ class LabState(traitlets.HasTraits):
             self.restoring = False
         return notes
 
-    def _restore_dataset(self) -> bool:
-        saved = self.load_result("data")
-        if self.dataset is not None or saved is None or not saved.settings:
-            return False
+    def _load_dataset(self, result_file: Path):
+        """The jets again, from the settings the Data step saved."""
         from ..data import load_jets
 
-        settings = saved.settings
-        self.dataset = load_jets(settings["source"], n_events=settings.get("n_events"),
-                                 seed=settings.get("seed", 0), progress=False)
-        return True
+        settings = json.loads(result_file.read_text(encoding="utf-8"))["settings"]
+        return load_jets(settings["source"], n_events=settings.get("n_events"),
+                         seed=settings.get("seed", 0), progress=False)
 
-    def _restore_model(self) -> bool:
-        path = self.folder / MODEL_FILE
-        if self.model is not None or not path.is_file():
-            return False
-        from ..train import load_model
-
-        self.model = load_model(path)
-        return True
-
-    def _restore_quantized(self) -> bool:
-        path = self.folder / QUANTIZED_FILE
-        if self.quantized is not None or not path.is_file():
-            return False
-        from ..hls.keras_model import load_model  # registers the HGQ2 layers first
-
-        self.quantized = load_model(path)
-        return True
-
-    def _restore_plan(self) -> bool:
-        path = self.step_dir("quantize") / PLAN_FILE
-        if self.plan is not None or not path.is_file():
-            return False
-        from ..hls import PrecisionPlan
-
-        self.plan = PrecisionPlan.load(path)
-        return True
-
-    def _restore_project(self) -> bool:
-        path = self.folder / HLS_PROJECT_DIR
-        if self.project is not None or not (path / "project.json").is_file():
-            return False
-        from ..hls import Project
-
-        self.project = Project.open(path)
-        return True
-
-    def _restore_package(self) -> bool:
+    def _package_manifest(self) -> Path | None:
         saved = self.load_result("deploy")
-        if self.package is not None or saved is None or "name" not in saved.settings:
-            return False
-        path = self.folder / PACKAGES_DIR / saved.settings["name"]
-        if not (path / MANIFEST_FILE).is_file():
-            return False
-        self.package = path
-        return True
+        if saved is None or "name" not in saved.settings:
+            return None
+        return self.folder / PACKAGES_DIR / saved.settings["name"] / MANIFEST_FILE
