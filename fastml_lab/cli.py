@@ -15,7 +15,7 @@ import sys
 from .exceptions import FastMLError
 
 #: Command modules in pipeline order; their verbs appear in --help in this order.
-COMMAND_MODULES = ("pipeline", "profile", "hls", "overlay", "app")
+COMMAND_MODULES = ("pipeline", "quantize", "profile", "hls", "overlay", "app")
 
 
 def build_parser() -> argparse.ArgumentParser:
