@@ -4,6 +4,7 @@ Run, wait for the background thread) on quick settings, and check results, files
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 
@@ -14,6 +15,7 @@ pytest.importorskip("ipywidgets")
 pytest.importorskip("keras")
 
 from fastml_lab.widgets import DataStep, ExportStep, TrainStep, Walk  # noqa: E402
+from fastml_lab.widgets.app import voila_command, write_walk_notebook  # noqa: E402
 from fastml_lab.widgets.quantize_step import quantize_api  # noqa: E402
 from fastml_lab.widgets.runner import Runner, describe_error  # noqa: E402
 
@@ -65,6 +67,24 @@ def walked(tmp_path_factory):
 
 
 # ------------------------------------------------------------------------------ before anything
+def test_the_command_line_stays_free_of_widget_libraries():
+    """``fastml-lab`` (with its ``app`` verb) still starts on a board that has numpy alone."""
+    code = ("import sys; from fastml_lab.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('ipywidgets', 'traitlets', 'tensorflow', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_app_notebook_shows_the_walk_on_the_project_folder(tmp_path):
+    path = write_walk_notebook(tmp_path / "lab", quick=False)
+    notebook = json.loads(path.read_text())
+    assert path == tmp_path / "lab" / "fastml_lab_walk.ipynb"
+    source = "".join(notebook["cells"][0]["source"])
+    assert f"fastml_lab.lab(project_dir={str((tmp_path / 'lab').resolve())!r}, quick=False)" in source
+    command = voila_command(path, port=9123)
+    assert command[1:4] == ["-m", "voila", str(path)] and "--no-browser" in command and "--port=9123" in command
+
+
 def test_walk_has_five_steps_a_stepper_and_quick_defaults(tmp_path):
     walk = Walk(tmp_path / "lab")
     assert [s.name for s in walk.steps] == ["data", "train", "quantize", "export", "deploy"]
@@ -153,7 +173,7 @@ def test_train_step_trains_a_model_and_shows_curves_roc_and_confusion(walked):
     assert numbers(step)["training"].startswith("3 epochs")
     assert_figures(step, "training", "roc", "confusion")
     assert (walked.state.folder / "model.keras").is_file()
-    assert step.live.history["loss"] and len(step.live.history["loss"]) == 3
+    assert len(step.live.history["loss"]) == 3 and bytes(step.live.image.value).startswith(PNG)
 
 
 @pytest.mark.slow
@@ -209,6 +229,11 @@ def test_show_code_gives_python_that_compiles_and_the_data_code_runs(walked):
         compile(step.code(step.settings()), step.name, "exec")
         step.code_toggle.value = False
         assert step.code_view.value == ""
+    quantize = walked.step("quantize")
+    for method in ("ptq", "qat", "hgq"):  # every method's code, with and without pruning
+        for prune in (0.0, 0.5):
+            settings = {**quantize.settings(), "method": method, "prune": prune}
+            compile(quantize.code(settings), f"quantize {method}", "exec")
     scope = {}
     exec(walked.step("data").code(walked.step("data").settings()), scope)  # noqa: S102
     assert np.array_equal(scope["ds"].X_test, walked.state.dataset.X_test)
