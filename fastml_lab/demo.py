@@ -3,11 +3,11 @@
 Each step is a function ``step_<name>(run)`` that reads what earlier steps left on the
 :class:`DemoRun`, stores what it produces there, adds its own section to ``run.report`` and a few
 lines to the printed summary (``run.add_summary``). :data:`STEPS` lists them in order. To extend
-the demo (quantization, HLS export, C simulation, emulation, overlay):
+the demo:
 
-1. write ``def step_quantize(run): ...`` (its docstring's first line is shown as progress),
+1. write ``def step_<name>(run): ...`` (its docstring's first line is shown as progress),
 2. add a field to :class:`DemoRun` for what it produces, if later steps need it,
-3. append ``("quantize", step_quantize)`` to :data:`STEPS`.
+3. add ``("<name>", step_<name>)`` to :data:`STEPS`.
 
 :func:`run_demo` times every step (``report["timings_s"]``) and rewrites ``report.json``
 atomically after each one, so a failed run still leaves the report of the steps that finished.
@@ -29,7 +29,7 @@ import numpy as np
 from ._io import atomic_destination
 
 logger = logging.getLogger(__name__)
-#: The fixed-point type the demo exports the model with.
+#: The fixed-point type the demo exports a float model with (a quantized model brings its own types).
 PRECISION = "ap_fixed<16,6>"
 
 __all__ = ["DemoSettings", "DemoRun", "STEPS", "run_demo", "format_summary"]
@@ -47,12 +47,17 @@ class DemoSettings:
     batch_size: int = 1024
     model: str = "64-32-32"
     seed: int = 0
+    # Quantization-aware training: the literature's 6-bit weights, 8-bit activations, 75% pruned.
+    weight_bits: int = 6
+    activation_bits: int = 8
+    prune: float = 0.75
+    qat_epochs: int = 5
 
     @classmethod
     def for_mode(cls, quick: bool) -> "DemoSettings":
         if quick:  # about 10 s of training on 2 cores, accuracy close to the full run
             return cls(n_events=60_000, epochs=20, patience=4, learning_rate=3e-3)
-        return cls(n_events=None, epochs=50, patience=5, learning_rate=1e-3)
+        return cls(n_events=None, epochs=50, patience=5, learning_rate=1e-3, qat_epochs=10)
 
 
 @dataclass
@@ -71,6 +76,7 @@ class DemoRun:
     model: Any = None
     history: Any = None
     float_evaluation: Any = None
+    quantized: Any = None  # the QuantizeResult
     project: Any = None
     emulated: Any = None  # the firmware's outputs on the test events
 
@@ -160,17 +166,51 @@ def step_plots(run: DemoRun) -> None:
     run.add_summary("plots", ", ".join(f"{name}.png" for name in figures))
 
 
-#: The demo's steps, in order: ``(name, function)``. Append new steps here.
+def step_quantize(run: DemoRun) -> None:
+    """Train the quantization-aware model (HGQ2), pruned, and estimate whether it fits the PYNQ-Z2."""
+    from .evaluate import evaluate
+    from .quantize import fit_estimate, quantize
+    from .train import save_model
+
+    s = run.settings
+    run.quantized = result = quantize(
+        run.model, run.dataset, bits={"weights": s.weight_bits, "activations": s.activation_bits},
+        prune=s.prune, epochs=s.qat_epochs, batch_size=s.batch_size, seed=s.seed)
+    evaluation = evaluate(result.model, run.dataset)
+    save_model(result.model, run.out / "qat_model.keras")
+    float_fit = fit_estimate(run.model, precision=PRECISION)
+    float_accuracy = run.report["float"]["accuracy"]
+    run.report["quantize"] = {**result.to_dict(), "accuracy": evaluation.accuracy, "auc": evaluation.auc,
+                              "float_accuracy": float_accuracy, "float_fit": float_fit.to_dict()}
+    run.report.setdefault("files", {})["qat_model"] = "qat_model.keras"
+    widths = result.bits[next(iter(result.bits))]
+    run.add_summary("QAT accuracy", f"{evaluation.accuracy:.4f} ({s.weight_bits}-bit weights, {s.activation_bits}-bit "
+                                    f"activations, {widths['activations']}-bit inputs, {s.prune:.0%} pruned; "
+                                    f"float {float_accuracy:.4f})")
+    run.add_summary("zero weights", ", ".join(f"{name} {value:.0%}" for name, value in result.sparsity.items()))
+    run.add_summary("fit estimate", _fit_line(result.fit))
+    run.add_summary("float model's fit", f"{_fit_line(float_fit)} (at {PRECISION})")
+
+
+def _fit_line(fit) -> str:
+    verdict = "fits" if fit.fits else "does not fit"
+    return (f"{fit.dsp:,}/{fit.budget.dsp} DSP, {fit.lut:,}/{fit.budget.lut:,} LUT, {fit.ebops:,} EBOPs: "
+            f"{verdict} the {fit.budget.board}")
+
+
 def step_hls(run: DemoRun) -> None:
-    """Export the model at ap_fixed<16,6>, run the C simulation and the emulator on the test set."""
+    """Export the quantized model (else the float one at ap_fixed<16,6>), run the C simulation and the emulator."""
     import time
 
     from .evaluate import evaluate_scores
     from .hls import export, run_csim
 
     ds = run.dataset
-    run.project = export(run.model, run.out / "hls_project", precision=PRECISION, overwrite=True,
-                         scaler=ds.scaler, class_names=ds.class_names, feature_names=ds.feature_names)
+    quantized = run.quantized is not None
+    model = run.quantized.model if quantized else run.model
+    run.project = export(model, run.out / "hls_project", precision=None if quantized else PRECISION,
+                         overwrite=True, scaler=ds.scaler, class_names=ds.class_names,
+                         feature_names=ds.feature_names)
     firmware = run.project.firmware()
     X = ds.X_test
     start = time.perf_counter()
@@ -183,15 +223,24 @@ def step_hls(run: DemoRun) -> None:
     t_csim = time.perf_counter() - start
     mismatches = int((emulated[:n_csim] != simulated).sum())
     fixed = evaluate_scores(emulated, ds.labels_test, ds.class_names)
+    float_accuracy = run.report["float"]["accuracy"]
+    types = "from the quantizers" if quantized else PRECISION
     run.report["hls"] = {
-        "project": str(run.project.path), "precision": PRECISION, "backend": run.project.backend,
-        "fixed_accuracy": fixed.accuracy, "fixed_auc": fixed.auc,
-        "float_accuracy": run.report["float"]["accuracy"],
+        "project": str(run.project.path), "model": "quantized" if quantized else "float", "precision": types,
+        "backend": run.project.backend, "fixed_accuracy": fixed.accuracy, "fixed_auc": fixed.auc,
+        "float_accuracy": float_accuracy,
         "csim_events": n_csim, "mismatches_emulator_vs_csim": mismatches,
         "emulator_events_per_s": len(X) / t_emulator, "csim_events_per_s": n_csim / t_csim,
         "timing_estimate": firmware.timing,
     }
-    run.add_summary("fixed-point accuracy", f"{fixed.accuracy:.4f} ({PRECISION}; float {run.report['float']['accuracy']:.4f})")
+    if quantized:  # the Keras model of a quantization-aware model is what the firmware computes
+        keras_outputs = model.predict(X, verbose=0, batch_size=4096)
+        run.report["hls"]["mismatches_keras_vs_emulator"] = int((keras_outputs != emulated).sum())
+    run.add_summary("fixed-point accuracy", f"{fixed.accuracy:.4f} ({'quantized model, types ' if quantized else ''}"
+                                            f"{types}; float {float_accuracy:.4f})")
+    if quantized:
+        run.add_summary("Keras vs emulator", f"{run.report['hls']['mismatches_keras_vs_emulator']} mismatches "
+                                             f"on {emulated.size:,} values")
     run.add_summary("emulator vs C sim", f"{mismatches} mismatches on {simulated.size:,} values")
     run.add_summary("speed", f"emulator {len(X) / t_emulator:,.0f} events/s, C sim {n_csim / t_csim:,.0f} events/s")
 
@@ -214,12 +263,14 @@ def step_overlay(run: DemoRun) -> None:
                                f"{'identical to' if identical else 'DIFFERS from'} the emulator")
 
 
+#: The demo's steps, in order: ``(name, function)``.
 STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
     ("setup", step_setup),
     ("data", step_data),
     ("train", step_train),
     ("evaluate", step_evaluate),
     ("plots", step_plots),
+    ("quantize", step_quantize),
     ("hls", step_hls),
     ("overlay", step_overlay),
 ]

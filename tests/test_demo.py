@@ -37,7 +37,7 @@ def test_import_does_not_load_tensorflow():
 
 def test_steps_have_unique_names_and_a_progress_line():
     names = [name for name, _ in STEPS]
-    assert names[:5] == ["setup", "data", "train", "evaluate", "plots"]
+    assert names[:7] == ["setup", "data", "train", "evaluate", "plots", "quantize", "hls"]
     assert len(set(names)) == len(names)
     assert all(step.__doc__ and step.__doc__.strip() for _, step in STEPS)
 
@@ -98,3 +98,21 @@ def test_quick_demo_end_to_end(tmp_path):
     for name in ("model.keras", "roc.png", "training.png", "confusion.png"):
         assert (out / name).stat().st_size > 1000, name
     assert "float accuracy" in result.stdout and f"{report['float']['accuracy']:.4f}" in result.stdout
+
+    # Quantization-aware, pruned, exported with the types of its quantizers: it keeps the accuracy
+    # (within 1.5 points), fits the PYNQ-Z2 by the estimate, and Keras, emulator and C simulation agree.
+    quantized = report["quantize"]
+    assert quantized["mode"] == "uniform" and quantized["prune"] == report["settings"]["prune"] == 0.75
+    assert all(bits["weights"] <= 8 for bits in quantized["bits"].values())
+    assert all(value >= 0.75 for value in quantized["sparsity"].values())
+    assert quantized["accuracy"] >= report["float"]["accuracy"] - 0.015
+    assert quantized["fit"]["kind"] == "estimate" and quantized["fit"]["fits"]
+    assert quantized["fit"]["dsp"] <= 220 and quantized["fit"]["lut"] <= 53_200
+    assert not quantized["float_fit"]["fits"]
+    hls = report["hls"]
+    assert hls["model"] == "quantized" and hls["precision"] == "from the quantizers"
+    assert hls["mismatches_keras_vs_emulator"] == 0 and hls["mismatches_emulator_vs_csim"] == 0
+    assert hls["fixed_accuracy"] == pytest.approx(quantized["accuracy"], abs=1e-9)
+    assert report["overlay"]["identical_to_emulator"]
+    assert (out / "qat_model.keras").stat().st_size > 1000
+    assert "QAT accuracy" in result.stdout and "fits the PYNQ-Z2" in result.stdout
