@@ -117,7 +117,8 @@ class ExportStep(Step):
                          scaler=ds.scaler if ds is not None else None,
                          class_names=ds.class_names if ds is not None else None,
                          feature_names=ds.feature_names if ds is not None else None, overwrite=True)
-        self.state.project = None  # the folder changed; the new project is handed on at the end
+        self.state.project = None  # the folder changed; the new project is handed on once checked
+        self.state.forget_result(self.name)  # the saved numbers described the old folder
         task.check()
         task.progress(1, stages, "running the emulator")
         X, labels = self._check_inputs()

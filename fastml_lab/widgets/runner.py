@@ -92,8 +92,8 @@ class Runner:
     """Starts ``work(task)`` in a daemon thread and reports the outcome through callbacks.
 
     ``on_progress(done, total, text)`` is called from the worker; ``on_finish(outcome, value,
-    task)`` once, with outcome ``"done"`` (value: what work returned), ``"stopped"`` or
-    ``"error"`` (value: the exception). Only one piece of work runs at a time.
+    task)`` once, with outcome ``"done"`` (value: what work returned), ``"stopped"`` (the work
+    raised :class:`Stopped`) or ``"error"`` (value: the exception). One piece of work at a time.
     """
 
     def __init__(self, on_progress, on_finish):
@@ -137,8 +137,8 @@ class Runner:
         start = time.perf_counter()
         try:
             try:
-                value = work(task)
-                outcome = "stopped" if task.stopped else "done"
+                value = work(task)  # it finished: what it made is kept, even if Stop came late
+                outcome = "done"
             except Stopped:
                 outcome, value = "stopped", None
             except Exception as exc:  # shown in the step's panel, never raised into the notebook

@@ -100,6 +100,10 @@ class LabState(traitlets.HasTraits):
         result.saved = datetime.datetime.now().isoformat(timespec="seconds")
         write_json_atomic(self.step_dir(step) / RESULT_FILE, result.to_dict())
 
+    def forget_result(self, step: str) -> None:
+        """Remove ``step``'s saved result (when what it described has just been replaced)."""
+        (self.step_dir(step) / RESULT_FILE).unlink(missing_ok=True)
+
     def load_result(self, step: str) -> StepResult | None:
         """The last saved result of ``step``, or None when there is none (or it is unreadable)."""
         folder = self.step_dir(step)

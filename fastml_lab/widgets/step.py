@@ -13,10 +13,10 @@ import html
 
 import ipywidgets as widgets
 
+from . import DEFAULT_PROJECT_DIR
 from .figures import save_png
 from .panel import ErrorPanel, ProgressBar, code_html, figure_widget, notice_html, numbers_html
 from .runner import Runner, describe_error
-from . import DEFAULT_PROJECT_DIR
 from .state import LabState, StepResult
 
 #: What a missing input is called and which step makes it.
@@ -186,8 +186,8 @@ class Step:
             self.status.value = (f"<span class='fastml-lab-outcome-done' style='color:#1b5e20'>"
                                  f"Done in {self.runner.seconds:.1f} s.</span>")
         elif outcome == "stopped":
-            self.status.value = notice_html("Stopped. Nothing new was kept; the last saved results "
-                                            "are shown.", "note")
+            self.status.value = notice_html("Stopped before the end. The results below, if any, are "
+                                            "from the last run that finished.", "note")
             saved = self.state.load_result(self.name)
             if saved is not None:
                 self.show(saved, restored=True)

@@ -6,13 +6,13 @@ import html
 
 import ipywidgets as widgets
 
+from . import DEFAULT_PROJECT_DIR
 from .data_step import DataStep
 from .deploy_step import DeployStep
 from .export_step import ExportStep
 from .panel import notice_html
 from .quantize_step import QuantizeStep
 from .runner import Runner, describe_error
-from . import DEFAULT_PROJECT_DIR
 from .state import LabState
 from .train_step import TrainStep
 
