@@ -43,14 +43,18 @@ def main(argv=None) -> int:
         for path in paths:
             result = run_notebook(path, work, quick=not args.full, offline=not args.online)
             slowest = max(result.cell_seconds, key=lambda item: item[1], default=(None, 0.0))
+            at_peak = sorted(result.peak_processes.items(), key=lambda item: -item[1])
             rows.append({"notebook": result.name, "seconds": round(result.seconds, 1),
                          "peak_mib": round(result.peak_rss_bytes / MIB),
                          "peak_kernel_mib": round(result.peak_kernel_rss_bytes / MIB),
+                         "at_peak_mib": {name: round(size / MIB) for name, size in at_peak},
                          "slowest_cell": slowest[0], "slowest_cell_s": round(slowest[1], 1)})
             row = rows[-1]
             print(f"{row['notebook']:22s} {row['seconds']:7.1f} s  peak {row['peak_mib']:5d} MiB "
                   f"(kernel {row['peak_kernel_mib']} MiB)  slowest cell #{row['slowest_cell']} "
                   f"{row['slowest_cell_s']:.1f} s", flush=True)
+            print(f"{'':22s} at the peak: " + ", ".join(f"{name} {mib} MiB" for name, mib in
+                                                       list(row["at_peak_mib"].items())[:4]), flush=True)
     total = time.perf_counter() - started
     summary = {"mode": "full" if args.full else "quick", "offline": not args.online,
                "total_seconds": round(total, 1),

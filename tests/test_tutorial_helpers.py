@@ -171,6 +171,13 @@ def test_needs_runs_the_cell_and_returns_its_last_value(shell):
     assert shell.user_ns["value"] == 20
 
 
+def test_needs_keeps_a_final_semicolon_quiet(shell):
+    _register(shell)
+    result = shell.run_cell("%%needs numpy\nquiet_value = 3\nquiet_value + 1;  # no output",
+                            store_history=False)
+    assert result.success and result.result is None and shell.user_ns["quiet_value"] == 3
+
+
 def test_needs_runs_line_magics_inside_the_cell(shell):
     _register(shell)
     result = shell.run_cell("%%needs numpy\n%pwd", store_history=False)
@@ -263,3 +270,88 @@ def test_overlay_checks():
     assert math.isclose(expected, 92421, rel_tol=1e-3)
     assert checks.check_batch_rate(92_400, 940, 1.42, 100)
     assert not checks.check_batch_rate(703_900, 940, 1.42, 100)
+
+
+def test_fixed_point_checks():
+    assert checks.check_fixed_range("ap_fixed<6,2>", 0.0625, 1.9375)
+    assert checks.check_fixed_range("ap_fixed<8,3>", 2 ** -5, 4 - 2 ** -5)
+    verdict = checks.check_fixed_range("ap_fixed<6,2>", 0.0625, 2.0)
+    assert not verdict and "The largest value is not right yet" in repr(verdict)
+    assert "are not right yet" in repr(checks.check_fixed_range("ap_fixed<6,2>", 0.1, 2.0))
+    assert checks.check_fixed_range("ap_fixed<6,2>", ..., 1.9375).status == checks.UNANSWERED
+    assert checks.check_quantized("ap_fixed<6,2>", 2.3, -1.75)        # wraps around by 4
+    assert "wraps around by 4" in repr(checks.check_quantized("ap_fixed<6,2>", 2.3, -1.75))
+    assert not checks.check_quantized("ap_fixed<6,2>", 2.3, 1.9375)   # that would be SAT
+    assert checks.check_quantized("ap_fixed<6,2,AP_RND,AP_SAT>", 2.3, 1.9375)
+    assert checks.check_quantized("ap_fixed<6,2>", 0.7, 0.6875)
+
+
+class _Study:
+    """A bit-width study as quantize.bit_width_study returns it (rows by width)."""
+
+    def __init__(self, float_accuracy, accuracies):
+        self.float_accuracy = float_accuracy
+        self._rows = [{"bits": b, "accuracy": a, "sparsity": 0.0} for b, a in accuracies.items()]
+
+    def bit_rows(self):
+        return sorted(self._rows, key=lambda r: r["bits"])
+
+
+def test_study_checks():
+    ptq = _Study(0.75, {4: 0.2, 8: 0.70, 12: 0.745, 16: 0.75})
+    qat = _Study(0.75, {4: 0.68, 8: 0.74})
+    assert checks.check_smallest_width(12, ptq, tolerance=0.01)
+    assert not checks.check_smallest_width(16, ptq, tolerance=0.01)
+    assert checks.check_smallest_width(8, ptq, tolerance=0.06)
+    assert checks.check_smallest_width(4, _Study(0.75, {4: 0.1}), 0.01).status == checks.WRONG
+    assert checks.check_better_method("qat", ptq, qat, bits=4)
+    assert not checks.check_better_method("ptq", ptq, qat, bits=4)
+
+
+class Dense:
+    """Stands in for a Keras Dense layer: only its name and weights matter to the checks."""
+
+    def __init__(self, name, kernel):
+        self.name, self._kernel = name, np.asarray(kernel)
+
+    def get_weights(self):
+        return [self._kernel, np.zeros(self._kernel.shape[1])]
+
+
+class Activation(Dense):
+    def get_weights(self):
+        return []
+
+
+def test_pruning_checks():
+    rng = np.random.default_rng(0)
+    fc1, out = rng.normal(size=(16, 8)), rng.normal(size=(8, 5))
+    fc1[:, :6] = 0.0
+    model = types.SimpleNamespace(layers=[Dense("fc1", fc1), Activation("relu1", []), Dense("output", out)])
+    assert set(checks.dense_kernels(model)) == {"fc1", "output"}
+    assert checks.check_nonzero_weights(16 * 2 + 40, model)
+    assert not checks.check_nonzero_weights(16 * 8 + 40, model)
+    assert checks.check_largest_layer("fc1", model) and not checks.check_largest_layer("output", model)
+    assert checks.check_reduction(500_656 / 41_168, 500_656, 41_168)
+    assert not checks.check_reduction(2.0, 500_656, 41_168)
+
+
+def test_walk_checks_read_the_walk_state(tmp_path):
+    keras = pytest.importorskip("keras")
+    from fastml_lab.evaluate import evaluate_scores
+    from fastml_lab.overlay import resolve
+
+    labels = np.array([0, 1, 1, 0])
+    evaluation = evaluate_scores(np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]]), labels, ("a", "b"))
+    small = keras.Sequential([keras.Input((16,)), keras.layers.Dense(4, name="fc1")])
+    state = types.SimpleNamespace(evaluation=evaluation, package=resolve("jet_mlp_pynq"), quantized=small)
+    walk = types.SimpleNamespace(state=state)
+    assert checks.check_walk_accuracy(0.75, walk) and not checks.check_walk_accuracy(0.7, walk)
+    assert checks.check_walk_backend("software", walk) and not checks.check_walk_backend("board", walk)
+    assert checks.check_walk_fits(True, walk)           # 64 multiplications fit easily
+    assert not checks.check_walk_fits(False, walk)
+    assert "Answer True or False" in repr(checks.check_walk_fits("yes", walk))
+    empty = types.SimpleNamespace(state=types.SimpleNamespace(evaluation=None, package=None, quantized=None))
+    for check in (checks.check_walk_accuracy, checks.check_walk_backend, checks.check_walk_fits):
+        verdict = check(0.5, empty)
+        assert verdict.status == checks.UNANSWERED and "run its" in repr(verdict)

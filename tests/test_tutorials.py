@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
 from fastml_lab.tutorial.execute import run_notebook
@@ -104,3 +105,4 @@ def test_tutorial_runs_on_a_board_without_tensorflow(path, tmp_path):
         assert "run this part on a laptop or on Binder" in text
     if path.stem == "05_overlays":
         assert re.search(r"accuracy on [\d,]+ jets: 0\.\d+", text), "the overlay ran on the board"
+    assert psutil.Process().children(recursive=True) == [], "the kernel was shut down"

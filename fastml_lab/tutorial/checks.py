@@ -196,3 +196,161 @@ def check_batch_rate(answer, overhead_us: float, per_event_us: float, batch: int
         "amortise the fixed cost of a call.",
         "Time of one call = fixed overhead + batch x time per event; rate = batch / time.",
         rel=0.02)
+
+
+# ---------------------------------------------------------------------- 02 quantization
+def check_fixed_range(precision: str, lsb, largest) -> Verdict:
+    """The smallest step and the largest value of a fixed-point type."""
+    from ..fixed import FixedType
+
+    t = FixedType.parse(precision)
+    hint = (f"{t.to_hls()} has {t.width} bits of which {t.integer} are integer bits (sign "
+            "included): the step is 2**-(fractional bits), the largest value 2**(integer bits - 1) "
+            "minus one step.")
+    if _is_placeholder(lsb) or _is_placeholder(largest):
+        return unanswered(hint)
+    if _close(lsb, t.lsb) and _close(largest, t.max):
+        return correct(f"{t.to_hls()}: steps of {t.lsb:g} from {t.min:g} to {t.max:g}, "
+                       f"{2 ** t.width} values in all.")
+    wrong_parts = [name for name, value, expected in (("the step", lsb, t.lsb), ("the largest value", largest, t.max))
+                   if not _close(value, expected)]
+    verb = "are" if len(wrong_parts) > 1 else "is"
+    return wrong(f"{' and '.join(wrong_parts).capitalize()} {verb} not right yet. {hint}")
+
+
+def check_quantized(precision: str, value: float, answer) -> Verdict:
+    """What ``value`` becomes when stored in ``precision`` (its rounding and overflow modes)."""
+    from ..fixed import FixedType
+
+    t = FixedType.parse(precision)
+    expected = float(t.quantize(np.array([value]))[0])
+    wrapped = not (t.min <= value <= t.max)
+    story = (f"{value:g} is outside [{t.min:g}, {t.max:g}], so after rounding to a multiple of "
+             f"{t.lsb:g} it wraps around by {2.0 ** t.integer:g} (overflow mode {t.overflow})"
+             if wrapped else f"{value:g} rounds ({t.rounding}) to a multiple of {t.lsb:g}")
+    return check_number(answer, expected, f"{story}: {expected:g}.",
+                        f"Round {value:g} to a multiple of {t.lsb:g} ({t.rounding}; TRN rounds down), then "
+                        f"check the range [{t.min:g}, {t.max:g}]; WRAP keeps the low bits, like an "
+                        "integer overflow.",
+                        rel=0, abs_=1e-12)
+
+
+def check_smallest_width(answer, study, tolerance: float = 0.01) -> Verdict:
+    """The smallest width of a bit-width study whose accuracy is within ``tolerance`` of float."""
+    rows = study.bit_rows()
+    good = [r["bits"] for r in rows if r["accuracy"] >= study.float_accuracy - tolerance]
+    if not good:
+        return Verdict(WRONG, "No width in this study comes within "
+                       f"{tolerance:.0%} of the float accuracy; extend the study to wider types.")
+    expected = min(good)
+    return check_number(
+        answer, expected,
+        f"{expected} bits is the narrowest width within {tolerance * 100:g} points of the float "
+        f"accuracy ({study.float_accuracy:.4f}).",
+        f"Look for the first row of study.table() whose accuracy is at least float - {tolerance:g}.")
+
+
+def check_better_method(answer, ptq_study, qat_study, bits: int) -> Verdict:
+    """Which of post-training ('ptq') or quantization-aware ('qat') training is better at ``bits``."""
+    accuracy = {name: next(r["accuracy"] for r in study.bit_rows() if r["bits"] == bits)
+                for name, study in (("ptq", ptq_study), ("qat", qat_study))}
+    best = max(accuracy, key=accuracy.get)
+    return check_choice(
+        answer, best, ("ptq", "qat"),
+        f"{best.upper()}: at {bits} bits PTQ reaches {accuracy['ptq']:.4f}, QAT {accuracy['qat']:.4f}."
+        + (" Training with the rounding in the loop lets the weights adapt to it." if best == "qat" else ""),
+        f"Compare the {bits}-bit rows of the two studies' tables.")
+
+
+# ---------------------------------------------------------------------- 03 compression
+def dense_kernels(model) -> dict:
+    """``{layer name: kernel array}`` for the model's Dense (or QDense) layers."""
+    kernels = {}
+    for layer in model.layers:
+        if type(layer).__name__ in ("Dense", "QDense"):
+            kernels[layer.name] = np.asarray(layer.get_weights()[0])
+    return kernels
+
+
+def check_nonzero_weights(answer, model) -> Verdict:
+    """The number of non-zero kernel weights of a model's dense layers (multiplications left)."""
+    kernels = dense_kernels(model)
+    expected = int(sum(np.count_nonzero(k) for k in kernels.values()))
+    total = int(sum(k.size for k in kernels.values()))
+    return check_number(
+        answer, expected,
+        f"{expected:,} of {total:,} weights are non-zero: {expected:,} multiplications per jet, "
+        f"{1 - expected / total:.0%} saved.",
+        "Count the non-zero entries of each Dense layer's kernel (np.count_nonzero) and add them up.")
+
+
+def check_largest_layer(answer, model) -> Verdict:
+    """The dense layer with the most weights (multiplications before pruning)."""
+    sizes = {name: int(k.size) for name, k in dense_kernels(model).items()}
+    largest = max(sizes, key=sizes.get)
+    return check_choice(
+        answer, largest, list(sizes),
+        f"{largest!r}: {sizes[largest]:,} weights, inputs x outputs.",
+        "Each Dense layer has (inputs x outputs) weights; which product is largest?")
+
+
+def check_reduction(answer, before: float, after: float, what: str = "EBOPs") -> Verdict:
+    """By what factor ``after`` is smaller than ``before``."""
+    expected = before / after
+    return check_number(
+        answer, expected,
+        f"{before:,.0f} / {after:,.0f}: {expected:.1f} times fewer {what}.",
+        f"Divide the {what} before by the {what} after.", rel=0.02)
+
+
+# ---------------------------------------------------------------------- 06 the guided walk
+def _walk_state(walk, attribute: str, step: str):
+    value = getattr(walk.state, attribute, None)
+    if value is None:
+        return None, Verdict(UNANSWERED, f"The walk has no {attribute} yet: run its {step} step first.")
+    return value, None
+
+
+def check_walk_accuracy(answer, walk) -> Verdict:
+    """The float test accuracy the walk's Train step reached."""
+    evaluation, missing = _walk_state(walk, "evaluation", "Train")
+    if missing is not None:
+        return missing
+    return check_number(
+        answer, evaluation.accuracy,
+        f"{evaluation.accuracy:.4f} on {evaluation.n_events:,} test jets.",
+        "Read the 'test accuracy' row of the Train panel, or walk.state.evaluation.accuracy.",
+        rel=0, abs_=5e-4)
+
+
+def check_walk_backend(answer, walk) -> Verdict:
+    """Where the walk's Deploy step ran the overlay: 'board' or 'software'."""
+    package, missing = _walk_state(walk, "package", "Deploy")
+    if missing is not None:
+        return missing
+    from ..overlay import load
+
+    with load(package) as ol:
+        expected = ol.backend
+    why = ("the board: pynq sees a device and the package has a verified bitstream." if expected == "board"
+           else "software: no board here, or a package without a bitstream; the emulator computes "
+                "what the FPGA would.")
+    return check_choice(answer, expected, ("board", "software"), f"{expected!r}: {why}",
+                        "The Deploy panel's 'ran on' row says it.")
+
+
+def check_walk_fits(answer, walk) -> Verdict:
+    """Whether the walk's current quantized model fits the PYNQ-Z2 (True/False), by the estimate."""
+    model, missing = _walk_state(walk, "quantized", "Quantize")
+    if missing is not None:
+        return missing
+    if _is_placeholder(answer):
+        return unanswered("Answer True or False, from the Quantize panel's 'fits the PYNQ-Z2' row.")
+    from ..quantize import fit_estimate
+
+    estimate = fit_estimate(model)
+    why = (f"estimate: {estimate.dsp:,} of {estimate.budget.dsp} DSP and {estimate.lut:,} of "
+           f"{estimate.budget.lut:,} LUT, so it {'fits' if estimate.fits else 'does not fit'}.")
+    if not isinstance(answer, (bool, np.bool_)):
+        return wrong(f"Answer True or False; got {answer!r}.")
+    return correct(why) if bool(answer) == estimate.fits else wrong(f"Not this time: {why}")

@@ -50,6 +50,7 @@ class RunResult:
     peak_kernel_rss_bytes: int   # the kernel and its children alone
     notebook: object = field(repr=False)
     cell_seconds: list = field(default_factory=list, repr=False)
+    peak_processes: dict = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -79,9 +80,11 @@ def kernel_environment(quick: bool, offline: bool, extra=None) -> dict:
     return env
 
 
-def _kernel_manager(python: str):
-    """An async kernel manager that starts ``python -m ipykernel_launcher``, ignoring kernelspecs."""
+def _kernel_manager_class(python: str):
+    """An async kernel manager class that starts ``python -m ipykernel_launcher``, whatever
+    kernelspecs are installed."""
     jupyter_client = require("jupyter_client", "run notebooks")
+    import traitlets
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 
     spec = KernelSpec(argv=[python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
@@ -91,7 +94,12 @@ def _kernel_manager(python: str):
         def get_kernel_spec(self, kernel_name):
             return spec
 
-    return jupyter_client.AsyncKernelManager(kernel_name="python3", kernel_spec_manager=ThisPython())
+    class ThisPythonKernelManager(jupyter_client.AsyncKernelManager):
+        @traitlets.default("kernel_spec_manager")
+        def _this_python(self):
+            return ThisPython()
+
+    return ThisPythonKernelManager
 
 
 def run_notebook(path, workdir, *, quick: bool = True, offline: bool = True,
@@ -108,7 +116,9 @@ def run_notebook(path, workdir, *, quick: bool = True, offline: bool = True,
     workdir.mkdir(parents=True, exist_ok=True)
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
-        nb, km=_kernel_manager(python), timeout=cell_timeout, allow_errors=False,
+        # nbclient owns the kernel manager it creates, so it shuts the kernel down at the end.
+        nb, kernel_manager_class=_kernel_manager_class(python), kernel_name="python3",
+        timeout=cell_timeout, allow_errors=False,
         record_timing=True, resources={"metadata": {"path": str(workdir)}})
     sampler = PeakMemory()
     start = time.perf_counter()
@@ -117,7 +127,7 @@ def run_notebook(path, workdir, *, quick: bool = True, offline: bool = True,
     seconds = time.perf_counter() - start
     return RunResult(path=path, seconds=seconds, peak_rss_bytes=sampler.peak_total,
                      peak_kernel_rss_bytes=sampler.peak_children, notebook=nb,
-                     cell_seconds=_cell_seconds(nb))
+                     cell_seconds=_cell_seconds(nb), peak_processes=sampler.peak_processes)
 
 
 def _cell_seconds(nb) -> list:
@@ -138,28 +148,34 @@ def _cell_seconds(nb) -> list:
 class PeakMemory:
     """Samples the resident memory of this process and all its descendants in a thread.
 
-    ``peak_total`` is the largest sum over the whole tree seen in one sample; ``peak_children``
-    the largest sum over the descendants alone (the kernel and what it starts).
+    ``peak_total`` is the largest sum over the whole tree seen in one sample (with
+    ``peak_processes``, what each process held then); ``peak_children`` the largest sum over the
+    descendants alone (the kernel and what it starts).
     """
 
     def __init__(self, interval_s: float = SAMPLE_INTERVAL_S):
         self.interval_s = interval_s
         self.peak_total = 0
         self.peak_children = 0
+        self.peak_processes = {}  # name (pid) -> bytes, at the moment of peak_total
         self._stop = threading.Event()
         self._thread = None
 
     def sample(self) -> None:
         psutil = require("psutil", "measure memory")
         me = psutil.Process()
-        children = 0
+        sizes = {}
         for child in me.children(recursive=True):
             try:
-                children += child.memory_info().rss
+                sizes[f"{child.name()} ({child.pid})"] = child.memory_info().rss
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 pass
+        children = sum(sizes.values())
+        total = children + me.memory_info().rss
         self.peak_children = max(self.peak_children, children)
-        self.peak_total = max(self.peak_total, children + me.memory_info().rss)
+        if total > self.peak_total:
+            self.peak_total = total
+            self.peak_processes = {"runner": me.memory_info().rss, **sizes}
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -40,11 +40,13 @@ def skip_notice(absent, on_board: bool) -> str:
 
 
 def run_source(shell, cell: str):
-    """Execute ``cell`` in ``shell``'s namespace; return the value of a final expression."""
+    """Execute ``cell`` in ``shell``'s namespace; return the value of a final expression
+    (unless it ends with ``;``, which silences it as in any cell)."""
     source = shell.transform_cell(cell)
     tree = ast.parse(source)
     last = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
+    quiet = shell.displayhook.semicolon_at_end_of_expression(source)
+    if tree.body and isinstance(tree.body[-1], ast.Expr) and not quiet:
         last = ast.Expression(tree.body.pop().value)
     filename = shell.compile.cache(source)
     exec(compile(tree, filename, "exec"), shell.user_ns)
