@@ -35,39 +35,33 @@ save_model(model, {str(model_path)!r})"""
 
 
 def quantize_code(s: dict) -> str:
-    lines = ["from fastml_lab import quantize", "from fastml_lab.hls import PrecisionPlan", ""]
+    from .quantize_step import qat_bits
+
+    lines = ["from fastml_lab import quantize"]
     if s["method"] == "ptq":
         base = "model"
+        lines += ["from fastml_lab.hls import PrecisionPlan, export", "from fastml_lab.hls.study import ptq_study", ""]
         if s["prune"]:
             lines += [f"pruned = quantize.prune(model, ds, sparsity={s['prune']!r}, epochs={s['epochs']!r})",
                       "qmodel = pruned.model", "print(pruned.sparsity)"]
             base = "qmodel"
         lines += [f"plan = PrecisionPlan.from_data({base}, ds.X_train, width={s['activation_bits']!r}, "
                   f"weight_width={s['weight_bits']!r})",
-                  "from fastml_lab.hls.study import ptq_study",
-                  f"print(ptq_study({base}, ds.X_test, ds.labels_test, plan=plan)['accuracy'])"]
+                  f"print(ptq_study({base}, ds.X_test, ds.labels_test, plan=plan)['accuracy'])", "",
+                  f"quantize.profile({base}, ds.X_test, plan=plan).plot()"]
         fit_target = f"export({base}, 'fit_check', plan=plan, overwrite=True).firmware()"
     else:
-        from .quantize_step import qat_bits
-
-        bits = qat_bits(s)
         beta = s["hgq_beta"] if s["method"] == "hgq" else None
-        lines += [f"result = quantize.quantize(model, ds, bits={bits!r}, hgq_beta={beta!r}, "
-                  f"prune={s['prune'] or None!r},",
+        lines += ["", f"result = quantize.quantize(model, ds, bits={qat_bits(s)!r}, hgq_beta={beta!r}, "
+                      f"prune={s['prune'] or None!r},",
                   f"                           epochs={s['epochs']!r}, batch_size={s['batch_size']!r})",
                   "qmodel = result.model",
-                  "print(result.mode, result.ebops, result.sparsity)",
-                  f"types = PrecisionPlan.from_data(model, ds.X_train, width={s['activation_bits']!r}, "
-                  f"weight_width={s['weight_bits']!r})  # fixed types to compare with"]
-        base = "model"
+                  "print(result.mode, result.ebops, result.sparsity)", "",
+                  "quantize.profile(qmodel, ds.X_test).plot()  # against the types its quantizers learned"]
         fit_target = "qmodel"
-    profile_plan = "plan" if s["method"] == "ptq" else "types"
-    lines += ["", f"quantize.profile({base}, ds.X_test, plan={profile_plan}).plot()",
-              f"study = quantize.bit_width_study(model, ds, bits={tuple(s['study_bits'])!r}, mode='ptq')",
-              "print(study.table())", "study.plot()", ""]
-    if s["method"] == "ptq":
-        lines.append("from fastml_lab.hls import export")
-    lines += [f"estimate = quantize.fit_estimate({fit_target})", "print(estimate.summary())"]
+    lines += [f"study = quantize.bit_width_study(model, ds, bits={tuple(s['study_bits'])!r}, mode='ptq')",
+              "print(study.table())", "study.plot()", "",
+              f"estimate = quantize.fit_estimate({fit_target})", "print(estimate.summary())"]
     return "\n".join(lines)
 
 

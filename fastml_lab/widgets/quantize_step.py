@@ -114,7 +114,10 @@ class QuantizeStep(Step):
         if ptq:
             self._ptq_accuracy(base, plan, s, result)
         task.check()
-        self._profile(task, base, plan, s, result)
+        if qmodel is not None and not ptq:  # against the types its quantizers learned
+            self._profile(task, qmodel, None, "its quantizers' types", result)
+        else:
+            self._profile(task, base, plan, f"{s['weight_bits']}/{s['activation_bits']}-bit types", result)
         task.check()
         self._study(task, s, result)
         task.check()
@@ -194,7 +197,8 @@ class QuantizeStep(Step):
         overflows = sum(study["overflows"].values())
         result.add("PTQ overflows", f"{overflows:,} values on {len(ds.X_test):,} test jets")
 
-    def _profile(self, task, model, plan, s, result) -> None:
+    def _profile(self, task, model, plan, against: str, result) -> None:
+        """Where the model's numbers lie against ``plan`` (None: a quantized model's own types)."""
         profile = quantize_api("profile")
         if profile is None:
             result.notes.append(not_available("profile", "the numerical profile"))
@@ -202,7 +206,7 @@ class QuantizeStep(Step):
         task.progress(0, 1, "profiling")
         prof = profile(model, self.state.dataset.X_test, plan=plan, sample=PROFILE_EVENTS)
         result.add("profile", f"{prof.total_overflows:,} overflows, {prof.total_vanished:,} vanished values "
-                              f"at {s['weight_bits']}/{s['activation_bits']} bits on {prof.events:,} jets")
+                              f"against {against} on {prof.events:,} jets")
         self.add_figure(result, "profile", prof.plot())
 
     def _study(self, task, s, result) -> None:
