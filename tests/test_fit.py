@@ -36,9 +36,16 @@ def test_estimate_counts_only_real_multiplications_and_sends_wide_ones_to_dsps()
     assert fit.multiplications == {"3x12": 1, "11x12": 1}
     assert fit.n_multiplications == 2 and fit.nonzero_weights == 5 and fit.weights == 6
     assert fit.ebops == 3 * 12 + 11 * 12
-    assert fit.dsp == 1  # 11 x 12: both operands >= 10 bits
+    assert fit.dsp == 1  # 11 x 12: both operands at least DSP_MIN_BITS (9) wide
     assert fit.lut == 3 * 12  # 3 x 12 in LUTs, one per bit product
     assert fit.layers[0]["zero_weights"] == 1 and fit.layers[0]["dsp_multiplications"] == 1
+
+
+def test_dsps_take_products_of_two_operands_of_nine_bits_or_more():
+    nine, eight = 255 / 256, 127 / 128  # 8 and 7 significant bits, plus the sign
+    fit = estimate(_operands(("a", [[nine, eight, nine]], [9])))
+    assert fit.multiplications == {"8x9": 1, "9x9": 2} and fit.dsp == 2 and fit.lut == 8 * 9
+    assert estimate(_operands(("a", [[nine]], [8]))).dsp == 0
 
 
 def test_reuse_shares_dsps_but_not_lut_multipliers():
