@@ -183,9 +183,9 @@ def step_quantize(run: DemoRun) -> None:
     run.report["quantize"] = {**result.to_dict(), "accuracy": evaluation.accuracy, "auc": evaluation.auc,
                               "float_accuracy": float_accuracy, "float_fit": float_fit.to_dict()}
     run.report.setdefault("files", {})["qat_model"] = "qat_model.keras"
-    widths = result.bits[next(iter(result.bits))]
+    input_bits = next(iter(result.bits.values()))["activations"]  # the first layer's inputs
     run.add_summary("QAT accuracy", f"{evaluation.accuracy:.4f} ({s.weight_bits}-bit weights, {s.activation_bits}-bit "
-                                    f"activations, {widths['activations']}-bit inputs, {s.prune:.0%} pruned; "
+                                    f"activations, {input_bits}-bit inputs, {s.prune:.0%} pruned; "
                                     f"float {float_accuracy:.4f})")
     run.add_summary("zero weights", ", ".join(f"{name} {value:.0%}" for name, value in result.sparsity.items()))
     run.add_summary("fit estimate", _fit_line(result.fit))

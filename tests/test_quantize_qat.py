@@ -82,6 +82,22 @@ def test_qat_model_has_the_float_architecture_and_starts_from_its_weights(float_
     assert np.max(np.abs(logits[1] - logits[0])) < 0.01  # 16 bits: the float model, nearly
 
 
+def test_relu_layers_fused_activations_and_dropout_are_understood():
+    model = keras.Sequential([
+        keras.Input((16,)), keras.layers.Dense(8, name="fc1"), keras.layers.ReLU(name="act1"),
+        keras.layers.Dropout(0.2, name="drop"), keras.layers.Dense(6, activation="relu", name="fc2"),
+        keras.layers.Dense(5, name="out"), keras.layers.Softmax(name="sm")])
+    qmodel = build_qat_model(model, resolve_bits(8, ["fc1", "fc2", "out"]))
+    assert [lay.name for lay in qmodel.layers] == ["fc1", "act1", "fc2", "out", "sm"]
+    assert qmodel.get_layer("fc2").activation.__name__ == "relu"
+    signs = [int(_kif(qmodel.get_layer(name).iq)[0].max()) for name in ("fc1", "fc2", "out")]
+    assert signs == [1, 0, 0]  # inputs after a ReLU need no sign bit
+    capped = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8, name="fc1"),
+                               keras.layers.ReLU(max_value=6.0, name="relu6")])
+    with pytest.raises(UnsupportedError, match="'relu6'"):
+        build_qat_model(capped, resolve_bits(8, ["fc1"]))
+
+
 def test_uniform_mode_keeps_the_chosen_widths_and_the_accuracy(uniform, float_model, jets):  # noqa: F811
     assert isinstance(uniform, QuantizeResult) and uniform.mode == "uniform" and uniform.beta is None
     assert uniform.bits["fc1"] == {"weights": 6, "activations": INPUT_BITS}

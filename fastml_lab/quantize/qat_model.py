@@ -140,24 +140,23 @@ def _activation_name(layer) -> str:
 
 def _kind(layer, is_last: bool) -> str:
     """What a float layer becomes: dense, relu, linear, softmax, or skip (Dropout, InputLayer)."""
-    cls = type(layer).__name__
+    cls, act = type(layer).__name__, _activation_name(layer)
     if cls in ("InputLayer", "Dropout"):
         return "skip"
-    if cls == "Dense" and _activation_name(layer) in ("linear", "relu"):
-        return "dense"
-    act = _activation_name(layer) if cls == "Activation" else cls.lower()
-    if cls == "ReLU":
-        cfg = layer.get_config()
-        act = "relu" if not (cfg.get("max_value") or cfg.get("threshold") or cfg.get("negative_slope")) else "?"
-    if act in ("relu", "linear"):
-        return act
-    if act == "softmax" and is_last:
-        return "softmax"
+    kind = {"Dense": "dense" if act in ("linear", "relu") else None, "Activation": act,
+            "ReLU": "relu" if _plain_relu(layer) else None, "Softmax": "softmax"}.get(cls)
+    if kind in ("dense", "relu", "linear") or (kind == "softmax" and is_last):
+        return kind
     raise UnsupportedError(
-        f"Layer {layer.name!r} ({cls}, activation {_activation_name(layer)!r}) has no bit-exact "
-        "quantization-aware counterpart here. Supported: Dense (linear or ReLU), ReLU and linear "
-        "activations, a final softmax, Dropout."
+        f"Layer {layer.name!r} ({cls}, activation {act!r}) has no bit-exact quantization-aware "
+        "counterpart here. Supported: Dense (linear or ReLU), ReLU and linear activations, a final "
+        "softmax, Dropout."
     )
+
+
+def _plain_relu(layer) -> bool:
+    cfg = layer.get_config()
+    return not (cfg.get("max_value") or cfg.get("threshold") or cfg.get("negative_slope"))
 
 
 def _quantizers(widths: dict, signed: bool, hgq: bool) -> dict:
