@@ -332,9 +332,8 @@ class _ReLU(_Layer):
         self.cast_is_identity = self.result_type.holds(self.data_type, nonnegative_only=True)
 
     def compute(self, x):
-        y = np.maximum(x, 0.0)
-        y += 0.0  # -0.0 -> +0.0
-        return y
+        # Layer outputs never hold -0.0 (casts normalise it), so max(x, +0.0) has no -0.0 either.
+        return np.maximum(x, 0.0)
 
     def cast(self, values):
         return values if self.cast_is_identity else self.result_type.quantize(values)
@@ -393,10 +392,16 @@ class _Softmax(_Layer):
         self.accum_type = FixedType.from_dict(spec["accum_type"])
         self.inv_inp_type = FixedType.from_dict(spec["inv_inp_type"])
         self.index_type = FixedType.from_dict(spec["index_type"])
-        self.exp_table = FixedType.from_dict(spec["exp_table_type"]).from_raw(arrays[f"{self.name}/exp_table"])
+        exp_table = FixedType.from_dict(spec["exp_table_type"]).from_raw(arrays[f"{self.name}/exp_table"])
+        # The firmware casts each looked-up exp to accum_t; casting the table once is the same.
+        self.exp_accum = self.accum_type.quantize(exp_table)
         self.inv_table = FixedType.from_dict(spec["inv_table_type"]).from_raw(arrays[f"{self.name}/inv_table"])
         self.exp_bits = int(math.ceil(math.log2(int(spec["exp_table_size"]))))
         self.inv_bits = int(math.ceil(math.log2(int(spec["inv_table_size"]))))
+        largest = float(np.abs(self.exp_accum).max()) if self.exp_accum.size else 0.0
+        limit = min(self.accum_type.max, -self.accum_type.min)
+        #: Largest number of terms whose partial sums accum_t holds without a cast changing them.
+        self.exact_terms = math.inf if largest == 0 else int(limit // largest)
 
     def check_exact(self, x_type):
         super().check_exact(x_type)
@@ -408,7 +413,8 @@ class _Softmax(_Layer):
             )
 
     @staticmethod
-    def _top_bits(t: FixedType, values: np.ndarray, n_bits: int) -> np.ndarray:
+    def _table_index(t: FixedType, values: np.ndarray, n_bits: int) -> np.ndarray:
+        """The top ``n_bits`` of ``values`` cast to ``t``, as the firmware indexes its tables."""
         raw = t.to_raw(values).astype(np.int64)
         raw = np.mod(raw, 1 << t.width)  # two's-complement bit pattern
         return raw >> (t.width - n_bits)
@@ -424,13 +430,13 @@ class _Softmax(_Layer):
         return self.accum_type.quantize(self._tree_sum(cols[:left]) + self._tree_sum(cols[left:]))
 
     def compute(self, x):
-        if self.stable:
-            d = self.index_type.quantize(x.max(axis=1, keepdims=True) - x)
+        d = x.max(axis=1, keepdims=True) - x if self.stable else x
+        exp_res = self.exp_accum[self._table_index(self.index_type, d, self.exp_bits)]
+        if exp_res.shape[1] <= self.exact_terms:
+            total = exp_res.sum(axis=1)  # every partial sum fits accum_t exactly: casts change nothing
         else:
-            d = x
-        exp_res = self.accum_type.quantize(self.exp_table[self._top_bits(self.index_type, d, self.exp_bits)])
-        total = self.inv_inp_type.quantize(self._tree_sum([exp_res[:, i] for i in range(exp_res.shape[1])]))
-        inv = self.inv_table[self._top_bits(self.inv_inp_type, total, self.inv_bits)]
+            total = self._tree_sum([exp_res[:, i] for i in range(exp_res.shape[1])])
+        inv = self.inv_table[self._table_index(self.inv_inp_type, total, self.inv_bits)]
         return exp_res * inv[:, None]
 
 
