@@ -62,5 +62,5 @@ def settings(quick: bool | None = None) -> Settings:
                         batch_size=512, qat_epochs=6, study_bits=(4, 6, 8, 12, 16),
                         qat_study_bits=(4, 8), csim_events=2_000, profile_events=2_000)
     return Settings(quick=False, n_events=100_000, epochs=25, patience=4, learning_rate=3e-3,
-                    batch_size=1024, qat_epochs=15, study_bits=(4, 5, 6, 7, 8, 10, 12, 16),
+                    batch_size=1024, qat_epochs=10, study_bits=(4, 5, 6, 7, 8, 10, 12, 16),
                     qat_study_bits=(4, 6, 8), csim_events=20_000, profile_events=10_000)

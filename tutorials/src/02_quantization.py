@@ -14,7 +14,7 @@
 # - compare accuracy against the number of bits for PTQ and QAT, and check that a QAT model and
 #   its firmware compute the same numbers.
 #
-# Time: about 4 minutes on two cores (about 2 with `FASTML_LAB_QUICK=1`). The fixed-point part at
+# Computing time: about 3 minutes on two cores (1.5 with `FASTML_LAB_QUICK=1`). The fixed-point part at
 # the start needs numpy only and runs on a PYNQ board too.
 
 # %%

@@ -6,7 +6,8 @@
 # After this tutorial you can
 #
 # - explain why removing weights saves FPGA resources: each non-zero weight of a fully unrolled
-#   layer is a multiplier, and hls4ml builds none for a weight that is exactly zero;
+#   layer is a multiplier, while a weight that is exactly zero is a constant zero that synthesis
+#   removes;
 # - prune a trained network by **magnitude** to a target sparsity, with a **schedule** that
 #   removes weights gradually while it keeps training;
 # - report the sparsity per layer and estimate DSP slices, LUTs and EBOPs against the
@@ -14,7 +15,7 @@
 # - combine pruning with quantization-aware training until the model fits, and check that
 #   pruned weights stay exactly zero in the firmware.
 #
-# Time: about 3 minutes on two cores (about 1 with `FASTML_LAB_QUICK=1`).
+# Computing time: about 2 minutes on two cores (1 with `FASTML_LAB_QUICK=1`).
 
 # %%
 import numpy as np
@@ -157,9 +158,10 @@ checks.check_reduction(ebops_reduction, baseline.ebops, small.ebops)
 # %% [markdown]
 # ## Zeros stay zeros in the firmware
 #
-# hls4ml counts the zero weights of each layer (`n_zeros` in `parameters.h`) and builds no
-# multiplier for them. The export must therefore keep every pruned weight **exactly** zero, and
-# the estimate read from the firmware must agree with the one read from Keras:
+# The weights are constants in the firmware, so synthesis removes every multiplication by an
+# exact zero; hls4ml counts them per layer (`n_zeros` in `parameters.h`). The export must
+# therefore keep every pruned weight **exactly** zero, and the estimate read from the firmware
+# must agree with the one read from Keras:
 
 # %%
 %%needs tensorflow hgq hls4ml

@@ -14,7 +14,7 @@
 # - write **precision plans** (one type, per layer, from data) and see where values overflow;
 # - read a synthesis report: latency, initiation interval, DSP and LUT against a device's budget.
 #
-# Time: about 3 minutes on two cores. The C simulation needs `g++`; synthesis itself needs the
+# Computing time: under a minute on two cores. The C simulation needs `g++`; synthesis needs the
 # vendor tools (Vitis HLS or Vivado HLS), which Binder and CI do not have, so this tutorial reads
 # a report instead of making one.
 

@@ -14,7 +14,7 @@
 #   with the Arm CPU of the board and a laptop;
 # - package a model you exported yourself.
 #
-# Time: about a minute on two cores. **On a PYNQ-Z2** this notebook runs as is: the overlay
+# Computing time: under a minute on two cores. **On a PYNQ-Z2** this notebook runs as is: the overlay
 # cells need numpy and pynq only; the cells that train or export (TensorFlow, hls4ml) are skipped
 # with a notice.
 

@@ -12,7 +12,7 @@
 # - see the Python behind every panel ("Show code"), and drive the walk from code;
 # - change a setting, run one step again, and judge whether the model now fits the board.
 #
-# Time: about 3 minutes on two cores with the walk's quick settings. The walk needs TensorFlow
+# Computing time: about a minute on two cores with the walk's quick settings. The walk needs TensorFlow
 # and ipywidgets; on a PYNQ board its cells are skipped (use tutorial 5 there).
 
 # %%
