@@ -60,12 +60,16 @@ for info in overlay.list_overlays():
 # ## Loading and running
 #
 # `overlay.load(name)` (backend `"auto"`) uses the board when pynq finds a device and the package
-# has a verified bitstream, and the software overlay otherwise; `backend="software"` or
-# `"board"` forces the choice (the latter fails with the reason if it cannot).
+# has a bitstream, and the software overlay otherwise; `backend="software"` or `"board"` forces
+# the choice (the latter fails with the reason if it cannot). On a board, this notebook takes the
+# first PYNQ-Z2 package that has a bitstream (yours, once built with Vivado), else `jet_mlp_pynq`.
 
 # %%
 print("board here:", overlay.on_board(), "-", overlay.device_absent_reason() or "pynq sees a device")
-ol = overlay.load("jet_mlp_pynq")
+with_bitstream = [info.name for info in overlay.list_overlays()
+                  if info.board == "pynq-z2" and info.status in ("bitstream present", "verified")]
+name = with_bitstream[0] if lab.on_board and with_bitstream else "jet_mlp_pynq"
+ol = overlay.load(name)
 print(ol, "| package status:", ol.package.status)
 ol.describe()
 
