@@ -19,10 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from fastml_lab.tutorial.execute import notebook_paths, run_notebook
 
-from fastml_lab.tutorial.execute import notebook_paths, run_notebook  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 MIB = 2 ** 20
 
