@@ -55,8 +55,12 @@ def _cache_key(hls_dir: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def compile_csim(project, jobs: int = 2) -> Path:
-    """Compile the project's C simulation (or reuse the cached build); return the library path."""
+def compile_csim(project, jobs: int = 1) -> Path:
+    """Compile the project's C simulation (or reuse the cached build); return the library path.
+
+    ``jobs`` g++ processes run at once. One keeps the peak memory of a notebook session within
+    Binder's limits (each g++ takes 200-300 MB) at about a second more for the jet MLP.
+    """
     project = project if isinstance(project, Project) else Project.open(project)
     hls_dir = project.hls_dir.resolve()
     out_dir = project.path.resolve() / "csim"
