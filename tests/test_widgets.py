@@ -290,3 +290,51 @@ def test_export_step_alone_from_a_model(walked, tmp_path):
     assert numbers(step)["precision"] == "ap_fixed<18,8> everywhere"
     agreement = numbers(step)["agreement with Keras"]
     assert float(agreement.split("%")[0]) > 50
+
+
+def press_stop_when(step, text: str) -> None:
+    """Press the step's Stop button from its work, right after it reports ``text`` as progress."""
+    update = step.progress.update
+
+    def update_then_stop(done, total, label=""):
+        update(done, total, label)
+        if label == text:
+            step.stop_button.click()
+
+    step.progress.update = update_then_stop
+
+
+def assert_no_project_to_restore(folder) -> None:
+    assert not [p.name for p in folder.iterdir() if "hls_project" in p.name]  # nor a temporary one
+    again = Walk(folder)
+    assert again.wait_restored(60)
+    assert again.state.project is None and again.step("export").result is None
+    again.step("deploy").run_button.click()
+    assert "run step 4 (Export) first" in again.step("deploy").message.value
+
+
+@pytest.mark.slow
+def test_a_stopped_export_leaves_no_project_for_a_re_run_to_restore(walked, tmp_path):
+    folder = tmp_path / "lab"
+    step = ExportStep(model=walked.state.model, dataset=walked.state.dataset, project_dir=folder)
+    step.csim.value = False
+    click_and_wait(step, 120)  # an earlier, checked project
+    assert step.outcome == "done" and (folder / "hls_project" / "project.json").is_file()
+    step.csim.value = True
+    press_stop_when(step, "running the emulator")  # the new project is written, not yet checked
+    click_and_wait(step, 120)
+    assert step.outcome == "stopped" and step.errors.text == ""
+    assert step.state.project is None and step.results.children == ()
+    assert not (folder / "export" / "result.json").exists()
+    assert_no_project_to_restore(folder)
+
+
+@pytest.mark.slow
+def test_an_export_whose_check_fails_leaves_no_project(walked, tmp_path, monkeypatch):
+    folder = tmp_path / "lab"
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-g++"))
+    step = ExportStep(model=walked.state.model, dataset=walked.state.dataset, project_dir=folder)
+    click_and_wait(step, 120)
+    assert step.outcome == "error" and "g++" in step.errors.text
+    assert step.state.project is None
+    assert_no_project_to_restore(folder)

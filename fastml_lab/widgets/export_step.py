@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import ipywidgets as widgets
 import numpy as np
 
@@ -105,7 +107,6 @@ class ExportStep(Step):
         return X.astype(np.float32), None
 
     def work(self, task, s: dict) -> StepResult:
-        from ..evaluate import evaluate_scores
         from ..hls import export
 
         ds = self.state.dataset
@@ -119,6 +120,20 @@ class ExportStep(Step):
                          feature_names=ds.feature_names if ds is not None else None, overwrite=True)
         self.state.project = None  # the folder changed; the new project is handed on once checked
         self.state.forget_result(self.name)  # the saved numbers described the old folder
+        try:
+            result = self._check(task, s, project, model, plan_text, stages)
+        except BaseException:  # stopped or failed: no unchecked project for a re-run to pick up
+            shutil.rmtree(project.path, ignore_errors=True)
+            raise
+        self.state.project = project
+        task.progress(stages, stages, "done")
+        return result
+
+    def _check(self, task, s: dict, project, model, plan_text: str, stages: int) -> StepResult:
+        """Emulator, Keras and (optionally) the C simulation on the same jets; timing and fit."""
+        from ..evaluate import evaluate_scores
+
+        ds = self.state.dataset
         task.check()
         task.progress(1, stages, "running the emulator")
         X, labels = self._check_inputs()
@@ -161,8 +176,6 @@ class ExportStep(Step):
         fit_estimate = quantize_api("fit_estimate")
         if fit_estimate is not None:
             add_fit_estimate(self, result, fit_estimate(project))
-        self.state.project = project
-        task.progress(stages, stages, "done")
         return result
 
     @staticmethod
