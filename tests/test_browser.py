@@ -1,5 +1,6 @@
-"""The walk in a real browser: JupyterLab and Voilà on localhost, driven by Playwright in Debian's
-Chromium (``/usr/bin/chromium``; ``.ci/run`` installs it, nothing is downloaded).
+"""The walk in a real browser: JupyterLab, Notebook 7 (served by the same server) and Voilà on
+localhost, driven by Playwright in Debian's Chromium (``/usr/bin/chromium``; ``.ci/run`` installs
+it, nothing is downloaded).
 
 Screenshots of every step go to ``test-artifacts/browser/`` in the repository (git-ignored), with
 the servers' logs. Servers run in their own sessions and are always shut down, kernels included.
@@ -7,6 +8,7 @@ the servers' logs. Servers run in their own sessions and are always shut down, k
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -118,6 +120,8 @@ def server_env(home: Path) -> dict:
 @pytest.fixture(scope="module")
 def artifacts():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*_failed.png"):  # shots of an earlier failure would mislead
+        old.unlink()
     return ARTIFACTS
 
 
@@ -177,33 +181,77 @@ def wait_for_step(page, name: str, figures: int) -> None:
     assert not error.is_visible()
 
 
-def test_walk_runs_from_data_to_the_software_overlay_in_jupyterlab(jupyter_lab, browser, artifacts):
-    page = browser.new_page(viewport={"width": 1300, "height": 3600})  # tall: whole panels in shots
+def open_and_run_the_walk(page, server, app_path: str, notebook: str, shot: Path) -> None:
+    """Open ``notebook`` under ``app_path`` (``lab/tree``, ``notebooks``), run its one cell once the
+    page shows its kernel idle, and wait for the walk to show."""
     page.set_default_timeout(60_000)
-    page.goto(f"{jupyter_lab.url}/lab/tree/walk.ipynb?token={jupyter_lab.token}")
+    page.goto(f"{server.url}/{app_path}/{notebook}?token={server.token}")
     page.locator(".jp-Notebook .jp-Cell").first.click()
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
     page.keyboard.press("Shift+Enter")
-    walk = page.locator(".fastml-lab-walk")
-    walk.wait_for(state="visible", timeout=90_000)
-    page.screenshot(path=artifacts / "lab_0_walk.png")
-    for number, (name, title, figures) in enumerate(STEPS, start=1):
+    page.locator(".fastml-lab-walk").wait_for(state="visible", timeout=90_000)
+    page.screenshot(path=shot)
+
+
+@contextlib.contextmanager
+def shot_on_failure(page, path: Path):
+    """Save what the page showed, whole, at ``path`` when the block fails."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(sync_api.Error):  # a page that died cannot be shot
+            page.screenshot(path=path, full_page=True)
+        raise
+
+
+def run_steps(page, steps, prefix: str, artifacts: Path) -> None:
+    """Click Run on each of ``steps`` (the first rows of STEPS), wait for its results, screenshot it."""
+    for number, (name, title, figures) in enumerate(steps, start=1):
         page.locator(".fastml-lab-stepper button", has_text=title).click()
         panel = page.locator(f".fastml-lab-step-{name}")
         panel.wait_for(state="visible")
         panel.locator("button.fastml-lab-run").click()
         wait_for_step(page, name, figures)
-        panel.screenshot(path=artifacts / f"lab_{number}_{name}.png")
-    assert "software overlay" in page.locator(".fastml-lab-step-deploy .fastml-lab-numbers").inner_text()
-    export = page.locator(".fastml-lab-step-export")
-    page.locator(".fastml-lab-stepper button", has_text="4 · Export").click()
-    assert "0 mismatches" in export.locator(".fastml-lab-numbers").inner_text()
+        panel.screenshot(path=artifacts / f"{prefix}_{number}_{name}.png")
+
+
+def assert_nothing_spilled(page) -> None:
+    """No traceback in the cell's output and nothing on the notebook's stderr."""
     outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
     assert not any("Traceback" in text for text in outputs), "a traceback reached the notebook"
     spilled = page.locator(".jp-Notebook [data-mime-type='application/vnd.jupyter.stderr']")
     assert spilled.count() == 0, f"text reached the notebook's stderr: {spilled.all_inner_texts()}"
+
+
+def test_walk_runs_from_data_to_the_software_overlay_in_jupyterlab(jupyter_lab, browser, artifacts):
+    page = browser.new_page(viewport={"width": 1300, "height": 3600})  # tall: whole panels in shots
+    with shot_on_failure(page, artifacts / "lab_failed.png"):
+        open_and_run_the_walk(page, jupyter_lab, "lab/tree", "walk.ipynb", artifacts / "lab_0_walk.png")
+        run_steps(page, STEPS, "lab", artifacts)
+        assert "software overlay" in page.locator(".fastml-lab-step-deploy .fastml-lab-numbers").inner_text()
+        export = page.locator(".fastml-lab-step-export")
+        page.locator(".fastml-lab-stepper button", has_text="4 · Export").click()
+        assert "0 mismatches" in export.locator(".fastml-lab-numbers").inner_text()
+        assert_nothing_spilled(page)
     page.screenshot(path=artifacts / "lab_6_end.png", full_page=True)
     assert (jupyter_lab.root / "lab_project" / "bitstreams" / "lab_model" / "manifest.json").is_file()
+    page.close()
+
+
+def test_walk_runs_data_and_train_in_notebook_7(jupyter_lab, browser, artifacts):
+    """The same server serves Notebook 7 under /notebooks/; its own notebook and project folder,
+    so it does not share a kernel or results with the JupyterLab test."""
+    root = jupyter_lab.root
+    write_walk_notebook(root / "nb7_project", quick=True, path=root / "nb7_walk.ipynb")
+    page = browser.new_page(viewport={"width": 1300, "height": 3600})
+    with shot_on_failure(page, artifacts / "nb7_failed.png"):
+        open_and_run_the_walk(page, jupyter_lab, "notebooks", "nb7_walk.ipynb", artifacts / "nb7_0_walk.png")
+        app = json.loads(page.locator("#jupyter-config-data").text_content())
+        assert app["appName"] == "Jupyter Notebook" and app["appVersion"].startswith("7."), app
+        run_steps(page, STEPS[:2], "nb7", artifacts)
+        assert "test accuracy" in page.locator(".fastml-lab-step-train .fastml-lab-numbers").inner_text()
+        assert_nothing_spilled(page)
+    assert (root / "nb7_project" / "model.keras").is_file()
     page.close()
 
 
