@@ -8,6 +8,7 @@ command line can catch one class::
     ├── DataError (ValueError)            an input file or array is malformed
     ├── UnsupportedError (ValueError)     a layer, option or precision the toolchain cannot handle
     ├── NotReadyError (RuntimeError)      a step was called before its inputs exist
+    ├── TrainingError (RuntimeError)      training diverged (the loss became NaN or infinite)
     ├── ToolchainNotFoundError (RuntimeError)   g++, Vitis HLS or Vivado is missing
     ├── IntegrityError (ValueError)       a package's files do not match its manifest
     ├── BoardError (RuntimeError)         the PYNQ board or its DMA failed, or is absent
@@ -37,6 +38,10 @@ class UnsupportedError(FastMLError, ValueError):
 
 class NotReadyError(FastMLError, RuntimeError):
     """A step was called before the results it needs exist."""
+
+
+class TrainingError(FastMLError, RuntimeError):
+    """Training diverged: the loss became NaN or infinite, so the weights are no longer usable."""
 
 
 class ToolchainNotFoundError(FastMLError, RuntimeError):

@@ -26,7 +26,7 @@ import numpy as np
 
 from ._deps import require
 from ._io import atomic_destination
-from .exceptions import ConfigError, DataError
+from .exceptions import ConfigError, DataError, TrainingError
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +308,9 @@ def train_model(model, dataset, epochs: int = 30, batch_size: int = 1024, patien
     ``validation_split`` of it is held out; early stopping watches ``val_loss`` (``loss`` when
     there is no validation part) and restores the best weights. ``patience=None`` turns early
     stopping off. ``on_epoch_end(epoch, logs)`` is called after each epoch with float metrics.
-    ``optimizer`` (a Keras optimizer) replaces the fresh ``Adam(learning_rate)``.
+    ``optimizer`` (a Keras optimizer) replaces the fresh ``Adam(learning_rate)``. A loss that
+    becomes NaN or infinite stops training at once (Keras' ``TerminateOnNaN``) and raises
+    :class:`~fastml_lab.exceptions.TrainingError` instead of returning a history.
     """
     keras = require("keras", "train models")
     _check_training_params(epochs, batch_size, patience, learning_rate, validation_split)
@@ -320,14 +322,23 @@ def train_model(model, dataset, epochs: int = 30, batch_size: int = 1024, patien
         optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
     model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
     stopper = _early_stopping(keras, patience, has_validation=validation is not None)
-    extra = [stopper] if stopper else []
+    extra = [keras.callbacks.TerminateOnNaN(), *([stopper] if stopper else [])]
     extra += [_progress_callback(keras, epochs)] if progress else []
     extra += [_hook_callback(keras, on_epoch_end)] if on_epoch_end else []
 
     start = time.perf_counter()
     fit = model.fit(X_fit, y_fit, epochs=epochs, batch_size=batch_size, validation_data=validation,
                     callbacks=[*extra, *(callbacks or [])], verbose=0, shuffle=True)
+    _check_diverged(model, fit.history.get("loss", []), epochs, learning_rate)
     return _history(fit.history, stopper, epochs, time.perf_counter() - start)
+
+
+def _check_diverged(model, losses: list, epochs: int, learning_rate: float) -> None:
+    if losses and not math.isfinite(float(losses[-1])):
+        raise TrainingError(
+            f"Training of model {model.name!r} diverged in epoch {len(losses)} of {epochs}: the loss became "
+            f"{float(losses[-1])}, so the weights are no longer usable. Train again with a smaller learning "
+            f"rate (this run: {learning_rate:g}).")
 
 
 def _early_stopping(keras, patience, has_validation: bool):

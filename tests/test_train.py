@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from fastml_lab.exceptions import ConfigError, DataError
+from fastml_lab.exceptions import ConfigError, DataError, TrainingError
 from fastml_lab.train import (ModelSpec, build_model, load_model, parse_spec, save_model,
                               train_model)
 
@@ -147,6 +147,15 @@ def test_early_stopping_stops_when_validation_loss_stalls(blobs):
     assert history.stopped_early
     assert history.epochs_run <= 4 and history.best_epoch == 0
 
+
+
+def test_a_nan_loss_stops_training_with_a_readable_error(blobs):
+    X, labels = blobs
+    # Steps this large overflow the float32 weights within a few batches: the loss turns NaN.
+    with pytest.raises(TrainingError, match=r"model 'jet_mlp' diverged in epoch \d+ of 20: the loss became "
+                                            r"(nan|inf).*smaller learning rate \(this run: 1e\+38\)"):
+        train_model(build_model("8"), (X[:800], labels[:800]), epochs=20, patience=5, learning_rate=1e38,
+                    progress=False)
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"epochs": 0}, "epochs must be an integer >= 1; got 0"),
