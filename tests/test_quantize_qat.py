@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastml_lab.exceptions import ConfigError, UnsupportedError
+from fastml_lab.exceptions import ConfigError, TrainingError, UnsupportedError
 from fastml_lab.quantize import QuantizeResult, quantize
-from fastml_lab.quantize.qat_model import INPUT_BITS, build_qat_model, resolve_bits, trace_ranges
+from fastml_lab.quantize.qat_model import (HGQ_START_BITS, INPUT_BITS, build_qat_model, resolve_bits,
+                                           start_hgq_widths, trace_ranges)
 
 from quantize_helpers import float_model, jets  # noqa: F401  (session fixtures)
 
@@ -23,12 +24,14 @@ def uniform(float_model, jets):  # noqa: F811
     return quantize(float_model, jets, bits={"weights": 6, "activations": 8}, epochs=2, progress=False)
 
 
+HGQ_BETAS = (0.0, 1e-5, 1e-4)
+
+
 @pytest.fixture(scope="module")
-def hgq_pair(float_model, jets):  # noqa: F811
-    """The same HGQ training without (beta 0) and with the EBOPs penalty."""
-    kwargs = dict(epochs=3, batch_size=256, progress=False)
-    return (quantize(float_model, jets, hgq_beta=0.0, **kwargs),
-            quantize(float_model, jets, hgq_beta=1e-5, **kwargs))
+def hgq_runs(float_model, jets):  # noqa: F811
+    """The same HGQ training (fixed seed) without the EBOPs penalty and with two strengths of it."""
+    return {beta: quantize(float_model, jets, hgq_beta=beta, epochs=3, batch_size=256, progress=False)
+            for beta in HGQ_BETAS}
 
 
 def _kif(quantizer):
@@ -114,10 +117,9 @@ def test_uniform_mode_keeps_the_chosen_widths_and_the_accuracy(uniform, float_mo
     assert uniform.history.epochs_run >= 1 and set(uniform.sparsity) == set(uniform.bits)
 
 
-def test_hgq_beta_lowers_ebops_with_per_weight_widths(hgq_pair, jets):  # noqa: F811
-    free, penalised = hgq_pair
-    assert free.mode == penalised.mode == "hgq" and penalised.beta == 1e-5
-    assert penalised.ebops < 0.8 * free.ebops
+def test_hgq_beta_lowers_ebops_with_per_weight_widths(hgq_runs, jets):  # noqa: F811
+    penalised = hgq_runs[1e-5]
+    assert penalised.mode == "hgq" and penalised.beta == 1e-5
     layer = penalised.model.get_layer("fc2")
     k, i, f = _kif(layer.kq)
     bits = k + i + f
@@ -126,14 +128,47 @@ def test_hgq_beta_lowers_ebops_with_per_weight_widths(hgq_pair, jets):  # noqa: 
     assert _accuracy(penalised.model, jets) > 0.5
 
 
-def test_saved_qat_model_loads_and_computes_the_same(uniform, jets, tmp_path):  # noqa: F811
+def test_a_larger_beta_gives_fewer_ebops(hgq_runs):
+    """Each tenfold beta must show: the widths settle where penalty and loss balance, instead of
+    all falling at the same pace whatever beta (which gave equal EBOPs for large betas)."""
+    ebops = [hgq_runs[beta].ebops for beta in HGQ_BETAS]
+    assert all(later < 0.6 * earlier for earlier, later in zip(ebops, ebops[1:])), ebops
+    assert all(run.fit.ebops == run.ebops for run in hgq_runs.values())
+
+
+def test_hgq_inputs_start_at_the_given_width_and_biases_saturate(float_model, jets):  # noqa: F811
+    widths = resolve_bits({"weights": 7, "activations": 9}, LAYERS, HGQ_START_BITS)
+    qmodel = build_qat_model(float_model, widths, "hgq", 1e-5)
+    start_hgq_widths(qmodel, widths, jets.X_train)
+    for name in LAYERS:
+        layer = qmodel.get_layer(name)
+        k, i, f = _kif(layer.iq)
+        total = k + i + f  # features that are always zero (dead ReLUs) need no bits
+        assert set(np.unique(total)) <= {0, widths[name]["activations"]} and total.max() > 0, name
+        assert layer.iq.quantizer.overflow_mode == "WRAP" and hasattr(layer.iq.quantizer, "_f")  # KIF
+        # a wrapping KBI bias whose width touched zero would take 32 integer bits and stay zero
+        assert layer.bq.quantizer.overflow_mode == "SAT_SYM", name
+        k, i, f = _kif(layer.bq)
+        bias = keras.ops.convert_to_numpy(layer.bias)
+        assert np.all(np.abs(bias) <= 2.0 ** i), name  # its integer bits hold the float biases
+
+
+def test_a_nan_loss_stops_training_with_a_readable_error(float_model, jets):  # noqa: F811
+    with pytest.raises(TrainingError, match=r"'jet_mlp_qat' diverged in epoch [12] of 2: the loss became (nan|inf).*"
+                                            r"smaller learning rate \(this run: 1e\+38\)"):
+        quantize(float_model, jets, hgq_beta=1e-5, epochs=2, batch_size=256, learning_rate=1e38, progress=False)
+
+
+@pytest.mark.parametrize("which", ["uniform", "hgq"])
+def test_saved_qat_model_loads_and_computes_the_same(which, uniform, hgq_runs, jets, tmp_path):  # noqa: F811
     from fastml_lab.hls.keras_model import load_model
     from fastml_lab.train import save_model
 
-    path = save_model(uniform.model, tmp_path / "q.keras")
+    model = uniform.model if which == "uniform" else hgq_runs[1e-5].model
+    path = save_model(model, tmp_path / "q.keras")
     again = load_model(path)
     X = jets.X_test[:500]
-    assert np.array_equal(again.predict(X, verbose=0), uniform.model.predict(X, verbose=0))
+    assert np.array_equal(again.predict(X, verbose=0), model.predict(X, verbose=0))
 
 
 def test_quantize_refuses_what_it_cannot_do(float_model, jets, uniform):  # noqa: F811
@@ -153,10 +188,10 @@ def test_quantize_refuses_what_it_cannot_do(float_model, jets, uniform):  # noqa
 @pytest.mark.slow
 @pytest.mark.needs_gxx
 @pytest.mark.parametrize("which", ["uniform", "hgq"])
-def test_export_keras_emulator_and_csim_agree_on_every_value(which, uniform, hgq_pair, jets, tmp_path):  # noqa: F811
+def test_export_keras_emulator_and_csim_agree_on_every_value(which, uniform, hgq_runs, jets, tmp_path):  # noqa: F811
     from fastml_lab.hls import export, run_csim
 
-    model = uniform.model if which == "uniform" else hgq_pair[1].model
+    model = uniform.model if which == "uniform" else hgq_runs[1e-5].model
     project = export(model, tmp_path / "prj")
     X = np.concatenate([jets.X_test, jets.X_test[:200] * 8])  # beyond the traced ranges too
     keras_out = model.predict(X, verbose=0, batch_size=4096)

@@ -5,10 +5,9 @@ ranges on the training events, fine-tunes it with :func:`fastml_lab.train.train_
 the ranges again (every training value then fits its type) and reports sparsity, EBOPs and the
 fit estimate. The returned Keras model computes exactly what its HLS export computes.
 
-In the HGQ mode the widths learn, and slowly at the weights' learning rate: Adam moves a parameter
-by about the learning rate per step, a few hundredths of a bit per epoch here. HGQ runs for
-thousands of epochs; here the dense layers' width parameters (HGQ2's ``b`` and ``f``) learn
-:data:`BITS_LEARNING_RATE_FACTOR` times faster, so the penalty shows within a few epochs.
+In the HGQ mode the widths learn at their own pace (:mod:`.hgq_training`): they settle where the
+EBOPs penalty and the loss balance within the epochs given, then stay fixed while the weights
+adapt, so a larger beta gives fewer EBOPs.
 """
 
 from __future__ import annotations
@@ -19,14 +18,12 @@ from dataclasses import dataclass
 from .._deps import require
 from ..exceptions import ConfigError
 from .fit import FitEstimate, fit_estimate
+from .hgq_training import hgq_training
 from .prune import PruningSchedule, pruning_callback, sparsity
 from .qat_model import (DEFAULT_BITS, HGQ_START_BITS, build_qat_model, dense_layer_names, is_quantized,
-                        resolve_bits, trace_ranges)
+                        resolve_bits, start_hgq_widths, trace_ranges)
 
-__all__ = ["BITS_LEARNING_RATE_FACTOR", "QuantizeResult", "quantize"]
-
-#: How much faster than the weights the quantizers' width parameters learn.
-BITS_LEARNING_RATE_FACTOR = 30.0
+__all__ = ["QuantizeResult", "quantize"]
 
 
 @dataclass
@@ -64,7 +61,9 @@ def quantize(model, dataset, bits=None, hgq_beta: float | None = None, prune: fl
     penalty of this strength (``bits`` is then where they start, default 8/8); larger means
     fewer bits. ``prune``: also prune every layer to this sparsity (weights that are already zero
     stay zero in any case). Training is :func:`fastml_lab.train.train_model`'s, without early
-    stopping when pruning or in the HGQ mode (the best validation loss would undo either).
+    stopping when pruning or in the HGQ mode (the best validation loss would undo either); in the
+    HGQ mode ``learning_rate`` is where the weights' rate starts (see :mod:`.hgq_training`).
+    A loss that turns NaN raises :class:`~fastml_lab.exceptions.TrainingError`.
     """
     from ..hls.keras_model import as_model
     from ..train import _training_arrays, set_seed, train_model
@@ -83,15 +82,19 @@ def quantize(model, dataset, bits=None, hgq_beta: float | None = None, prune: fl
 
     set_seed(seed)
     qmodel = build_qat_model(float_model, widths, mode, hgq_beta or 0.0)
-    trace_ranges(qmodel, X)
-    pruning = prune or any(value > 0 for value in sparsity(float_model).values())
-    optimizer = _adam_with_faster_bits(keras, learning_rate, _dense_widths(qmodel)) if mode == "hgq" else None
+    callbacks, optimizer = [], None
+    if mode == "hgq":
+        start_hgq_widths(qmodel, widths, X)
+        optimizer, width_schedule = hgq_training(keras, qmodel, learning_rate)
+        callbacks.append(width_schedule)
+    else:
+        trace_ranges(qmodel, X)
+    if prune or any(value > 0 for value in sparsity(float_model).values()):
+        callbacks.append(pruning_callback(schedule))
     history = train_model(qmodel, dataset, epochs=epochs, batch_size=batch_size,
                           patience=patience if mode == "uniform" and not prune else None,
-                          learning_rate=learning_rate,
-                          progress=progress, on_epoch_end=on_epoch_end, seed=seed,
-                          callbacks=[pruning_callback(schedule)] if pruning else None,
-                          optimizer=optimizer)
+                          learning_rate=learning_rate, progress=progress, on_epoch_end=on_epoch_end,
+                          seed=seed, callbacks=callbacks, optimizer=optimizer)
     trace_ranges(qmodel, X)
     if optimizer is not None:  # a plain Adam from here on, so a saved model loads without this module
         qmodel.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
@@ -100,25 +103,3 @@ def quantize(model, dataset, bits=None, hgq_beta: float | None = None, prune: fl
     return QuantizeResult(model=qmodel, history=history, sparsity=sparsity(qmodel), ebops=fit.ebops,
                           mode=mode, bits=widths, beta=None if hgq_beta is None else float(hgq_beta),
                           prune=prune, fit=fit)
-
-
-def _adam_with_faster_bits(keras, learning_rate: float, widths: set):
-    """Adam whose steps for the variables at the paths ``widths`` are BITS_LEARNING_RATE_FACTOR larger."""
-
-    class AdamWithFasterBits(keras.optimizers.Adam):
-        def build(self, variables):
-            super().build(variables)
-            self._widths = {self._get_variable_index(v) for v in variables if v.path in widths}
-
-        def update_step(self, gradient, variable, learning_rate):
-            if self._get_variable_index(variable) in self._widths:
-                learning_rate = learning_rate * BITS_LEARNING_RATE_FACTOR
-            super().update_step(gradient, variable, learning_rate)
-
-    return AdamWithFasterBits(learning_rate=learning_rate)
-
-
-def _dense_widths(model) -> set:
-    """Paths of the width variables of the QDense quantizers: ``b`` (KBI) and ``f`` (KIF)."""
-    return {v.path for layer in model.layers if type(layer).__name__ == "QDense"
-            for v in layer.trainable_weights if v.path.rsplit("/", 1)[-1] in ("b", "f")}

@@ -20,6 +20,12 @@ while the integer bits adapt. In the ``"hgq"`` mode the widths are where trainin
 weight and every input of a layer learns its own width under HGQ2's EBOPs penalty ``beta``.
 Activation quantizers wrap (HGQ2's ``WRAP`` with traced ranges): :func:`trace_ranges` sets their
 integer bits so that every value of the data given fits.
+
+The HGQ mode follows HGQ2's advice for data: the inputs' quantizers are KIF (the integer bits
+follow the traced range, the fractional bits learn), so a trace over more data adds integer bits
+and never takes fractional ones; :func:`start_hgq_widths` sets where those start. Biases saturate,
+as weights do: a wrapping KBI quantizer whose width reaches zero jumps to 32 integer bits and keeps
+them for thousands of steps, its values stuck at zero until a trace revives them.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from .._deps import require
 from ..exceptions import ConfigError, UnsupportedError
 
 __all__ = ["DEFAULT_BITS", "HGQ_START_BITS", "INPUT_BITS", "MIN_BITS", "MAX_BITS", "MODES", "resolve_bits",
-           "build_qat_model", "dense_layer_names", "trace_ranges", "is_quantized"]
+           "build_qat_model", "dense_layer_names", "trace_ranges", "start_hgq_widths", "is_quantized"]
 
 MODES = ("uniform", "hgq")
 SLOTS = ("weights", "activations")
@@ -160,30 +166,42 @@ def _plain_relu(layer) -> bool:
 
 
 def _quantizers(widths: dict, signed: bool, hgq: bool) -> dict:
-    """kq/iq/bq configs: widths are totals, KBI's ``b`` excludes the sign bit ``k``."""
+    """kq/iq/bq configs: widths are totals, KBI's ``b`` excludes the sign bit ``k``.
+
+    Uniform: KBI with fixed widths (weights saturate, inputs and biases wrap). HGQ: per weight,
+    per bias and per input feature; weights and biases KBI saturating, inputs KIF wrapping (whose
+    fractional bits :func:`start_hgq_widths` sets once the ranges are traced)."""
     from hgq.constraints import Constant
     from hgq.quantizer import QuantizerConfig
 
     w_bits, a_bits = widths["weights"], widths["activations"]
     k = int(signed)
+    if hgq:
+        return {"kq_conf": QuantizerConfig("kbi", "weight", k0=1, b0=w_bits - 1, homogeneous_axis=()),
+                "iq_conf": QuantizerConfig("kif", "datalane", k0=k, i0=0, f0=a_bits - k, homogeneous_axis=(0,)),
+                "bq_conf": QuantizerConfig("kbi", "bias", k0=1, b0=a_bits - 1, overflow_mode="SAT_SYM",
+                                           homogeneous_axis=())}
 
-    def config(place, k0, b, per_element_axes):
-        fixed = {} if hgq else {"bc": Constant(b)}
-        layout = {"homogeneous_axis": per_element_axes} if hgq else {"heterogeneous_axis": ()}
-        return QuantizerConfig("kbi", place, k0=k0, b0=b, **fixed, **layout)
+    def config(place, k0, b):
+        return QuantizerConfig("kbi", place, k0=k0, b0=b, bc=Constant(b), heterogeneous_axis=())
 
-    return {"kq_conf": config("weight", 1, w_bits - 1, ()),           # per weight in HGQ
-            "iq_conf": config("datalane", k, a_bits - k, (0,)),        # per input feature in HGQ
-            "bq_conf": config("bias", 1, a_bits - 1, ())}
+    return {"kq_conf": config("weight", 1, w_bits - 1), "iq_conf": config("datalane", k, a_bits - k),
+            "bq_conf": config("bias", 1, a_bits - 1)}
 
 
 def _copy_weights(float_layer, qlayer) -> None:
-    kernel = float_layer.kernel
-    qlayer.kernel.assign(kernel)
+    qlayer.kernel.assign(float_layer.kernel)
+    _hold(qlayer.kq, float_layer.kernel)
     if float_layer.use_bias:
         qlayer.bias.assign(float_layer.bias)
-    weights = qlayer.kq.quantizer
-    weights._i.assign(weights.get_minimal_i(kernel))  # integer bits that hold the float weights
+        _hold(qlayer.bq, float_layer.bias)
+
+
+def _hold(quantizer, values) -> None:
+    """Give a saturating quantizer the integer bits that hold ``values`` (wrapping ones are traced)."""
+    inner = quantizer.quantizer
+    if inner.overflow_mode != "WRAP":
+        inner._i.assign(inner.get_minimal_i(values))
 
 
 def trace_ranges(model, X) -> None:
@@ -192,3 +210,16 @@ def trace_ranges(model, X) -> None:
     from hgq.utils import trace_minmax
 
     trace_minmax(model, np.asarray(X, dtype=np.float32), batch_size=TRACE_BATCH)
+
+
+def start_hgq_widths(model, bits: dict, X) -> None:
+    """Trace the ranges of an HGQ model, then give every input of each layer ``bits[layer]["activations"]``
+    bits in all: sign and traced integer bits, the rest fractional."""
+    ops = require("keras", "set quantizer widths").ops
+    trace_ranges(model, X)
+    for layer in model.layers:
+        inputs = getattr(getattr(layer, "iq", None), "quantizer", None)
+        if hasattr(inputs, "_f"):  # a KIF quantizer
+            k, i = (ops.convert_to_numpy(v) for v in (inputs.k, inputs.i))
+            inputs._f.assign((bits[layer.name]["activations"] - k - i).astype(np.float32))
+    trace_ranges(model, X)  # integer bits for the new fractional ones
