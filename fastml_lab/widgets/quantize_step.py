@@ -57,7 +57,7 @@ class QuantizeStep(Step):
                                             description="method")
         self.weight_bits = widgets.IntSlider(value=6, min=2, max=16, description="weight bits")
         self.activation_bits = widgets.IntSlider(value=8, min=2, max=18, description="activation bits")
-        self.hgq_beta = widgets.FloatLogSlider(value=1e-5, base=10, min=-7, max=-3, step=0.5,
+        self.hgq_beta = widgets.FloatLogSlider(value=1e-5, base=10, min=-7, max=-4, step=0.5,
                                                description="HGQ strength", readout_format=".0e")
         self.prune = widgets.FloatSlider(value=0.5, min=0.0, max=0.95, step=0.05, description="pruning",
                                          tooltip="fraction of the weights set to zero (0: none)")
