@@ -243,7 +243,7 @@ def _hook_callback(keras, on_epoch_end: Callable[[int, dict], None]):
     return EpochHook()
 
 
-def _training_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
+def training_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
     """Checked ``(X, y)`` from a JetDataset-like object or an ``(X, y)`` pair (y one-hot or int)."""
     if isinstance(dataset, (tuple, list)) and len(dataset) == 2:
         X, y = dataset
@@ -314,7 +314,7 @@ def train_model(model, dataset, epochs: int = 30, batch_size: int = 1024, patien
     """
     keras = require("keras", "train models")
     _check_training_params(epochs, batch_size, patience, learning_rate, validation_split)
-    X, y = _training_arrays(dataset)
+    X, y = training_arrays(dataset)
     y = _one_hot(y, model.output_shape[-1])
     (X_fit, y_fit), validation = _split_validation(X, y, validation_split, seed)
 

@@ -130,26 +130,25 @@ def hls_layer_names(model) -> list[str]:
 def hls_layer_outputs(model, X) -> dict:
     """Each hls4ml layer's float output on ``X``: a Dense layer with a fused activation appears
     twice, its pre-activation sums under its own name, the activated values under the split name."""
-    outs = layer_outputs(model, X)
-    fused = [lay for lay in model.layers if fused_activation_name(lay)]
-    if not fused:
-        return outs
     keras = require("keras", "inspect Keras models")
-    probe = keras.Model(model.inputs, [lay.input for lay in fused])
-    inputs = probe.predict(np.asarray(X, dtype=np.float32), verbose=0, batch_size=4096)
-    if not isinstance(inputs, (list, tuple)):
-        inputs = [inputs]
-    result = {}
+    layers = [lay for lay in model.layers if type(lay).__name__ != "InputLayer"]
+    fused = [lay for lay in layers if fused_activation_name(lay)]
+    # one pass over X: every layer's output, plus the inputs of the fused-activation layers
+    probe = keras.Model(model.inputs, [lay.output for lay in layers] + [lay.input for lay in fused])
+    outs = probe.predict(np.asarray(X, dtype=np.float32), verbose=0, batch_size=4096)
+    if not isinstance(outs, (list, tuple)):
+        outs = [outs]
     pre = {}
-    for layer, x in zip(fused, inputs):
+    for layer, x in zip(fused, outs[len(layers):]):
         weights = layer.get_weights()
         pre[layer.name] = np.asarray(x, np.float64) @ weights[0] + (weights[1] if len(weights) > 1 else 0.0)
-    for name, out in outs.items():
-        if name in pre:
-            result[name] = pre[name]
-            result[fused_activation_name(model.get_layer(name))] = out
+    result = {}
+    for layer, out in zip(layers, outs):
+        if layer.name in pre:
+            result[layer.name] = pre[layer.name]
+            result[fused_activation_name(layer)] = np.asarray(out)
         else:
-            result[name] = out
+            result[layer.name] = np.asarray(out)
     return result
 
 

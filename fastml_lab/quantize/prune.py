@@ -148,7 +148,7 @@ def prune(model, dataset, sparsity: float, epochs: int = 10, batch_size: int = 1
                           learning_rate=learning_rate, progress=progress, on_epoch_end=on_epoch_end,
                           callbacks=[pruning_callback(plan)], seed=seed)
     if is_quantized(pruned):
-        from ..train import _training_arrays
+        from ..train import training_arrays
 
-        trace_ranges(pruned, _training_arrays(dataset)[0])
+        trace_ranges(pruned, training_arrays(dataset)[0])
     return PruneResult(model=pruned, history=history, sparsity=_zero_fractions(pruned))

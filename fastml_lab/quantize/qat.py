@@ -66,7 +66,7 @@ def quantize(model, dataset, bits=None, hgq_beta: float | None = None, prune: fl
     A loss that turns NaN raises :class:`~fastml_lab.exceptions.TrainingError`.
     """
     from ..hls.keras_model import as_model
-    from ..train import _training_arrays, set_seed, train_model
+    from ..train import training_arrays, set_seed, train_model
 
     keras = require("keras", "train quantization-aware models")
     mode = "uniform" if hgq_beta is None else "hgq"
@@ -78,7 +78,7 @@ def quantize(model, dataset, bits=None, hgq_beta: float | None = None, prune: fl
         raise ConfigError(f"model {float_model.name!r} is already quantization-aware; pass its float model.")
     widths = resolve_bits(bits, dense_layer_names(float_model), DEFAULT_BITS if mode == "uniform" else HGQ_START_BITS)
     schedule = PruningSchedule(prune or 0.0)
-    X = _training_arrays(dataset)[0]
+    X = training_arrays(dataset)[0]
 
     set_seed(seed)
     qmodel = build_qat_model(float_model, widths, mode, hgq_beta or 0.0)
