@@ -155,12 +155,11 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, class_names) -> Eval
 
 def _unpack(data, class_names):
     """``(X or None, labels, class names or None)`` from the accepted forms of ``data``."""
-    if hasattr(data, "X_test"):
-        labels = getattr(data, "labels_test", None)
-        labels = labels if labels is not None else data.y_test
-        return data.X_test, labels, class_names or getattr(data, "class_names", None)
-    if isinstance(data, (tuple, list)) and len(data) == 2 and np.ndim(data[0]) == 2:
-        return data[0], data[1], class_names
+    from .data.prepare import dataset_part
+
+    if hasattr(data, "X_test") or (isinstance(data, (tuple, list)) and len(data) == 2 and np.ndim(data[0]) == 2):
+        X, labels = dataset_part(data, "test")
+        return X, labels, class_names or getattr(data, "class_names", None)
     return None, data, class_names
 
 

@@ -26,6 +26,8 @@ import numpy as np
 
 from ._deps import require
 from ._io import atomic_destination
+from .data.prepare import dataset_part
+from .data.schema import one_hot
 from .exceptions import ConfigError, DataError, TrainingError
 
 log = logging.getLogger(__name__)
@@ -245,13 +247,9 @@ def _hook_callback(keras, on_epoch_end: Callable[[int, dict], None]):
 
 def training_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
     """Checked ``(X, y)`` from a JetDataset-like object or an ``(X, y)`` pair (y one-hot or int)."""
-    if isinstance(dataset, (tuple, list)) and len(dataset) == 2:
-        X, y = dataset
-    elif hasattr(dataset, "X_train") and hasattr(dataset, "y_train"):
-        X, y = dataset.X_train, dataset.y_train
-    else:
-        raise DataError("dataset must be a JetDataset (with X_train, y_train) or an (X, y) pair; "
-                        f"got {type(dataset).__name__}")
+    X, y = dataset_part(dataset, "train")
+    if y is None:
+        raise DataError(f"{type(dataset).__name__} has no training labels (labels_train or y_train).")
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y)
     if X.ndim != 2 or len(X) == 0:
@@ -261,17 +259,6 @@ def training_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(X).all():
         raise DataError("X contains NaN or infinite values")
     return X, y
-
-
-def _one_hot(y: np.ndarray, n_classes: int) -> np.ndarray:
-    if y.ndim == 2:
-        if y.shape[1] != n_classes:
-            raise DataError(f"one-hot labels have {y.shape[1]} columns; the model has {n_classes} outputs")
-        return y.astype(np.float32)
-    labels = y.astype(np.int64)
-    if labels.min() < 0 or labels.max() >= n_classes:
-        raise DataError(f"integer labels must lie in [0, {n_classes}); got {labels.min()}..{labels.max()}")
-    return np.eye(n_classes, dtype=np.float32)[labels]
 
 
 def _split_validation(X, y, fraction: float, seed: int):
@@ -315,7 +302,7 @@ def train_model(model, dataset, epochs: int = 30, batch_size: int = 1024, patien
     keras = require("keras", "train models")
     _check_training_params(epochs, batch_size, patience, learning_rate, validation_split)
     X, y = training_arrays(dataset)
-    y = _one_hot(y, model.output_shape[-1])
+    y = one_hot(y, model.output_shape[-1])
     (X_fit, y_fit), validation = _split_validation(X, y, validation_split, seed)
 
     if optimizer is None:
@@ -374,13 +361,27 @@ def save_model(model, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_model(path: str | os.PathLike, custom_objects: dict | None = None, compile: bool = True):
-    """Load a model saved by :func:`save_model`; DataError naming the file if it is missing or corrupt."""
-    keras = require("keras", "load models")
+def load_model(path: str | os.PathLike, custom_objects: dict | None = None, compile: bool = False):
+    """Load a ``.keras`` model (float or HGQ2 quantization-aware); DataError naming the file otherwise.
+
+    ``compile=False`` (the default) loads the weights without the optimizer: training compiles
+    afresh, and export, evaluation and prediction need none.
+    """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"model file not found: {str(path)!r}")
+        raise DataError(f"Model file {str(path)!r} does not exist.")
+    if path.suffix != ".keras":
+        raise DataError(f"Model file {str(path)!r} must be a Keras 3 '.keras' file.")
+    keras = require("keras", "load models")
+    _register_hgq()
     try:
         return keras.saving.load_model(path, custom_objects=custom_objects, compile=compile)
     except Exception as exc:  # keras raises many types for a damaged archive
         raise DataError(f"could not load model file {str(path)!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def _register_hgq() -> None:
+    try:  # importing hgq registers its layers with Keras' serialisation
+        import hgq  # noqa: F401
+    except ImportError:
+        pass

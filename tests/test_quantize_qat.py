@@ -161,7 +161,7 @@ def test_a_nan_loss_stops_training_with_a_readable_error(float_model, jets):  # 
 
 @pytest.mark.parametrize("which", ["uniform", "hgq"])
 def test_saved_qat_model_loads_and_computes_the_same(which, uniform, hgq_runs, jets, tmp_path):  # noqa: F811
-    from fastml_lab.hls.keras_model import load_model
+    from fastml_lab.train import load_model
     from fastml_lab.train import save_model
 
     model = uniform.model if which == "uniform" else hgq_runs[1e-5].model

@@ -208,9 +208,45 @@ def test_save_model_requires_the_keras_suffix(tmp_path):
 
 
 def test_load_model_names_a_missing_or_corrupt_file(tmp_path):
-    with pytest.raises(DataError, match="not found: .*missing.keras"):
+    with pytest.raises(DataError, match="missing.keras. does not exist"):
         load_model(tmp_path / "missing.keras")
     corrupt = tmp_path / "corrupt.keras"
     corrupt.write_bytes(b"not a zip archive")
     with pytest.raises(DataError, match="could not load model file .*corrupt.keras"):
         load_model(corrupt)
+
+
+def test_load_model_refuses_a_file_that_is_not_keras_3(tmp_path):
+    old = tmp_path / "model.h5"
+    old.write_bytes(b"HDF")
+    with pytest.raises(DataError, match="model.h5' must be a Keras 3 '.keras' file"):
+        load_model(old)
+
+
+def test_one_hot_labels_are_checked_against_the_model_outputs():
+    from fastml_lab.data.schema import one_hot
+
+    assert one_hot([2, 0], 3).tolist() == [[0, 0, 1], [1, 0, 0]]
+    with pytest.raises(DataError, match=r"must lie in \[0, 3\); got 0..3"):
+        one_hot([0, 3], 3)
+    with pytest.raises(DataError, match="4 columns; expected 3"):
+        one_hot(np.eye(4), 3)
+
+
+def test_every_module_takes_a_dataset_part_the_same_way(blobs):
+    from types import SimpleNamespace
+
+    from fastml_lab.data.prepare import dataset_part
+    from fastml_lab.train import training_arrays
+
+    X, labels = blobs
+    ds = SimpleNamespace(X_train=X[:10], labels_train=labels[:10], X_test=X[10:15], labels_test=None,
+                         y_test=np.eye(int(labels.max()) + 1)[labels[10:15]])
+    assert dataset_part(ds, "train")[1] is ds.labels_train
+    assert dataset_part(ds, "test")[1] is ds.y_test  # no integer labels: the one-hot rows
+    assert dataset_part((X, labels), "test") == (X, labels)
+    assert np.array_equal(training_arrays(ds)[0], X[:10])
+    with pytest.raises(ConfigError, match="'train' or 'test'; got 'val'"):
+        dataset_part(ds, "val")
+    with pytest.raises(DataError, match="JetDataset .* or an \\(X, labels\\) pair; got int"):
+        dataset_part(3, "train")

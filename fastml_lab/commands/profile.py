@@ -21,7 +21,7 @@ def _profile(args):
     from .._io import atomic_directory, write_json_atomic
     from ..plots import save_figure
     from ..hls import PrecisionPlan
-    from ..hls.keras_model import load_model
+    from ..train import load_model
     from ..quantize import profile
 
     with atomic_directory(args.out, overwrite=args.force) as tmp:
@@ -42,7 +42,7 @@ def _profile(args):
 def _study(args):
     from .._io import atomic_directory, write_json_atomic
     from ..plots import save_figure
-    from ..hls.keras_model import load_model
+    from ..train import load_model
     from ..quantize import bit_width_study
     from ..quantize.study import check_settings
 

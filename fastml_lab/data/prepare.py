@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._deps import require
+from ..exceptions import ConfigError, DataError
 from ..scaler import Scaler
 from .schema import CLASSES, FEATURES, one_hot
 
 SPLIT_RANDOM_STATE = 42
+PARTS = ("train", "test")
 
 
 @dataclass(repr=False)
@@ -51,6 +53,24 @@ class JetDataset:
     def __repr__(self) -> str:
         return (f"JetDataset(source={self.source!r}, n_train={len(self.labels_train)}, "
                 f"n_test={len(self.labels_test)})")
+
+
+def dataset_part(data, part: str) -> tuple:
+    """``(X, labels)`` of the ``"train"`` or ``"test"`` part of a JetDataset (or a look-alike).
+
+    Labels are the integer ones when the dataset has them, else its one-hot rows. An ``(X, labels)``
+    pair is the same events for either part and is returned as it is. Training, evaluation,
+    profiling and the studies all take their part of a dataset here.
+    """
+    if part not in PARTS:
+        raise ConfigError(f"A dataset part is 'train' or 'test'; got {part!r}.")
+    if hasattr(data, f"X_{part}"):
+        labels = getattr(data, f"labels_{part}", None)
+        return getattr(data, f"X_{part}"), labels if labels is not None else getattr(data, f"y_{part}", None)
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return data[0], data[1]
+    raise DataError(f"Expected a JetDataset (with X_{part} and its labels) or an (X, labels) pair; "
+                    f"got {type(data).__name__}.")
 
 
 def prepare_jets(X: np.ndarray, labels: np.ndarray, *, source: str, notice: str,

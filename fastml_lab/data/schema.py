@@ -96,8 +96,23 @@ def check_dataset(X, labels, origin) -> tuple[np.ndarray, np.ndarray]:
     return X, labels_from_values(labels, origin)
 
 
-def one_hot(labels: np.ndarray) -> np.ndarray:
-    """One-hot float32 (n, 5) rows in CLASSES order."""
-    out = np.zeros((len(labels), N_CLASSES), dtype=np.float32)
-    out[np.arange(len(labels)), labels] = 1.0
+def one_hot(labels, n_classes: int = N_CLASSES) -> np.ndarray:
+    """One-hot float32 ``(n, n_classes)`` rows for integer ``labels`` (default: the CLASSES order).
+
+    Labels given already one-hot (2-D) are checked for ``n_classes`` columns and returned as float32.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        if labels.shape[1] != n_classes:
+            raise DataError(f"one-hot labels have {labels.shape[1]} columns; expected {n_classes} (one per class)")
+        return labels.astype(np.float32)
+    if labels.ndim != 1:
+        raise DataError(f"labels must be integers (one per event) or one-hot rows; got shape {labels.shape}")
+    if labels.size and not np.issubdtype(labels.dtype, np.integer) and not np.all(np.mod(labels, 1) == 0):
+        raise DataError("labels must be whole numbers (class indices) or one-hot rows")
+    indices = labels.astype(np.int64)
+    if indices.size and (indices.min() < 0 or indices.max() >= n_classes):
+        raise DataError(f"integer labels must lie in [0, {n_classes}); got {indices.min()}..{indices.max()}")
+    out = np.zeros((len(indices), n_classes), dtype=np.float32)
+    out[np.arange(len(indices)), indices] = 1.0
     return out

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from .._deps import require
-from ..exceptions import DataError, UnsupportedError
+from ..exceptions import UnsupportedError
+from ..train import load_model  # the one loader; here for the export's callers
 
 #: Keras layer classes the export and the emulator support, with what they map to.
 SUPPORTED_LAYERS = {
@@ -28,27 +29,8 @@ SUPPORTED_LAYERS = {
 }
 SUPPORTED_ACTIVATIONS = ("relu", "linear", "softmax", "sigmoid", "tanh")
 
-
-def load_model(path):
-    """Load a ``.keras`` file, HGQ2 layers included."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"Model file {path} does not exist.")
-    if path.suffix != ".keras":
-        raise DataError(f"Model file {path} must be a Keras 3 '.keras' file.")
-    keras = require("keras", "load Keras models")
-    _register_hgq()
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as exc:  # keras raises many types for a corrupt archive
-        raise DataError(f"Could not load the Keras model {path}: {exc}") from exc
-
-
-def _register_hgq() -> None:
-    try:  # importing hgq registers its layers with Keras' serialisation
-        import hgq  # noqa: F401
-    except ImportError:
-        pass
+__all__ = ["SUPPORTED_LAYERS", "SUPPORTED_ACTIVATIONS", "as_model", "check_supported", "has_quantizers",
+           "hls_layer_names", "hls_layer_outputs", "load_model"]
 
 
 def has_quantizers(model) -> bool:

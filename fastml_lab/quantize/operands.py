@@ -55,7 +55,7 @@ def operands_of(source, precision: str = DEFAULT_PRECISION) -> Operands:
 
             source = Project.open(path)
         else:
-            from ..hls.keras_model import load_model
+            from ..train import load_model
 
             source = load_model(path)
     if hasattr(source, "firmware") and hasattr(source, "meta"):  # an exported Project

@@ -260,16 +260,12 @@ def profile(model, X, plan=None, sample: int | None = DEFAULT_SAMPLE) -> Profile
 
 def _exported_plan(model, plan):
     """The types the export of a quantization-aware model reads from its quantizers."""
-    import tempfile
-    from pathlib import Path
-
-    from ..hls import export
+    from ..hls.describe import describe, resolved_plan
 
     if plan is not None:
         raise ConfigError(f"Model {model.name!r} is quantization-aware (HGQ2): its quantizers set every "
                           "type, so it is profiled without a plan.")
-    with tempfile.TemporaryDirectory(prefix="fastml_profile_") as tmp:
-        return export(model, Path(tmp) / "types").plan()
+    return resolved_plan(model, describe(model))
 
 
 def _weights(model) -> dict:
@@ -286,8 +282,10 @@ def _weights(model) -> dict:
 
 
 def _sample(model, X, sample) -> np.ndarray:
+    from ..data.prepare import dataset_part
+
     if hasattr(X, "X_train"):
-        X = X.X_train
+        X = dataset_part(X, "train")[0]
     X = np.asarray(X)
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, (int, np.integer))
                                or sample < 1):

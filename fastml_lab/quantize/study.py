@@ -240,18 +240,15 @@ def check_settings(mode, bits, integer_bits, sparsities, epochs):
 
 def _arrays(dataset, needs_training: bool):
     """``(X to derive plans from, X to evaluate on, integer labels)``."""
-    if hasattr(dataset, "X_test"):
-        labels = getattr(dataset, "labels_test", None)
-        X_fit, X_eval = dataset.X_train, dataset.X_test
-        labels = labels if labels is not None else dataset.y_test
-    elif isinstance(dataset, (tuple, list)) and len(dataset) == 2:
-        if needs_training:
-            raise ConfigError("QAT and pruning train on the dataset's training part and are judged "
-                              "on its test part: pass a JetDataset, not an (X, labels) pair.")
-        X_fit = X_eval = dataset[0]
-        labels = dataset[1]
-    else:
-        raise DataError(f"dataset must be a JetDataset or an (X, labels) pair; got {type(dataset).__name__}.")
+    from ..data.prepare import dataset_part
+
+    if needs_training and isinstance(dataset, (tuple, list)):
+        raise ConfigError("QAT and pruning train on the dataset's training part and are judged "
+                          "on its test part: pass a JetDataset, not an (X, labels) pair.")
+    X_fit, _ = dataset_part(dataset, "train")
+    X_eval, labels = dataset_part(dataset, "test")
+    if labels is None:
+        raise DataError(f"{type(dataset).__name__} has no test labels (labels_test or y_test).")
     labels = np.asarray(labels)
     if labels.ndim == 2:
         labels = labels.argmax(axis=1)
