@@ -25,15 +25,16 @@ def test_the_verb_comes_right_after_the_demo():
 
 
 def test_quantize_writes_the_model_and_a_summary_and_prints_the_figures(model_file, tmp_path, capsys):
-    from fastml_lab.hls.keras_model import load_model
+    from fastml_lab.train import load_model
 
     out = tmp_path / "q.keras"
     assert main(["quantize", str(model_file), "--data", "synthetic", "--events", "3000", "--bits", "6,8",
-                 "--prune", "0.5", "--epochs", "1", "--out", str(out)]) == 0
+                 "--layer-bits", "output=8/10", "--prune", "0.5", "--epochs", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     summary = json.loads(out.with_suffix(".json").read_text())
     assert summary["mode"] == "uniform" and summary["prune"] == 0.5 and summary["n_test"] == 600
     assert summary["bits"]["fc2"] == {"weights": 6, "activations": 8}
+    assert summary["bits"]["output"] == {"weights": 8, "activations": 10}  # --layer-bits overrides --bits
     assert summary["fit"]["kind"] == "estimate" and summary["ebops"] == summary["fit"]["ebops"]
     assert all(value >= 0.5 for value in summary["sparsity"].values())
     for line in (f"float accuracy      {summary['float_accuracy']:.4f}", f"QAT accuracy        {summary['accuracy']:.4f}",
@@ -57,6 +58,8 @@ def test_hgq_mode(model_file, tmp_path, capsys):
     (["--out", "q.h5"], "--out must name a .keras file; got 'q.h5'"),
     (["--out", "q.keras", "--bits", "40"], "width must be an integer from 2 to 24"),
     (["--out", "q.keras", "--prune", "1.5"], "sparsity must be a fraction"),
+    (["--out", "q.keras", "--layer-bits", "fc9=8/8"], "'fc9', which are not Dense layers"),
+    (["--out", "q.keras", "--layer-bits", "fc1=8/8", "--hgq", "1e-6"], "--layer-bits sets uniform widths"),
 ])
 def test_errors_exit_2_with_one_line(args, message, model_file, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -68,10 +71,10 @@ def test_errors_exit_2_with_one_line(args, message, model_file, tmp_path, capsys
 
 def test_missing_model_is_an_error(tmp_path, capsys):
     assert main(["quantize", str(tmp_path / "none.keras"), "--data", "synthetic", "--out", str(tmp_path / "q.keras")]) == 2
-    assert "none.keras does not exist" in capsys.readouterr().err
+    assert "none.keras' does not exist" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args", [["--bits", "6,x"], ["--bits", "6", "--hgq", "1e-6"]])
+@pytest.mark.parametrize("args", [["--bits", "6,x"], ["--bits", "6", "--hgq", "1e-6"], ["--layer-bits", "fc1=8"]])
 def test_bad_options_are_usage_errors(args, model_file, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["quantize", str(model_file), "--data", "synthetic", "--out", "q.keras", *args])

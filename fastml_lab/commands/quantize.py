@@ -16,16 +16,18 @@ def _quantize(args):
     from ..data import load_jets
     from ..evaluate import evaluate
     from ..exceptions import ConfigError
-    from ..hls.keras_model import load_model
-    from ..quantize import quantize
-    from ..train import save_model
+    from ..quantize import bits_argument, quantize
+    from ..train import load_model, save_model
 
+    if args.layer_bits and args.hgq is not None:
+        raise ConfigError("--layer-bits sets uniform widths per layer; HGQ (--hgq) learns them. Use one.")
     if args.out.suffix != ".keras":
         raise ConfigError(f"--out must name a .keras file; got {str(args.out)!r}.")
     model = load_model(args.model)  # the model first: its errors come before any work
     ds = load_jets(args.data, n_events=args.events)
-    result = quantize(model, ds, bits=args.bits, hgq_beta=args.hgq, prune=args.prune, epochs=args.epochs,
-                      batch_size=args.batch_size, learning_rate=args.learning_rate)
+    result = quantize(model, ds, bits=bits_argument(args.bits, args.layer_bits), hgq_beta=args.hgq,
+                      prune=args.prune, epochs=args.epochs, batch_size=args.batch_size,
+                      learning_rate=args.learning_rate)
     float_accuracy = evaluate(model, ds).accuracy
     accuracy = evaluate(result.model, ds).accuracy
     save_model(result.model, args.out)
@@ -44,15 +46,23 @@ def _label(result) -> str:
     return f"HGQ (beta {result.beta:g})" if result.mode == "hgq" else "QAT accuracy"
 
 
+def _parsed(parser: str, text: str):
+    """``text`` read by ``fastml_lab.quantize.<parser>``; its ConfigError becomes the usage error."""
+    from .. import quantize
+    from ..exceptions import ConfigError
+
+    try:
+        return getattr(quantize, parser)(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _bits(text: str):
-    """``N`` (weights and activations), ``W,A`` or ``W,A,I`` (I: the input features' width)."""
-    parts = text.split(",")
-    if not 1 <= len(parts) <= 3 or not all(p.strip().isdigit() for p in parts):
-        raise argparse.ArgumentTypeError(f"expected N, W,A or W,A,I (whole numbers of bits), e.g. 6,8; got {text!r}")
-    widths = [int(p) for p in parts]
-    if len(widths) == 1:
-        return widths[0]
-    return dict(zip(("weights", "activations", "inputs"), widths))
+    return _parsed("parse_bits", text)
+
+
+def _layer_bits(text: str):
+    return _parsed("parse_layer_bits", text)
 
 
 def register(sub):
@@ -67,6 +77,8 @@ def register(sub):
     widths.add_argument("--bits", type=_bits, default=None,
                         help="uniform widths: N, or W,A (weights, activations), or W,A,I (I: input "
                              "features, default 16); default 6,8")
+    p.add_argument("--layer-bits", type=_layer_bits, default=None, metavar="LAYER=W/A,...",
+                   help="per-layer widths that override --bits, e.g. 'fc1=8/10, output=8/12'")
     widths.add_argument("--hgq", type=float, default=None, metavar="BETA",
                         help="learn per-weight widths with HGQ's EBOPs penalty of this strength, e.g. 1e-6")
     p.add_argument("--prune", type=float, default=None, metavar="SPARSITY",

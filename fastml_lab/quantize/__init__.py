@@ -8,6 +8,7 @@ alone at load time and Keras, HGQ2, hls4ml and matplotlib only when a function t
 
 from __future__ import annotations
 
+from .bits import bits_argument, parse_bits, parse_layer_bits
 from .fit import PYNQ_Z2, Budget, FitEstimate, fit_estimate
 from .profile import Profile, profile
 from .prune import PruneResult, PruningSchedule, prune, sparsity
@@ -15,4 +16,5 @@ from .qat import QuantizeResult, quantize
 from .study import Study, bit_width_study
 
 __all__ = ["Budget", "FitEstimate", "PYNQ_Z2", "Profile", "PruneResult", "PruningSchedule", "QuantizeResult",
-           "Study", "bit_width_study", "fit_estimate", "profile", "prune", "quantize", "sparsity"]
+           "Study", "bit_width_study", "bits_argument", "fit_estimate", "parse_bits", "parse_layer_bits",
+           "profile", "prune", "quantize", "sparsity"]

@@ -1,0 +1,93 @@
+"""Check a project: its compiled C simulation against the bit-exact emulator, value for value.
+
+The Export step, the demo and ``fastml-lab`` all check a project with :func:`check_project`, and
+count mismatches with :func:`fastml_lab.compare.count_mismatches` (output values, not events), as
+the board's verification does.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..compare import Mismatches, count_mismatches
+
+#: The stages :func:`check_project` reports to its ``progress`` callback, in order.
+STAGES = ("compiling the C simulation with g++", "running the C simulation", "running the emulator")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """C simulation vs emulator on the first ``events`` rows."""
+
+    comparison: Mismatches
+    compile_seconds: float
+    csim_seconds: float
+    emulator_seconds: float
+    simulated: np.ndarray = field(repr=False)
+    emulated: np.ndarray = field(repr=False)
+
+    @property
+    def mismatches(self) -> int:
+        return self.comparison.mismatches
+
+    @property
+    def values(self) -> int:
+        return self.comparison.values
+
+    @property
+    def events(self) -> int:
+        return self.comparison.events
+
+    @property
+    def max_abs_diff(self) -> float:
+        return self.comparison.max_abs_diff
+
+    @property
+    def bit_exact(self) -> bool:
+        return self.comparison.identical
+
+    def describe(self) -> str:
+        return f"{self.comparison.describe()} between the C simulation and the emulator"
+
+    def to_dict(self) -> dict:
+        return {"mismatches": self.mismatches, "values": self.values, "events": self.events,
+                "events_differing": self.comparison.events_differing, "max_abs_diff": self.max_abs_diff,
+                "compile_seconds": self.compile_seconds, "csim_seconds": self.csim_seconds,
+                "emulator_seconds": self.emulator_seconds}
+
+
+def check_project(project, X, n_events: int | None = None, progress=None) -> CheckResult:
+    """Compile ``project``'s C simulation (g++; cached), run it and the emulator on the first
+    ``n_events`` rows of ``X`` (all without ``n_events``), and compare their outputs.
+
+    ``progress(stage)`` is called with each of :data:`STAGES` before it starts (a callback that
+    raises stops the check there).
+    """
+    from ..exceptions import ConfigError
+    from ..inputs import check_events
+    from .csim import compile_csim, run_csim
+    from .export import Project
+
+    project = project if isinstance(project, Project) else Project.open(project)
+    if n_events is not None and (isinstance(n_events, bool) or not isinstance(n_events, (int, np.integer))
+                                 or n_events < 1):
+        raise ConfigError(f"n_events must be a positive number of events or None (all); got {n_events!r}.")
+    firmware = project.firmware()
+    X = check_events(X, firmware.n_inputs)[:n_events]
+    report = progress or (lambda stage: None)
+    report(STAGES[0])
+    start = time.perf_counter()
+    compile_csim(project)
+    compiled = time.perf_counter()
+    report(STAGES[1])
+    simulated = run_csim(project, X)
+    simulated_at = time.perf_counter()
+    report(STAGES[2])
+    emulated = firmware.predict(X)
+    done = time.perf_counter()
+    return CheckResult(comparison=count_mismatches(simulated, emulated, ("C simulation", "emulator")),
+                       compile_seconds=compiled - start, csim_seconds=simulated_at - compiled,
+                       emulator_seconds=done - simulated_at, simulated=simulated, emulated=emulated)
