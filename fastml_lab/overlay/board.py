@@ -294,15 +294,22 @@ class BoardOverlay(Accelerator):
 
     # ------------------------------------------------------------------ checks and lifetime
     def verify(self, X, record: bool = True) -> dict:
-        """Compare the board with the software overlay on ``X``; record a clean run in the package."""
+        """Compare the board with the software overlay on ``X``; record a clean run in the package.
+
+        ``mismatches`` counts output values that differ (:func:`fastml_lab.compare.count_mismatches`).
+        """
+        from ..compare import count_mismatches
         from .software import SoftwareOverlay
 
         board = self.predict(X)
         with SoftwareOverlay(self.package) as software:
             reference = software.predict(X)
-        mismatches = int(np.sum(np.any(board != reference, axis=1)))
+        comparison = count_mismatches(board, reference, ("board", "software overlay"))
+        mismatches = comparison.mismatches
         result = {
-            "events": int(board.shape[0]),
+            "events": comparison.events,
+            "values": comparison.values,
+            "events_differing": comparison.events_differing,
             "mismatches": mismatches,
             "bit_sha256": self.package.manifest["bitstream"]["bit"]["sha256"],
             "firmware_digest": self.package.firmware_digest,
