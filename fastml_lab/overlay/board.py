@@ -318,8 +318,9 @@ class BoardOverlay(Accelerator):
         if record and mismatches == 0:
             mf.write_json_atomic(self.package.path / mf.VERIFICATION_FILE, result)
         if mismatches:
-            warnings.warn(f"The board disagrees with the emulator on {mismatches} of "
-                          f"{result['events']} events.", stacklevel=2)
+            warnings.warn(f"The board disagrees with the emulator on {mismatches} of {comparison.values} "
+                          f"output values ({comparison.events_differing} of {comparison.events} events).",
+                          stacklevel=2)
         return result
 
     def describe(self) -> dict:
