@@ -25,9 +25,13 @@ def check_events(X, n_features: int | None, *, min_rows: int = 1, allow_single_r
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
-        raise DataError(f"Cannot read {name} as an array of numbers ({exc}).") from None
+        row = f"{n_features} values" if n_features is not None else "the same number of values"
+        raise DataError(f"Cannot read {name} as an array of numbers ({exc}); every event must be a "
+                        f"row of {row}.") from None
     if arr.dtype.kind not in NUMERIC_KINDS:
-        raise DataError(f"{name} must hold real numbers (integer or float); got dtype {arr.dtype}.")
+        hint = f" If the values are numbers, convert with np.asarray({name}, dtype=float)." \
+            if arr.dtype.kind in "bO" else ""
+        raise DataError(f"{name} must hold real numbers (integer or float); got dtype {arr.dtype}.{hint}")
     expected = f"(n_events, {n_features})" if n_features is not None else "(n_events, n_features)"
     if arr.ndim == 1 and allow_single_row and n_features is not None and arr.size == n_features:
         arr = arr.reshape(1, n_features)
@@ -35,8 +39,10 @@ def check_events(X, n_features: int | None, *, min_rows: int = 1, allow_single_r
         hint = ""
         if arr.ndim == 1 and n_features is not None and arr.size % n_features == 0 and arr.size:
             hint = f" If the values are events in order, use {name}.reshape(-1, {n_features})."
+        elif arr.ndim == 1 and n_features is not None and allow_single_row:
+            hint = f" A single event is a 1-D array of exactly {n_features} values."
         elif arr.ndim == 1 and n_features is None:
-            hint = f" Use {name}.reshape(1, -1) for a single event."
+            hint = f" Use {name}.reshape(-1, 1) for one feature or {name}.reshape(1, -1) for one event."
         raise DataError(f"{name} has shape {arr.shape}; expected {expected}: one row per event, "
                         f"one column per feature.{hint}")
     if arr.shape[0] < min_rows:

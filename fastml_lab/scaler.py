@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .exceptions import DataError, NotReadyError
+from .inputs import check_events
 
 
 class Scaler:
@@ -27,10 +28,10 @@ class Scaler:
         return self.mean_.shape[0]
 
     def fit(self, X) -> Scaler:
-        """Learn per-feature mean and standard deviation from ``X`` (n_samples, n_features)."""
-        X = _as_matrix(X, "fit")
+        """Learn per-feature mean and standard deviation from ``X`` (n_events, n_features)."""
+        X = check_events(X, None, allow_single_row=False)
         n = X.shape[0]
-        mean = X.mean(axis=0, dtype=np.float64)
+        mean = X.mean(axis=0)
         var = np.square(X - mean).mean(axis=0)
         # A variance within float64 rounding error of zero means a constant feature: leave it unscaled.
         eps = np.finfo(np.float64).eps
@@ -42,25 +43,32 @@ class Scaler:
         return self
 
     def transform(self, X) -> np.ndarray:
-        """Standardize ``X``; float input keeps its dtype, integer input becomes float64."""
+        """Standardize ``X``; float input keeps its dtype, integer input becomes float64.
+
+        ``X`` passes the same check as the emulator's and the overlay's inputs
+        (:func:`~fastml_lab.inputs.check_events`): a 1-D array of ``n_features_in_`` values is one event.
+        """
         self._check_fitted("transform")
-        X = self._checked_input(X, "transform")
+        return self.transform_checked(self._checked_input(X), _float_dtype(X))
+
+    def transform_checked(self, X: np.ndarray, dtype=np.float64) -> np.ndarray:
+        """:meth:`transform` for an array ``check_events`` already returned (float64, fitted width)."""
         # Statistics are cast to the input dtype first, as scikit-learn does, so float32 results agree bitwise.
-        out = X.copy()
-        out -= self.mean_.astype(X.dtype)
-        out /= self.scale_.astype(X.dtype)
+        out = X.astype(dtype)
+        out -= self.mean_.astype(dtype)
+        out /= self.scale_.astype(dtype)
         return out
 
     def fit_transform(self, X) -> np.ndarray:
         return self.fit(X).transform(X)
 
     def inverse_transform(self, X) -> np.ndarray:
-        """Undo :meth:`transform`: ``X * scale_ + mean_``."""
+        """Undo :meth:`transform`: ``X * scale_ + mean_`` (same input check and dtypes)."""
         self._check_fitted("inverse_transform")
-        X = self._checked_input(X, "inverse_transform")
-        out = X.copy()
-        out *= self.scale_.astype(X.dtype)
-        out += self.mean_.astype(X.dtype)
+        dtype = _float_dtype(X)
+        out = self._checked_input(X).astype(dtype)
+        out *= self.scale_.astype(dtype)
+        out += self.mean_.astype(dtype)
         return out
 
     def to_dict(self) -> dict:
@@ -106,38 +114,14 @@ class Scaler:
         if self.mean_ is None:
             raise NotReadyError(f"Scaler.{what} needs a fitted Scaler; call fit(X_train) first.")
 
-    def _checked_input(self, X, what: str) -> np.ndarray:
-        X = _as_matrix(X, what)
-        if X.shape[1] != self.mean_.size:
-            raise DataError(
-                f"Scaler.{what}: X has {X.shape[1]} features but the Scaler was fitted on "
-                f"{self.mean_.size}; pass an array of shape (n_samples, {self.mean_.size})."
-            )
-        return X
+    def _checked_input(self, X) -> np.ndarray:
+        return check_events(X, self.mean_.size)
 
 
-def _as_matrix(X, what: str) -> np.ndarray:
-    try:
-        X = np.asarray(X)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"Scaler.{what}: X is not a numeric array ({exc}).") from None
-    if X.dtype.kind not in "fiub":
-        raise DataError(f"Scaler.{what}: X must be numeric; got dtype {X.dtype}.")
-    if X.ndim != 2:
-        hint = " Use X.reshape(1, -1) for a single sample." if X.ndim == 1 else ""
-        raise DataError(f"Scaler.{what}: X must be 2-D (n_samples, n_features); got shape {X.shape}.{hint}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise DataError(f"Scaler.{what}: X has shape {X.shape}; it needs at least one sample and one feature.")
-    if X.dtype.kind != "f":
-        X = X.astype(np.float64)
-    finite = np.isfinite(X)
-    if not finite.all():
-        row, col = np.argwhere(~finite)[0]
-        raise DataError(
-            f"Scaler.{what}: X holds {int((~finite).sum())} NaN or infinite value(s) "
-            f"(first at row {row}, column {col}); every value must be finite."
-        )
-    return X
+def _float_dtype(X) -> np.dtype:
+    """The dtype results keep: the input's own float dtype, else float64."""
+    dtype = getattr(X, "dtype", None)
+    return dtype if isinstance(dtype, np.dtype) and dtype.kind == "f" else np.dtype(np.float64)
 
 
 def _as_vector(values, key: str) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""fastml_lab.scaler.Scaler: sklearn parity, JSON round trip, input checks, numpy-only import."""
+"""fastml_lab.scaler.Scaler: sklearn parity, JSON round trip, input checks (the shared
+``check_events``; tests/test_inputs.py compares them with the emulator's), numpy-only import."""
 
 import json
 import subprocess
@@ -57,11 +58,12 @@ def test_dict_round_trip_through_json(X):
 @pytest.mark.parametrize(
     ("data", "words"),
     [
-        (np.ones(4), "2-D"),
-        (np.array([[1.0, np.nan], [2.0, 3.0]]), "NaN or infinite"),
-        (np.array([[1.0, np.inf], [2.0, 3.0]]), "NaN or infinite"),
-        (np.zeros((0, 3)), "at least one sample"),
-        (np.array([["a", "b"]]), "numeric"),
+        (np.ones(4), r"shape \(4,\); expected \(n_events, n_features\)"),
+        (np.array([[1.0, np.nan], [2.0, 3.0]]), r"X\[0, 1\] is nan.*NaN or infinite"),
+        (np.array([[1.0, np.inf], [2.0, 3.0]]), r"X\[0, 1\] is inf.*NaN or infinite"),
+        (np.zeros((0, 3)), "0 events .*at least 1 is needed"),
+        (np.array([["a", "b"]]), "real numbers .*dtype <U1"),
+        (np.ones((2, 3), dtype=bool), "real numbers .*dtype bool"),
     ],
 )
 def test_fit_rejects_bad_input(data, words):
@@ -70,8 +72,16 @@ def test_fit_rejects_bad_input(data, words):
 
 
 def test_transform_rejects_wrong_feature_count(X):
-    with pytest.raises(DataError, match="has 3 features but the Scaler was fitted on 4"):
-        Scaler().fit(X).transform(X[:, :3])
+    scaler = Scaler().fit(X)
+    for method in (scaler.transform, scaler.inverse_transform):
+        with pytest.raises(DataError, match=r"shape \(500, 3\); expected \(n_events, 4\)"):
+            method(X[:, :3])
+
+
+def test_one_event_as_a_1d_row(X):
+    scaler = Scaler().fit(X)
+    np.testing.assert_array_equal(scaler.transform(X[0]), scaler.transform(X[:1]))
+    np.testing.assert_array_equal(scaler.inverse_transform(X[0]), scaler.inverse_transform(X[:1]))
 
 
 def test_unfitted_scaler_says_to_fit_first(X):

@@ -1,9 +1,10 @@
 """The one seam every overlay implements: :class:`Accelerator`.
 
-The base class does everything that does not touch hardware: input checks, optional scaling,
-packing events into stream words, splitting batches to the largest transfer, unpacking, class
-helpers and profiling. A subclass supplies ``_transfer(words, n_events) -> words`` (the board's
-DMA round trip, or the emulator) and ``max_events_per_transfer``.
+The base class does everything that does not touch hardware: the input check (the emulator's
+and the scaler's, :func:`~fastml_lab.inputs.check_events`), optional scaling, packing events into
+stream words, splitting batches to the largest transfer, unpacking, class helpers and profiling.
+A subclass supplies ``_transfer(words, n_events) -> words`` (the board's DMA round trip, or the
+emulator) and ``max_events_per_transfer``.
 """
 
 from __future__ import annotations
@@ -15,36 +16,11 @@ import time
 import numpy as np
 
 from ..exceptions import BoardError, ConfigError, DataError, NotReadyError
+from ..inputs import check_events
 
 log = logging.getLogger(__name__)
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def check_input(X, n_inputs: int) -> np.ndarray:
-    """``X`` as a float64 (n_events, n_inputs) array; DataError naming the first bad value."""
-    try:
-        arr = np.asarray(X)
-    except Exception as exc:  # ragged lists and the like
-        raise DataError(f"Cannot read the input as an array: {exc}.") from None
-    if arr.dtype.kind not in "iuf":
-        raise DataError(f"Inputs must be real numbers; got an array of dtype {arr.dtype}.")
-    if arr.ndim == 1 and arr.size == n_inputs:
-        arr = arr.reshape(1, n_inputs)
-    if arr.ndim != 2 or arr.shape[1] != n_inputs:
-        raise DataError(f"Expected inputs of shape (n_events, {n_inputs}); got {arr.shape}. "
-                        f"One event is a row of {n_inputs} features; reshape with "
-                        f"X.reshape(-1, {n_inputs}) if the values are in order.")
-    if arr.shape[0] == 0:
-        raise DataError("The input has no events (0 rows).")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise DataError(f"X[{row}, {col}] is {arr[row, col]}: NaN and infinity cannot be sent to "
-                        f"the firmware ({int(bad.sum())} such values in "
-                        f"{int(bad.any(axis=1).sum())} rows). Drop or impute them first.")
-    return arr
 
 
 def pack(X: np.ndarray, word_dtype) -> np.ndarray:
@@ -124,12 +100,13 @@ class Accelerator:
     def predict(self, X, scale: bool = False) -> np.ndarray:
         """Outputs for events ``X`` (n_events, n_inputs) as a new float64 (n_events, n_outputs) array.
 
-        ``scale=True`` applies the package's scaler to raw features first.
+        ``scale=True`` applies the package's scaler to raw features first. ``X`` is checked once,
+        as the emulator and the scaler check it; a 1-D array of ``n_inputs`` values is one event.
         """
         self._check_open()
-        X = check_input(X, self.n_inputs)
+        X = check_events(X, self.n_inputs)
         if scale:
-            X = check_input(self._get_scaler().transform(X), self.n_inputs)
+            X = self._get_scaler().transform_checked(X)
         n = X.shape[0]
         out = np.empty((n, self.n_outputs), dtype=np.float64)
         step = self.max_events_per_transfer
@@ -189,7 +166,7 @@ class Accelerator:
     def profile(self, X, scale: bool = False, repeats: int = 50) -> dict:
         """Measure batch throughput on ``X`` and single-event latency (median of ``repeats``)."""
         self._check_open()
-        X = check_input(X, self.n_inputs)
+        X = check_events(X, self.n_inputs)
         start = time.perf_counter()
         self.predict(X, scale=scale)
         batch_s = time.perf_counter() - start
