@@ -54,6 +54,11 @@ class Board:
     def clock_period_ns(self) -> float:
         return 1000.0 / self.clock_mhz
 
+    @property
+    def word_bits(self) -> int:
+        """Bits of one stream word (``"float32"`` -> 32)."""
+        return int("".join(c for c in self.word_dtype if c.isdigit()))
+
 
 BOARDS: dict[str, Board] = {
     "pynq-z2": Board(
@@ -70,6 +75,17 @@ BOARDS: dict[str, Board] = {
 
 #: The board a user gets when naming none.
 DEFAULT_BOARD = "pynq-z2"
+#: The export target for a bare FPGA part (hls4ml's Vitis backend, no board around the IP).
+PART_BACKEND = "vitis"
+PART_HLS_BACKEND = "Vitis"
+
+
+def export_backends() -> dict:
+    """Export targets: name -> (hls4ml backend, hls4ml board). ``vitis`` for a bare part, then
+    one per board of the table."""
+    targets = {PART_BACKEND: (PART_HLS_BACKEND, None)}
+    targets.update((name, (board.hls_backend, board.hls_board)) for name, board in BOARDS.items())
+    return targets
 
 
 def get_board(name: str) -> Board:
@@ -80,10 +96,14 @@ def get_board(name: str) -> Board:
         raise ConfigError(f"Unknown board {name!r}; known boards: {', '.join(BOARDS)}.") from None
 
 
+def same_part(a: str, b: str) -> bool:
+    """Whether two spellings name one FPGA part (tools write ``xc7z020-clg400-1`` or ``xc7z020clg400-1``)."""
+    return str(a).replace("-", "").lower() == str(b).replace("-", "").lower()
+
+
 def board_for_part(part: str) -> Board | None:
     """The board whose FPGA is ``part`` (spelled with or without dashes), or None."""
-    wanted = str(part).replace("-", "").lower()
     for board in BOARDS.values():
-        if board.part.replace("-", "").lower() == wanted:
+        if same_part(board.part, part):
             return board
     return None

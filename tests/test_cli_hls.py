@@ -118,7 +118,7 @@ def _bad_input_cases(tmp_path):
     np.savetxt(csv, np.zeros((3, 6)))
     return {
         "columns": (cols, ["(n_events, 6)", "(4, 5)"]),
-        "nan": (nan, ["NaN", "row 2", "column 3"]),
+        "nan": (nan, ["NaN", "X[2, 3] is nan"]),  # the shared input check names the position
         "missing": (tmp_path / "nothere.npy", ["nothere.npy", "does not exist"]),
         "not_npy": (csv, ["x.csv", ".npy"]),
     }
@@ -165,3 +165,28 @@ def test_export_missing_model_file_exits_2(tmp_path):
                           tf_noise=True)
     assert "gone.keras" in line
     assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.needs_gxx
+def test_csim_of_c_plus_plus_that_does_not_compile_says_so(cli_project, tmp_path):
+    import shutil
+
+    from fastml_lab.exceptions import ToolchainNotFoundError
+    from fastml_lab.hls.csim import CompileError, compile_csim
+
+    if shutil.which("g++") is None:
+        pytest.skip("g++ is not installed")
+    _, prj = cli_project
+    broken = tmp_path / "broken"
+    shutil.copytree(prj, broken, ignore=shutil.ignore_patterns("csim"))
+    source = broken / "hls4ml" / "firmware" / "myproject.cpp"
+    source.write_text(source.read_text() + "\nthis is not C++;\n")
+    np.save(tmp_path / "x.npy", np.zeros((2, 6)))
+    proc = run("csim", broken, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "The C simulation did not compile: g++ failed on myproject.cpp" in proc.stderr
+    assert "not found" not in proc.stderr.lower().split("myproject.cpp")[0]
+    assert not (tmp_path / "y.npy").exists()
+    with pytest.raises(CompileError) as err:
+        compile_csim(broken)
+    assert not isinstance(err.value, ToolchainNotFoundError)

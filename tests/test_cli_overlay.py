@@ -93,6 +93,19 @@ def test_run_reports_bad_input(make_overlay_package, tmp_path):
     assert unknown.returncode == 2 and "No overlay package named 'no_such_overlay'" in unknown.stderr
 
 
+def test_run_on_one_row_of_features_announces_one_event(make_overlay_package, tmp_path):
+    pkg = make_overlay_package("tiny")
+    row = np.random.default_rng(4).normal(size=16)
+    np.save(tmp_path / "row.npy", row)
+    run = cli("run", pkg, "--input", tmp_path / "row.npy", "--output", tmp_path / "Y.npy")
+    assert run.returncode == 0, run.stderr
+    assert "on 1 event (" in run.stderr and "16 events" not in run.stderr
+    from fastml_lab.overlay import load
+
+    with load(pkg, backend="software") as ol:
+        np.testing.assert_array_equal(np.load(tmp_path / "Y.npy"), ol.predict(row.reshape(1, 16)))
+
+
 def test_run_with_scale_applies_the_stored_scaler(make_overlay_package, tmp_path):
     from fastml_lab.overlay import load
 

@@ -89,6 +89,7 @@ def test_project_folder_holds_every_promised_file(project12):
     assert PrecisionPlan.load(root / "plan.json").to_dict() == meta["plan"]
     fw_desc = json.loads((root / "firmware.json").read_text())
     assert fw_desc["schema_version"] == 1 and fw_desc["n_inputs"] == 6 and fw_desc["n_outputs"] == 3
+    assert "timing" not in fw_desc  # timing is the project's (an estimate until synthesis), not firmware
     with np.load(root / "firmware.npz") as npz:
         assert {"fc1/weight", "fc1/bias", "fc2/weight", "out/weight"} <= set(npz.files)
         assert npz["fc1/weight"].shape == (6, 8)
@@ -271,7 +272,8 @@ def test_relu6_is_unsupported(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    (dict(backend="zynq"), ["'zynq'", "vitis", "pynq-z2"]),
+    (dict(backend="zynq"), ["'zynq'", "vitis", "pynq-z2", "zcu102"]),
+    (dict(backend="zcu102", part="xc7z020clg400-1"), ["zcu102", "xczu9eg-ffvb1156-2-e", "xc7z020clg400-1", "vitis"]),
     (dict(strategy="Fastest"), ["Fastest", "Latency", "Resource"]),
     (dict(reuse_factor=0), ["reuse_factor", "0", "1 to 4096"]),
     (dict(reuse_factor=5000), ["5000", "1 to 4096"]),

@@ -1,5 +1,6 @@
-"""Synthesis reports: parsing Vitis HLS and Vivado HLS csynth.xml, storing them in the project,
-and `fastml-lab synth` without any vendor tool on PATH."""
+"""Synthesis reports: parsing Vitis HLS and Vivado HLS csynth.xml, recording them in the project
+(where their timing replaces the estimate and travels into the package), and `fastml-lab synth`
+without any vendor tool on PATH."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from fastml_lab.exceptions import DataError, ToolchainNotFoundError
-from fastml_lab.hls.synth import find_tool, parse_csynth_report, store_report
+from fastml_lab.exceptions import ConfigError, DataError, ToolchainNotFoundError
+from fastml_lab.hls.synth import find_tool, parse_csynth_report, record_report
 
 VITIS_2023 = """<?xml version="1.0" encoding="UTF-8"?>
 <profile>
@@ -204,13 +206,13 @@ def project(tmp_path):
     return export(model, tmp_path / "prj", precision="ap_fixed<12,4>")
 
 
-def test_store_report_replaces_the_timing_estimate(project, tmp_path):
+def test_recorded_report_replaces_the_timing_estimate(project, tmp_path):
     from fastml_lab.hls import Project
 
     before = dict(project.meta)
     assert before["timing"]["source"] == "estimate"
     report = parse_csynth_report(_write(tmp_path, VIVADO_2019))
-    store_report(project, report)
+    project.record_synthesis(report)
     expected_timing = {"latency_cycles": 31, "ii_cycles": 32, "clock_mhz": 200.0, "source": "synthesis report"}
     assert project.meta["timing"] == expected_timing
     assert project.meta["synthesis"] == report
@@ -263,3 +265,85 @@ def test_cli_synth_without_tools_prints_one_line_and_exits_2(project, tmp_path):
     assert "no synthesis tool" in lines[0].lower() and lines[0].startswith("fastml-lab synth: error:")
     assert "Traceback" not in proc.stderr
     assert json.loads((project.path / "project.json").read_text())["timing"]["source"] == "estimate"
+
+
+def test_a_report_for_another_part_is_refused_and_nothing_changes(project, tmp_path):
+    before = (project.path / "project.json").read_bytes()
+    other = _write(tmp_path, VITIS_2023.replace("<Part>xc7z020-clg400-1</Part>", "<Part>xczu9eg-ffvb1156-2-e</Part>"))
+    with pytest.raises(ConfigError) as err:
+        record_report(project.path, other)
+    message = str(err.value)
+    assert "xczu9eg-ffvb1156-2-e" in message and "xc7z020clg400-1" in message and str(other) in message
+    assert (project.path / "project.json").read_bytes() == before
+
+
+def test_a_report_without_latency_is_refused(project, tmp_path):
+    path = _write(tmp_path, VITIS_2023.replace("<Worst-caseLatency>11</Worst-caseLatency>",
+                                               "<Worst-caseLatency>undef</Worst-caseLatency>"))
+    with pytest.raises(DataError, match="latency_cycles"):
+        record_report(project, path)
+    assert project.timing["source"] == "estimate"
+
+
+def test_recording_a_report_leaves_the_firmware_and_its_digest_alone(project, tmp_path):
+    from fastml_lab.hls import Project
+
+    files = {name: (project.path / name).read_bytes() for name in ("firmware.json", "firmware.npz")}
+    digest = project.firmware().digest()
+    assert "timing" not in json.loads(files["firmware.json"])   # timing is not firmware
+    record_report(project.path, _write(tmp_path, VIVADO_2019))
+    again = Project.open(project.path)
+    assert again.timing["source"] == "synthesis report"
+    assert {name: (project.path / name).read_bytes() for name in files} == files
+    assert again.firmware().digest() == digest == again.meta["firmware_digest"]
+
+
+def _cli(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "fastml_lab.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=300, **kwargs)
+
+
+def test_report_recorded_by_the_cli_travels_into_the_package_and_its_profile(overlay_project, tmp_path):
+    """synth --report -> package -> run --profile: the manifest and the profile carry the report's timing."""
+    import shutil
+
+    prj = tmp_path / "prj"
+    shutil.copytree(overlay_project, prj)
+    before = _cli("package", prj, "--name", "before", "--out", tmp_path / "before")
+    assert before.returncode == 0, before.stderr
+    estimate = json.loads((tmp_path / "before" / "manifest.json").read_text())["timing"]
+    assert estimate["source"] == "estimate" and (estimate["latency_cycles"], estimate["ii_cycles"]) != (11, 2)
+
+    done = _cli("synth", prj, "--report", _write(tmp_path, VITIS_2023))
+    assert done.returncode == 0, done.stderr
+    assert "latency 11 cycles, II 2" in done.stdout
+    assert json.loads((prj / "project.json").read_text())["timing"]["source"] == "synthesis report"
+
+    after = _cli("package", prj, "--name", "after", "--out", tmp_path / "after")
+    assert after.returncode == 0, after.stderr
+    manifest = json.loads((tmp_path / "after" / "manifest.json").read_text())
+    assert manifest["timing"] == {"latency_cycles": 11, "ii_cycles": 2, "clock_mhz": 100.0,
+                                  "source": "synthesis report"}
+    first = json.loads((tmp_path / "before" / "manifest.json").read_text())
+    assert manifest["firmware"] == first["firmware"]          # same firmware, same digest
+
+    np.save(tmp_path / "X.npy", np.random.default_rng(0).normal(size=(40, 16)))
+    run = _cli("run", tmp_path / "after", "--input", tmp_path / "X.npy", "--output", tmp_path / "Y.npy",
+               "--backend", "software", "--profile")
+    assert run.returncode == 0, run.stderr
+    modelled = json.loads(run.stdout)["modelled"]
+    assert modelled["source"] == "synthesis report"
+    assert modelled["latency_us"] == pytest.approx(11 / 100.0)
+    assert modelled["cycles_per_event"] == 16                   # II 2, but 16 input words per event
+
+
+def test_cli_synth_report_for_another_part_exits_2_in_one_line(overlay_project, tmp_path):
+    import shutil
+
+    prj = tmp_path / "prj"
+    shutil.copytree(overlay_project, prj)
+    other = _write(tmp_path, VITIS_2023.replace("xc7z020-clg400-1", "xczu9eg-ffvb1156-2-e"))
+    done = _cli("synth", prj, "--report", other)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "xczu9eg-ffvb1156-2-e" in done.stderr and "xc7z020clg400-1" in done.stderr
+    assert json.loads((prj / "project.json").read_text())["timing"]["source"] == "estimate"

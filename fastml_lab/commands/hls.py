@@ -45,35 +45,39 @@ def _emulate(args):
 
 
 def _synth(args):
-    from ..hls.synth import find_tool, synthesize
-    from ..hls.export import Project
+    from ..hls.synth import record_report, synthesize
 
-    project = Project.open(args.project)
-    if find_tool(project.backend) is None:
-        from ..exceptions import ToolchainNotFoundError
-
-        raise ToolchainNotFoundError(
-            f"no synthesis tool on PATH (Vitis HLS or Vivado HLS); the project's C++ is ready in {project.hls_dir}"
-        )
-    report = synthesize(project)
+    if args.report is not None:
+        report = record_report(args.project, args.report)
+        what = f"Recorded {args.report} in {args.project}"
+    else:
+        report = synthesize(args.project)
+        what = f"Synthesized {args.project}"
     res = report["resources"]
-    print(f"Latency {report['latency_cycles']} cycles, II {report['ii_cycles']}; "
+    print(f"{what}: latency {report['latency_cycles']} cycles, II {report['ii_cycles']}; "
           f"LUT {res['LUT']}, FF {res['FF']}, DSP {res['DSP']}, BRAM_18K {res['BRAM_18K']}")
 
 
 def register(sub):
+    from ..boards import BOARDS, DEFAULT_BOARD, DEFAULT_PRECISION, PART_BACKEND, export_backends
+
+    default_board = BOARDS[DEFAULT_BOARD]
     p = add_verb(sub, "export", _export, "export a Keras model to an hls4ml project")
     p.add_argument("model", type=Path, help="the model, a .keras file")
     p.add_argument("--out", required=True, type=Path, help="project folder to create")
     p.add_argument("--precision",
-                   help="one type for inputs, weights and results (default: ap_fixed<16,6>; HGQ2 "
+                   help=f"one type for inputs, weights and results (default: {DEFAULT_PRECISION}; HGQ2 "
                         "models take theirs from their quantizers)")
     p.add_argument("--plan", type=Path, help="a precision plan (JSON); overrides --precision")
     p.add_argument("--reuse", type=int, default=1, help="reuse factor (default: %(default)s)")
     p.add_argument("--strategy", default="Latency", choices=["Latency", "Resource"])
-    p.add_argument("--backend", default="vitis", choices=["vitis", "pynq-z2"])
-    p.add_argument("--clock-period", type=float, default=10.0, help="clock period in ns (default: %(default)s)")
-    p.add_argument("--part", help="FPGA part for the vitis backend (default: xc7z020clg400-1)")
+    p.add_argument("--backend", default=PART_BACKEND, choices=list(export_backends()),
+                   help=f"a board ({', '.join(BOARDS)}) or {PART_BACKEND} for a bare --part "
+                        "(default: %(default)s)")
+    p.add_argument("--clock-period", type=float, default=None,
+                   help=f"clock period in ns (default: the board's clock; {default_board.clock_period_ns:g} "
+                        f"for {PART_BACKEND})")
+    p.add_argument("--part", help=f"FPGA part for the {PART_BACKEND} backend (default: {default_board.part})")
     p.add_argument("--force", action="store_true", help="replace an existing project folder")
 
     for name, func, what in (("csim", _csim, "run the compiled C simulation of a project"),
@@ -83,5 +87,9 @@ def register(sub):
         p.add_argument("--input", required=True, type=Path, help="inputs, a .npy array (n, n_inputs)")
         p.add_argument("--output", required=True, type=Path, help="where to write the outputs (.npy)")
 
-    p = add_verb(sub, "synth", _synth, "run HLS synthesis when Vitis/Vivado HLS is installed and read its report")
+    p = add_verb(sub, "synth", _synth,
+                 "run HLS synthesis when Vitis/Vivado HLS is installed, or record a report made elsewhere")
     p.add_argument("project", type=Path, help="an exported project folder")
+    p.add_argument("--report", type=Path, default=None, metavar="CSYNTH_XML",
+                   help="record this csynth.xml (made on a machine with the tools) instead of running "
+                        "one; its part must be the project's")

@@ -37,11 +37,13 @@ def _overlays(args):
 
 def _run(args):
     from .._io import load_npy, save_npy_atomic
+    from ..inputs import check_events, describe_count
     from ..overlay import load
 
     X = load_npy(args.input)
     with load(args.overlay, backend=args.backend, paths=args.path) as ol:
-        log.info("Running %s on %d events (%s backend).", ol.name, len(X), ol.backend)
+        X = check_events(X, ol.n_inputs)
+        log.info("Running %s on %s (%s backend).", ol.name, describe_count(X), ol.backend)
         Y = ol.predict(X, scale=args.scale)
         if args.profile:
             json.dump(ol.profile(X, scale=args.scale), sys.stdout, indent=2)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..exceptions import ToolchainNotFoundError
-from .export import Project
+from ..exceptions import FastMLError, ToolchainNotFoundError
+from ..project import open_project
 
 log = logging.getLogger("fastml_lab")
 
@@ -33,6 +33,10 @@ extern "C" void fastml_predict(double *x, double *y, long n, long n_in, long n_o
 }
 """
 _LOADED: dict = {}
+
+
+class CompileError(FastMLError, RuntimeError):
+    """g++ is there but the project's C++ did not compile (or link, or finish in time)."""
 
 
 def _sources(hls_dir: Path) -> list:
@@ -61,7 +65,7 @@ def compile_csim(project, jobs: int = 1) -> Path:
     ``jobs`` g++ processes run at once. One keeps the peak memory of a notebook session within
     Binder's limits (each g++ takes 200-300 MB) at about a second more for the jet MLP.
     """
-    project = project if isinstance(project, Project) else Project.open(project)
+    project = open_project(project)
     hls_dir = project.hls_dir.resolve()
     out_dir = project.path.resolve() / "csim"
     lib = out_dir / f"libcsim-{_cache_key(hls_dir)}.so"
@@ -94,17 +98,20 @@ def compile_csim(project, jobs: int = 1) -> Path:
 
 
 def _run(cmd, cwd):
+    what = Path(cmd[-3]).name if "-c" in cmd else "the shared library"
     try:
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        raise ToolchainNotFoundError(f"g++ did not finish within {COMPILE_TIMEOUT_S} s: {' '.join(cmd[:3])}...") from None
+        raise CompileError(f"The C simulation did not compile: g++ did not finish {what} within "
+                           f"{COMPILE_TIMEOUT_S} s (in {cwd}).") from None
     if proc.returncode != 0:
-        raise ToolchainNotFoundError(f"g++ failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        raise CompileError(f"The C simulation did not compile: g++ failed on {what} (exit status "
+                           f"{proc.returncode}) in {cwd}:\n{proc.stderr[-3000:]}")
 
 
 def run_csim(project, X) -> np.ndarray:
     """Outputs of the compiled C simulation for inputs ``X`` (n, n_inputs), as float64."""
-    project = project if isinstance(project, Project) else Project.open(project)
+    project = open_project(project)
     firmware = project.firmware()
     X = firmware.validate_input(X)
     lib_path = compile_csim(project)

@@ -1,13 +1,9 @@
 """Export a Keras model to an hls4ml project, with every precision set by a plan.
 
-The project folder holds::
-
-    PRJ/project.json     what was exported and how (backend, part, clock, reuse, strategy, plan,
-                         scaler, class names), read by every later step
-    PRJ/plan.json        the precision plan as given
-    PRJ/firmware.json    the emulator's description of the firmware, read back from the C++
-    PRJ/firmware.npz     weights and tables as stored integers
-    PRJ/hls4ml/          the hls4ml project (C++ sources, weights, build scripts)
+The project folder and its record (``project.json``) are described in :mod:`fastml_lab.project`.
+The targets are the boards of :mod:`fastml_lab.boards` (hls4ml's VivadoAccelerator backend, an
+AXI-stream wrapper) and ``vitis`` for a bare part. The timing estimate goes into the project's
+record, not into the firmware description: timing is not firmware.
 
 The folder appears only when everything is written: an interrupted export leaves nothing behind.
 """
@@ -15,85 +11,52 @@ The folder appears only when everything is written: an interrupted export leaves
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
 from .._deps import require
-from .._io import atomic_directory, write_json_atomic
-from ..exceptions import ConfigError, DataError
+from .._io import atomic_directory
+from ..boards import DEFAULT_BOARD, DEFAULT_PRECISION, PART_BACKEND, export_backends, get_board, same_part
+from ..exceptions import ConfigError
 from ..fixed import FixedType
+from ..project import ESTIMATE, HLS_DIR, Project
 from .keras_model import as_model, check_supported, has_quantizers, hls_layer_names
 from .plan import ACTIVATION_TABLE, EXACT, SOFTMAX_TABLE, PrecisionPlan, as_plan, exact_accumulator
 
 log = logging.getLogger("fastml_lab")
 
-#: Export targets: name -> (hls4ml backend, board).
-BACKENDS = {"vitis": ("Vitis", None), "pynq-z2": ("VivadoAccelerator", "pynq-z2")}
+#: Export targets: name -> (hls4ml backend, hls4ml board), from the board table.
+BACKENDS = export_backends()
 STRATEGIES = ("Latency", "Resource")
-DEFAULT_PART = "xc7z020clg400-1"
-#: The PYNQ-Z2 fabric clock (FCLK0) is 100 MHz.
-DEFAULT_CLOCK_NS = 10.0
-PROJECT_FILE = "project.json"
-HLS_DIR = "hls4ml"
+#: A bare-part (vitis) export without ``part`` or ``clock_period_ns`` takes the default board's.
+DEFAULT_PART = get_board(DEFAULT_BOARD).part
+DEFAULT_CLOCK_NS = get_board(DEFAULT_BOARD).clock_period_ns
+#: hls4ml's name for a board's stream word type (VivadoAccelerator's input_type/output_type).
+_HLS4ML_WORD = {"float32": "float"}
 
 
-@dataclass
-class Project:
-    """An exported project folder; ``meta`` is its ``project.json``."""
-
-    path: Path
-    meta: dict
-
-    @classmethod
-    def open(cls, path) -> "Project":
-        path = Path(path)
-        meta_path = path / PROJECT_FILE
-        if not meta_path.is_file():
-            raise DataError(
-                f"{path} is not an exported project: {PROJECT_FILE} is missing. "
-                "Create one with `fastml-lab export MODEL.keras --out PRJ`."
-            )
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{meta_path} is not valid JSON ({exc}).") from None
-        return cls(path, meta)
-
-    @property
-    def hls_dir(self) -> Path:
-        return self.path / self.meta.get("hls_dir", HLS_DIR)
-
-    @property
-    def backend(self) -> str:
-        return self.meta["backend"]
-
-    def firmware(self):
-        from ..emulator import Firmware
-
-        return Firmware.load(self.path)
-
-    def plan(self) -> PrecisionPlan:
-        return PrecisionPlan.from_dict(self.meta["plan"])
-
-    def __repr__(self) -> str:
-        return f"Project({str(self.path)!r}, backend={self.backend!r})"
-
-
-def export(model, out, *, plan=None, precision=None, backend: str = "vitis", reuse_factor: int = 1,
-           strategy: str = "Latency", clock_period_ns: float = DEFAULT_CLOCK_NS, part: str | None = None,
+def export(model, out, *, plan=None, precision=None, backend: str = PART_BACKEND, reuse_factor: int = 1,
+           strategy: str = "Latency", clock_period_ns: float | None = None, part: str | None = None,
            scaler=None, class_names=None, feature_names=None, name: str | None = None,
            overwrite: bool = False) -> Project:
     """Write the hls4ml project for ``model`` (a Keras model or ``.keras`` path) to ``out``.
 
-    ``plan`` (a :class:`PrecisionPlan`, dict or JSON path) or ``precision`` (one type for
-    everything) sets the fixed-point types. ``scaler`` (an object with ``to_dict()`` or a dict) and
-    ``class_names`` are recorded for the overlay, which scales inputs and names classes.
+    ``backend`` is a board of :data:`fastml_lab.boards.BOARDS` or ``"vitis"`` (a bare ``part``).
+    ``clock_period_ns`` defaults to the board's clock. ``plan`` (a :class:`PrecisionPlan`, dict or
+    JSON path) or ``precision`` (one type for everything) sets the fixed-point types. ``scaler``
+    (an object with ``to_dict()`` or a dict) and ``class_names`` are recorded for the overlay,
+    which scales inputs and names classes.
     """
     backend = _check_choice("backend", backend, tuple(BACKENDS))
+    hls_backend, hls_board = BACKENDS[backend]
+    board = get_board(backend) if hls_board else None
+    if clock_period_ns is None:
+        clock_period_ns = board.clock_period_ns if board else DEFAULT_CLOCK_NS
+    if board and part and not same_part(part, board.part):
+        raise ConfigError(f"The {board.name} backend writes for the board's part {board.part}; got part {part!r}. "
+                          f"Leave out the part, or export with backend {PART_BACKEND!r} for a bare part.")
     strategy = _check_choice("strategy", strategy.capitalize(), STRATEGIES)
     if not isinstance(reuse_factor, int) or not 1 <= reuse_factor <= 4096:
         raise ConfigError(f"reuse_factor must be an integer from 1 to 4096; got {reuse_factor!r}.")
@@ -111,23 +74,23 @@ def export(model, out, *, plan=None, precision=None, backend: str = "vitis", reu
     if plan is not None:
         plan.check_layers(hls_layer_names(keras_model))
     hls4ml = require("hls4ml", "export models to HLS")
-    hls_backend, board = BACKENDS[backend]
     config = hls_config(keras_model, plan, hls_backend, reuse_factor, strategy)
     out = Path(out)
     with atomic_directory(out, overwrite=overwrite) as tmp:
         kwargs = dict(hls_config=config, output_dir=str(tmp / HLS_DIR), io_type="io_parallel",
                       backend=hls_backend, clock_period=clock_period_ns, project_name="myproject")
         if board:
-            kwargs.update(board=board, interface="axi_stream", driver="python",
-                          input_type="float", output_type="float")
+            word = _HLS4ML_WORD[board.word_dtype]
+            kwargs.update(board=hls_board, interface=board.interface, driver="python",
+                          input_type=word, output_type=word)
         else:
             kwargs.update(part=part or DEFAULT_PART)
         log.debug("hls4ml convert: backend=%s strategy=%s reuse=%s", hls_backend, strategy, reuse_factor)
-        with _quantizers_as_vivado(board and quantized):
+        with _quantizers_as_vivado(board is not None and quantized):
             hls_model = _quiet(hls4ml.converters.convert_from_keras_model, keras_model, **kwargs)
             _quiet(hls_model.write)
         _point_config_at(tmp / HLS_DIR, out.resolve() / HLS_DIR)
-        firmware = _read_firmware(tmp / HLS_DIR, board, reuse_factor, clock_period_ns)
+        firmware = _read_firmware(tmp / HLS_DIR, board.interface if board else "parallel")
         _check_reuse_used(firmware, reuse_factor, strategy, hls_model.config.backend)
         firmware.save(tmp)
         if plan is None:
@@ -136,7 +99,7 @@ def export(model, out, *, plan=None, precision=None, backend: str = "vitis", reu
         meta = {
             "name": name or out.name,
             "backend": backend,
-            "board": board,
+            "board": board.name if board else None,
             "part": resolved_part,
             "clock_period_ns": float(clock_period_ns),
             "reuse_factor": reuse_factor,
@@ -151,12 +114,12 @@ def export(model, out, *, plan=None, precision=None, backend: str = "vitis", reu
             "class_names": list(class_names) if class_names is not None else None,
             "feature_names": list(feature_names) if feature_names is not None else None,
             "firmware_digest": firmware.digest(),
-            "timing": firmware.timing,
+            "timing": estimate_timing(firmware.description, reuse_factor, clock_period_ns),
             "fastml_lab_version": __version__,
             "hls4ml_version": getattr(hls4ml, "__version__", "unknown"),
             "hls_dir": HLS_DIR,
         }
-        write_json_atomic(tmp / PROJECT_FILE, meta)
+        Project.write_new(tmp, meta)
         plan.save(tmp / "plan.json")
     log.info("Exported %s (%s, %s) to %s", meta["name"], backend, resolved_part, out)
     return Project.open(out)
@@ -168,7 +131,7 @@ def hls_config(model, plan: PrecisionPlan | None, hls_backend: str, reuse_factor
     ``plan=None`` is for HGQ2 models: hls4ml derives each type from the quantizers, bit-exactly.
     """
     hls4ml = require("hls4ml", "export models to HLS")
-    default = plan.default.to_hls4ml() if plan else "fixed<16,6>"
+    default = (plan.default if plan else FixedType.parse(DEFAULT_PRECISION)).to_hls4ml()
     config = _quiet(hls4ml.utils.config_from_keras_model, model, granularity="name",
                     backend=hls_backend, default_precision=default, default_reuse_factor=reuse_factor)
     config["Model"]["Strategy"] = strategy
@@ -243,13 +206,11 @@ def _slot_type(plan, name, kind, slot, layer, previous, result) -> FixedType:
     return plan.default
 
 
-def _read_firmware(hls_dir: Path, board, reuse_factor: int, clock_period_ns: float):
+def _read_firmware(hls_dir: Path, interface: str):
     from ..emulator import Firmware
     from .firmware_reader import read_project
 
-    interface = "axi_stream" if board else "parallel"
     description, arrays = read_project(hls_dir, interface=interface)
-    description["timing"] = estimate_timing(description, reuse_factor, clock_period_ns)
     return Firmware(description, arrays)
 
 
@@ -302,7 +263,7 @@ def estimate_timing(description: dict, reuse_factor: int, clock_period_ns: float
         latency += description["n_inputs"] + description["n_outputs"]
         interval = latency  # the wrapper is not pipelined across events
     return {"latency_cycles": latency, "ii_cycles": interval,
-            "clock_mhz": round(1000.0 / clock_period_ns, 3), "source": "estimate"}
+            "clock_mhz": round(1000.0 / clock_period_ns, 3), "source": ESTIMATE}
 
 
 @contextlib.contextmanager

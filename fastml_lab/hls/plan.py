@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..boards import DEFAULT_PRECISION
 from ..exceptions import ConfigError
 from ..fixed import MAX_EXACT_WIDTH, FixedType
 
@@ -58,7 +59,7 @@ class PrecisionPlan:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def uniform(cls, precision="ap_fixed<16,6>", accum=EXACT) -> "PrecisionPlan":
+    def uniform(cls, precision=DEFAULT_PRECISION, accum=EXACT) -> "PrecisionPlan":
         """One type for inputs, weights, biases and results."""
         return cls(default=FixedType.parse(precision), accum=accum)
 
@@ -131,7 +132,7 @@ class PrecisionPlan:
             raise ConfigError(
                 f"Unknown plan key(s) {sorted(unknown)}; valid keys: default, input, accum, layers."
             )
-        return cls(default=d.get("default", "ap_fixed<16,6>"), input=d.get("input"),
+        return cls(default=d.get("default", DEFAULT_PRECISION), input=d.get("input"),
                    accum=d.get("accum", EXACT), layers=d.get("layers", {}))
 
     def save(self, path) -> None:
@@ -205,7 +206,7 @@ def as_plan(plan=None, precision=None) -> PrecisionPlan:
     if plan is not None and precision is not None:
         raise ConfigError("Give either a plan or a single precision, not both.")
     if plan is None:
-        return PrecisionPlan.uniform(precision or "ap_fixed<16,6>")
+        return PrecisionPlan.uniform(precision or DEFAULT_PRECISION)
     if isinstance(plan, PrecisionPlan):
         return plan
     if isinstance(plan, dict):

@@ -1,8 +1,10 @@
 """Synthesis with the vendor tools, when they exist, and reading their reports.
 
 ``synthesize`` runs hls4ml's build (C synthesis) when Vitis HLS or Vivado HLS is on PATH;
-``parse_csynth_report`` reads the tool's ``csynth.xml`` (latency, interval, LUT, FF, DSP, BRAM)
-into the project's report, which replaces the pre-synthesis estimate.
+``parse_csynth_report`` reads the tool's ``csynth.xml`` (latency, interval, LUT, FF, DSP, BRAM);
+``record_report`` records a report made elsewhere (a lab machine with the tools) without running
+anything. Either way the report goes into the project's record, where its timing replaces the
+pre-synthesis estimate (:meth:`fastml_lab.project.Project.record_synthesis`).
 """
 
 from __future__ import annotations
@@ -12,31 +14,43 @@ import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .._io import write_json_atomic
 from ..exceptions import DataError, ToolchainNotFoundError
-from .export import PROJECT_FILE, Project
+from ..project import open_project
+from .export import BACKENDS
 
 log = logging.getLogger("fastml_lab")
 
-#: Tools that can run hls4ml's build for each backend, in order of preference.
-TOOLS = {"vitis": ("vitis-run", "vitis_hls"), "pynq-z2": ("vivado_hls",)}
+#: Tools that can run hls4ml's build for each hls4ml backend, in order of preference.
+HLS_TOOLS = {"Vitis": ("vitis-run", "vitis_hls"), "VivadoAccelerator": ("vivado_hls",)}
+
+
+def tools_for(backend: str) -> tuple:
+    """The synthesis tools for an export backend (``vitis`` or a board), preferred first."""
+    hls_backend = BACKENDS.get(backend, (None, None))[0]
+    return HLS_TOOLS.get(hls_backend, ())
 
 
 def find_tool(backend: str):
-    for tool in TOOLS.get(backend, ()):
+    """The first synthesis tool for ``backend`` found on PATH, or None."""
+    for tool in tools_for(backend):
         if shutil.which(tool):
             return tool
     return None
 
 
 def synthesize(project, csim: bool = False, export_ip: bool = False) -> dict:
-    """Run C synthesis with the vendor tool and store the parsed report in the project."""
-    project = project if isinstance(project, Project) else Project.open(project)
+    """Run C synthesis with the vendor tool and record the parsed report in the project.
+
+    ToolchainNotFoundError when no tool for the project's backend is on PATH.
+    """
+    project = open_project(project)
     tool = find_tool(project.backend)
     if tool is None:
         raise ToolchainNotFoundError(
-            f"Synthesis needs {' or '.join(TOOLS[project.backend])} on PATH, and none was found; "
-            "the project's C++ and build scripts are ready in " + str(project.hls_dir) + "."
+            f"No synthesis tool on PATH: a {project.backend} project needs "
+            f"{' or '.join(tools_for(project.backend)) or 'Vitis HLS or Vivado HLS'}. The project's C++ "
+            f"and build scripts are ready in {project.hls_dir}; a report made elsewhere is recorded "
+            "with `fastml-lab synth PRJ --report csynth.xml`."
         )
     import hls4ml
 
@@ -46,7 +60,19 @@ def synthesize(project, csim: bool = False, export_ip: bool = False) -> dict:
     if not reports:
         raise DataError(f"Synthesis ran but wrote no csynth.xml under {project.hls_dir}.")
     report = parse_csynth_report(reports[-1])
-    store_report(project, report)
+    project.record_synthesis(report, origin=reports[-1])
+    return report
+
+
+def record_report(project, path) -> dict:
+    """Record the synthesis report ``path`` (a ``csynth.xml`` made elsewhere) in ``project``.
+
+    Runs no tool. A report for another part than the project's is refused (ConfigError).
+    Returns the parsed report.
+    """
+    project = open_project(project)
+    report = parse_csynth_report(path)
+    project.record_synthesis(report, origin=path)
     return report
 
 
@@ -87,17 +113,3 @@ def parse_csynth_report(path) -> dict:
         "resources": resources("Resources"),
         "available": resources("AvailableResources"),
     }
-
-
-def store_report(project: Project, report: dict) -> None:
-    """Record a synthesis report in project.json; timing from synthesis replaces the estimate."""
-    meta = dict(project.meta)
-    meta["synthesis"] = report
-    meta["timing"] = {
-        "latency_cycles": report["latency_cycles"], "ii_cycles": report["ii_cycles"],
-        "clock_mhz": round(1000.0 / report["target_clock_ns"], 3) if report.get("target_clock_ns") else
-        meta.get("timing", {}).get("clock_mhz"),
-        "source": "synthesis report",
-    }
-    write_json_atomic(project.path / PROJECT_FILE, meta)
-    project.meta = meta

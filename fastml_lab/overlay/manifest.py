@@ -22,25 +22,31 @@ import os
 from pathlib import Path
 
 from .._io import write_json_atomic  # noqa: F401  (part of this module's interface)
+from ..boards import BOARDS
 from ..exceptions import ConfigError, IntegrityError
 
 SCHEMA_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 VERIFICATION_FILE = "verification.json"
 
-#: Boards a package may target; ``None`` means software only.
-BOARDS = {
-    "pynq-z2": {"part": "xc7z020clg400-1", "clock_mhz": 100.0, "dma_vlnv": "xilinx.com:ip:axi_dma:"},
-}
+# A package targets a board of fastml_lab.boards.BOARDS, or none (``None``: software only).
 
 #: How the AXI stream carries one batch, as hls4ml's VivadoAccelerator wrapper implements it.
-STREAM_PACKING = (
-    "float32 words on a 32-bit AXI stream, one word per feature, events back to back in row-major "
+_STREAM_PACKING = (
+    "{word} words on a {bits}-bit AXI stream, one word per feature, events back to back in row-major "
     "order; the DMA raises TLAST on the last word of each transfer and the IP repeats it on the "
     "last output word of that transfer. The IP casts each word to the input type and each result "
-    "back to float32."
+    "back to {word}."
 )
+#: A software-only package's values (no stream).
+PARALLEL_WORD = "float64"
 PARALLEL_PACKING = "float64 values, one per feature, row-major (software only: no stream)"
+WORD_DTYPES = ("float32", "float64")
+
+
+def stream_packing(board) -> str:
+    """The manifest's description of ``board``'s stream (a :class:`fastml_lab.boards.Board`)."""
+    return _STREAM_PACKING.format(word=board.word_dtype, bits=board.word_bits)
 
 _REQUIRED = ("schema_version", "name", "version", "fastml_lab_version", "board", "io", "firmware")
 _IO_REQUIRED = ("interface", "n_inputs", "n_outputs", "word_dtype", "input_type", "output_type")
@@ -101,7 +107,7 @@ def validate(manifest: dict) -> dict:
     board = manifest["board"]
     if board is not None and board not in BOARDS:
         raise ConfigError(f"Unknown board {board!r} in the manifest; known boards: "
-                          f"{', '.join(sorted(BOARDS))} (or null for software only).")
+                          f"{', '.join(BOARDS)} (or null for software only).")
     io = manifest["io"]
     if not isinstance(io, dict) or any(k not in io for k in _IO_REQUIRED):
         raise ConfigError(f"The manifest's 'io' needs {', '.join(_IO_REQUIRED)}; got {io!r}.")
@@ -112,8 +118,11 @@ def validate(manifest: dict) -> dict:
         raise ConfigError(f"io.interface must be 'axi_stream' or 'parallel'; got {io['interface']!r}.")
     if board is not None and io["interface"] != "axi_stream":
         raise ConfigError(f"A {board} package needs the 'axi_stream' interface; got {io['interface']!r}.")
-    if io["word_dtype"] not in ("float32", "float64"):
-        raise ConfigError(f"io.word_dtype must be 'float32' or 'float64'; got {io['word_dtype']!r}.")
+    if io["word_dtype"] not in WORD_DTYPES:
+        raise ConfigError(f"io.word_dtype must be one of {', '.join(WORD_DTYPES)}; got {io['word_dtype']!r}.")
+    if board is not None and io["word_dtype"] != BOARDS[board].word_dtype:
+        raise ConfigError(f"A {board} package streams {BOARDS[board].word_dtype} words; the manifest says "
+                          f"io.word_dtype {io['word_dtype']!r}.")
     for entry in _file_entries(manifest):
         if not isinstance(entry, dict) or "path" not in entry or "sha256" not in entry:
             raise ConfigError(f"Every file entry needs 'path' and 'sha256'; got {entry!r}.")

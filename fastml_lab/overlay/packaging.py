@@ -1,21 +1,25 @@
 """Make an overlay package from an exported project, atomically.
 
-The package is assembled in a hidden temporary folder beside the destination and renamed into
-place at the end, so an interrupted run leaves either the old package or the new one, never half.
+The project's record (:mod:`fastml_lab.project`) gives the board, part, clock, scaler, class names
+and the timing (an estimate, or a recorded synthesis report's figures); the board table
+(:mod:`fastml_lab.boards`) gives the stream's word type. The package is assembled in a hidden
+temporary folder beside the destination and renamed into place at the end
+(:func:`fastml_lab._io.atomic_directory`), so an interrupted run leaves either the old package or
+the new one, never half.
 """
 
 from __future__ import annotations
 
 import datetime
-import json
 import logging
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
+from .._io import atomic_directory
+from ..boards import BOARDS
 from ..exceptions import ConfigError, NotReadyError
+from ..project import Project, open_project
 from . import manifest as mf
 
 log = logging.getLogger(__name__)
@@ -44,7 +48,7 @@ def check_name(name: str) -> str:
 
 def find_build_outputs(project) -> tuple:
     """The Vivado ``.bit`` and ``.hwh`` of a project's hls4ml folder, or (None, None)."""
-    hls_dir = Path(project) / _read_project(project).get("hls_dir", "hls4ml")
+    hls_dir = open_project(project).hls_dir
     bits = sorted(hls_dir.glob(_BIT_GLOB))
     hwhs = [p for g in _HWH_GLOBS for p in sorted(hls_dir.glob(g))]
     if bits and hwhs:
@@ -55,32 +59,28 @@ def find_build_outputs(project) -> tuple:
     return None, None
 
 
-def _read_project(project) -> dict:
-    path = Path(project) / "project.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NotReadyError(f"{project} is not an exported project (no project.json); run "
-                            "`fastml-lab export` first.") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}.") from None
-
-
-def build_manifest(project_info: dict, firmware, name: str, version: str, files: list,
+def build_manifest(project: Project, firmware, name: str, version: str, files: list,
                    bitstream) -> dict:
-    """The manifest for a project; ``files`` are the emulator file entries."""
+    """The manifest for a project; ``files`` are the emulator file entries.
+
+    The timing is the project's (an estimate, or a recorded synthesis report's); the stream's
+    word type is the board's.
+    """
     from .. import __version__
 
-    board = project_info.get("board")
-    if board is not None and board not in mf.BOARDS:
-        raise ConfigError(f"The project targets board {board!r}, which overlays do not support; "
-                          f"known: {', '.join(sorted(mf.BOARDS))}.")
+    info = project.meta
+    board = info.get("board")
+    if board is not None and board not in BOARDS:
+        raise ConfigError(f"The project {project.path} targets board {board!r}, which overlays do not "
+                          f"support; known boards: {', '.join(BOARDS)}.")
     interface = firmware.interface
-    timing = dict(firmware.timing)
-    clock_mhz = timing.get("clock_mhz")
-    if clock_mhz is None and project_info.get("clock_period_ns"):
-        clock_mhz = 1000.0 / float(project_info["clock_period_ns"])
+    timing = project.timing
+    clock_mhz = timing.get("clock_mhz") or project.clock_mhz
     stream = interface == "axi_stream"
+    if stream and board is None:
+        raise ConfigError(f"The project {project.path} streams its data ({interface}) but names no board; "
+                          f"export it for one of {', '.join(BOARDS)}.")
+    word_dtype = BOARDS[board].word_dtype if stream else mf.PARALLEL_WORD
     return {
         "schema_version": mf.SCHEMA_VERSION,
         "name": name,
@@ -88,25 +88,24 @@ def build_manifest(project_info: dict, firmware, name: str, version: str, files:
         "fastml_lab_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "board": board,
-        "part": project_info.get("part"),
+        "part": info.get("part"),
         "clock_mhz": clock_mhz,
-        "source": {k: project_info.get(k) for k in
-                   ("name", "backend", "reuse_factor", "strategy", "io_type")},
+        "source": {k: info.get(k) for k in ("name", "backend", "reuse_factor", "strategy", "io_type")},
         "io": {
             "interface": interface,
             "n_inputs": int(firmware.n_inputs),
             "n_outputs": int(firmware.n_outputs),
             "input_shape": [int(firmware.n_inputs)],
             "output_shape": [int(firmware.n_outputs)],
-            "word_dtype": "float32" if stream else "float64",
-            "packing": mf.STREAM_PACKING if stream else mf.PARALLEL_PACKING,
+            "word_dtype": word_dtype,
+            "packing": mf.stream_packing(BOARDS[board]) if stream else mf.PARALLEL_PACKING,
             "input_type": str(firmware.input_type),
             "output_type": str(firmware.output_type),
             "inputs_scaled": False,
         },
-        "scaler": project_info.get("scaler"),
-        "class_names": project_info.get("class_names"),
-        "feature_names": project_info.get("feature_names"),
+        "scaler": info.get("scaler"),
+        "class_names": info.get("class_names"),
+        "feature_names": info.get("feature_names"),
         "timing": timing,
         "firmware": {"digest": firmware.digest(), "files": files},
         "bitstream": bitstream,
@@ -124,19 +123,15 @@ def package(project, name: str, out=None, version: str = "1.0.0", overwrite: boo
     from ..emulator import Firmware
 
     check_name(name)
-    project = Path(project)
-    info = _read_project(project)
+    project = open_project(project)
     out = Path(out) if out is not None else default_out(name)
     if out.exists() and not overwrite:
         raise ConfigError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it.")
-    firmware = Firmware.load(project)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a package is shared (board users)
+    firmware = project.firmware()
+    with atomic_directory(out, overwrite=overwrite) as tmp:
         files = []
         for fname in Firmware.FILES:
-            _copy(project / fname, tmp / fname)
+            _copy(project.path / fname, tmp / fname)
             files.append({"path": fname, "sha256": mf.sha256_file(tmp / fname)})
         bitstream = None
         bit, hwh = find_build_outputs(project) if include_bitstream else (None, None)
@@ -146,12 +141,8 @@ def package(project, name: str, out=None, version: str = "1.0.0", overwrite: boo
                 dest = tmp / f"{name}.{role}"
                 _copy(src, dest)
                 bitstream[role] = {"path": dest.name, "sha256": mf.sha256_file(dest)}
-        manifest = build_manifest(info, firmware, name, version, files, bitstream)
+        manifest = build_manifest(project, firmware, name, version, files, bitstream)
         mf.write(tmp, manifest)
-        _swap_into_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("Packaged %s %s into %s (%s).", name, version, out,
              "with bitstream" if bitstream else "software only")
     return out
@@ -161,20 +152,3 @@ def _copy(src: Path, dest: Path) -> None:
     if not src.is_file():
         raise NotReadyError(f"{src} is missing; export the project again.")
     shutil.copyfile(src, dest)
-
-
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    """Rename ``tmp`` to ``out``; an existing ``out`` is moved aside first and removed after."""
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.rmdir(old)
-        os.rename(out, old)
-    try:
-        os.rename(tmp, out)
-    except BaseException:
-        if old is not None:
-            os.rename(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -1,4 +1,7 @@
-"""Does a model fit the PYNQ-Z2? Multiplications, non-zero weights, EBOPs and a first DSP/LUT estimate.
+"""Does a model fit its board? Multiplications, non-zero weights, EBOPs and a first DSP/LUT estimate.
+
+The budget is a board's resources from the board table (:mod:`fastml_lab.boards`): the PYNQ-Z2 by
+default, the ``board`` named, or the board an exported project was made for.
 
 This is an **estimate** made before any synthesis, from the dense layers alone. The model:
 
@@ -33,8 +36,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..boards import DEFAULT_BOARD, DEFAULT_PRECISION, get_board
 from ..exceptions import ConfigError
-from .operands import DEFAULT_PRECISION, Operands, operands_of
+from .operands import Operands, operands_of
 
 __all__ = ["Budget", "PYNQ_Z2", "DSP_MIN_BITS", "LUT_PER_BIT_PRODUCT", "FitEstimate", "fit_estimate",
            "estimate", "significant_bits"]
@@ -42,16 +46,22 @@ __all__ = ["Budget", "PYNQ_Z2", "DSP_MIN_BITS", "LUT_PER_BIT_PRODUCT", "FitEstim
 
 @dataclass(frozen=True)
 class Budget:
-    """The resources of one FPGA board."""
+    """The resources of one FPGA board that the estimate compares with."""
 
     board: str
     part: str
     dsp: int
     lut: int
 
+    @classmethod
+    def of(cls, board) -> "Budget":
+        """The budget of a board of the table (a :class:`~fastml_lab.boards.Board` or its name)."""
+        board = get_board(board) if isinstance(board, str) else board
+        return cls(board=board.title, part=board.part, dsp=board.resources.dsp, lut=board.resources.lut)
 
-#: The PYNQ-Z2's Zynq xc7z020: 220 DSP48E1 slices, 53,200 LUTs.
-PYNQ_Z2 = Budget(board="PYNQ-Z2", part="xc7z020clg400-1", dsp=220, lut=53_200)
+
+#: The PYNQ-Z2's Zynq xc7z020: 220 DSP48E1 slices, 53,200 LUTs (from the board table).
+PYNQ_Z2 = Budget.of("pynq-z2")
 #: Both operands at least this wide: the product goes to DSP48E1 slices.
 DSP_MIN_BITS = 9
 #: The DSP48E1 multiplier's operand widths.
@@ -119,14 +129,31 @@ class FitEstimate:
                 f"estimate for {self.budget.board})")
 
 
-def fit_estimate(model, reuse_factor: int | None = None, budget: Budget = PYNQ_Z2,
-                 precision: str = DEFAULT_PRECISION) -> FitEstimate:
+def fit_estimate(model, reuse_factor: int | None = None, budget: Budget | None = None,
+                 precision: str = DEFAULT_PRECISION, board: str | None = None) -> FitEstimate:
     """Estimate the resources of a Keras model, a ``.keras`` file, an exported project or a Firmware.
 
+    The budget is ``budget`` if given, else that of ``board`` (a name of the board table), else
+    the board of an exported project (or the board with its part), else the PYNQ-Z2.
     ``reuse_factor`` defaults to the project's, else 1. ``precision`` is the type assumed for a
     float Keras model (weights rounded to it, inputs that wide); quantized models bring their own.
     """
+    if budget is not None and board is not None:
+        raise ConfigError("Give either a budget or a board, not both.")
+    if budget is None:
+        budget = Budget.of(board if board is not None else (_project_board(model) or DEFAULT_BOARD))
     return estimate(operands_of(model, precision), reuse_factor, budget)
+
+
+def _project_board(model):
+    """The board an exported project (object or folder) was made for, or None for anything else."""
+    from pathlib import Path
+
+    from ..project import PROJECT_FILE, Project
+
+    if isinstance(model, (str, Path)) and (Path(model) / PROJECT_FILE).is_file():
+        model = Project.open(model)
+    return model.budget_board if isinstance(model, Project) else None
 
 
 def estimate(operands: Operands, reuse_factor: int | None = None, budget: Budget = PYNQ_Z2) -> FitEstimate:

@@ -1,0 +1,186 @@
+"""The project record: the one place that reads and writes an exported project folder's facts.
+
+A project folder holds::
+
+    PRJ/project.json     the record: what was exported and how (backend, board, part, clock, reuse,
+                         strategy, plan, scaler, class names), the firmware's digest, the timing
+                         and, once recorded, the synthesis report
+    PRJ/plan.json        the precision plan as given
+    PRJ/firmware.json    the emulator's description of the firmware (no timing: timing is not firmware)
+    PRJ/firmware.npz     weights and tables as stored integers
+    PRJ/hls4ml/          the hls4ml project (C++ sources, weights, build scripts)
+
+The timing is ``{"latency_cycles", "ii_cycles", "clock_mhz", "source"}``: the export writes an
+estimate (``source`` "estimate"); :meth:`Project.record_synthesis` replaces it with a synthesis
+report's figures (``source`` "synthesis report"). Packaging copies the project's timing into the
+package's manifest.
+
+Numpy-free (the firmware and the plan are loaded only when asked for): this module runs on the board.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._io import write_json_atomic
+from .boards import board_for_part, get_board, same_part
+from .exceptions import ConfigError, DataError
+
+log = logging.getLogger("fastml_lab")
+
+PROJECT_FILE = "project.json"
+HLS_DIR = "hls4ml"
+#: Where a project's timing comes from.
+ESTIMATE = "estimate"
+SYNTHESIS_REPORT = "synthesis report"
+TIMING_KEYS = ("latency_cycles", "ii_cycles", "clock_mhz", "source")
+
+
+@dataclass
+class Project:
+    """An exported project folder; ``meta`` is its ``project.json``."""
+
+    path: Path
+    meta: dict
+
+    # ------------------------------------------------------------------ reading and writing
+    @classmethod
+    def open(cls, path) -> "Project":
+        """Read ``path/project.json``; DataError naming the folder if it is missing or broken."""
+        path = Path(path)
+        meta_path = path / PROJECT_FILE
+        if not meta_path.is_file():
+            raise DataError(
+                f"{path} is not an exported project: {PROJECT_FILE} is missing. "
+                "Create one with `fastml-lab export MODEL.keras --out PRJ`."
+            )
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path} is not a readable project: {meta_path} is not valid JSON ({exc}). "
+                            "Export the project again.") from None
+        if not isinstance(meta, dict) or "backend" not in meta:
+            raise DataError(f"{path} is not a readable project: {meta_path} holds no project record "
+                            "(a JSON object with its backend). Export the project again.")
+        return cls(path, meta)
+
+    @classmethod
+    def write_new(cls, path, meta: dict) -> "Project":
+        """Write ``meta`` as the record of the folder ``path`` (atomically) and return the project."""
+        project = cls(Path(path), dict(meta))
+        project.save()
+        return project
+
+    def save(self) -> None:
+        """Write ``meta`` to ``project.json`` atomically: a reader sees the old record or the new."""
+        write_json_atomic(self.path / PROJECT_FILE, self.meta)
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def name(self) -> str:
+        return self.meta.get("name") or self.path.name
+
+    @property
+    def backend(self) -> str:
+        return self.meta["backend"]
+
+    @property
+    def part(self):
+        return self.meta.get("part")
+
+    @property
+    def board(self):
+        """The :class:`~fastml_lab.boards.Board` the project was exported for, or None (a bare part)."""
+        name = self.meta.get("board")
+        return None if name is None else get_board(name)
+
+    @property
+    def budget_board(self):
+        """The board whose resources the project is measured against: its own, else the one with
+        its part, else None."""
+        return self.board or (board_for_part(self.part) if self.part else None)
+
+    @property
+    def clock_mhz(self):
+        period = self.meta.get("clock_period_ns")
+        return round(1000.0 / float(period), 3) if period else None
+
+    @property
+    def reuse_factor(self) -> int:
+        return int(self.meta.get("reuse_factor", 1))
+
+    @property
+    def hls_dir(self) -> Path:
+        return self.path / self.meta.get("hls_dir", HLS_DIR)
+
+    @property
+    def timing(self) -> dict:
+        """Latency, II, clock and their source ("estimate" or "synthesis report"); {} if none."""
+        return dict(self.meta.get("timing") or {})
+
+    @property
+    def synthesis(self):
+        """The recorded synthesis report, or None."""
+        return self.meta.get("synthesis")
+
+    def firmware(self):
+        """The emulator :class:`~fastml_lab.emulator.Firmware` (numpy)."""
+        from .emulator import Firmware
+
+        return Firmware.load(self.path)
+
+    def plan(self):
+        """The project's :class:`~fastml_lab.hls.plan.PrecisionPlan`."""
+        from .hls.plan import PrecisionPlan
+
+        return PrecisionPlan.from_dict(self.meta["plan"])
+
+    # ------------------------------------------------------------------ synthesis
+    def record_synthesis(self, report: dict, origin=None) -> dict:
+        """Record a parsed synthesis report (:func:`fastml_lab.hls.synth.parse_csynth_report`).
+
+        The report's latency, II and clock replace the timing estimate; the record is rewritten
+        atomically. A report for another FPGA part than the project's is refused (ConfigError):
+        its figures would travel into the package of this project's board. ``origin`` (the report's
+        file) is named in messages. Returns the new timing.
+        """
+        where = f" ({origin})" if origin else ""
+        missing = [key for key in ("latency_cycles", "ii_cycles") if report.get(key) is None]
+        if missing:
+            raise DataError(f"The synthesis report{where} gives no {' or '.join(missing)}; "
+                            "nothing was recorded.")
+        part = report.get("part")
+        if part and self.part and not same_part(part, self.part):
+            raise ConfigError(
+                f"The synthesis report{where} is for part {part}, but the project {self.path} targets "
+                f"{self.part}; record a report made from this project's C++ for its own part."
+            )
+        if not part:
+            log.warning("The synthesis report%s names no part; recorded for %s without a check.",
+                        where, self.part)
+        clock_ns = report.get("target_clock_ns")
+        period = self.meta.get("clock_period_ns")
+        if clock_ns and period and abs(float(clock_ns) - float(period)) > 1e-6:
+            log.warning("The synthesis report%s targets a %g ns clock; the project was exported for %g ns. "
+                        "Its timing is recorded at the report's clock.", where, clock_ns, period)
+        timing = {
+            "latency_cycles": int(report["latency_cycles"]),
+            "ii_cycles": int(report["ii_cycles"]),
+            "clock_mhz": round(1000.0 / clock_ns, 3) if clock_ns else self.timing.get("clock_mhz", self.clock_mhz),
+            "source": SYNTHESIS_REPORT,
+        }
+        meta = dict(self.meta, synthesis=dict(report), timing=timing)
+        write_json_atomic(self.path / PROJECT_FILE, meta)
+        self.meta = meta
+        return dict(timing)
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.path)!r}, backend={self.backend!r})"
+
+
+def open_project(project) -> Project:
+    """``project`` as a :class:`Project`: itself, or the folder it names opened."""
+    return project if isinstance(project, Project) else Project.open(project)
