@@ -23,13 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..boards import DEFAULT_BOARD, get_board
 from ..exceptions import BoardError, FastMLError
 from . import manifest as mf
 from .accelerator import Accelerator
 
 log = logging.getLogger(__name__)
 
-DMA_VLNV_PREFIX = "xilinx.com:ip:axi_dma:"
+#: The AXI DMA's IP type (VLNV prefix), from the board table.
+DMA_VLNV_PREFIX = get_board(DEFAULT_BOARD).dma_vlnv
 #: Used when neither the driver nor the HWH states the DMA's length register width (14 bits).
 SAFE_MAX_TRANSFER_BYTES = (1 << 14) - 1
 DEFAULT_TIMEOUT_S = 5.0
