@@ -279,7 +279,8 @@ def test_link_for_another_board_is_refused(make_overlay_package, tmp_path):
 def test_overlay_package_imports_with_numpy_alone():
     code = (
         "import sys; import fastml_lab.overlay, fastml_lab.overlay.board, fastml_lab.overlay.dma,"
-        " fastml_lab.overlay.software, fastml_lab.commands.overlay, fastml_lab.notebooks;"
+        " fastml_lab.overlay.software, fastml_lab.commands.overlay, fastml_lab.notebooks,"
+        " fastml_lab.project, fastml_lab.boards;"
         "heavy = {'tensorflow', 'keras', 'hls4ml', 'sklearn', 'pandas', 'pynq', 'scipy', 'matplotlib'};"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
@@ -290,7 +291,8 @@ def test_overlay_package_imports_with_numpy_alone():
 def test_overlay_code_is_python_3_10_compatible():
     import ast
 
-    extra = [OVERLAY_DIR.parent / "commands" / "overlay.py", OVERLAY_DIR.parent / "notebooks" / "__init__.py"]
+    extra = [OVERLAY_DIR.parent / "commands" / "overlay.py", OVERLAY_DIR.parent / "notebooks" / "__init__.py",
+             OVERLAY_DIR.parent / "project.py", OVERLAY_DIR.parent / "boards.py"]
     for path in sorted(OVERLAY_DIR.glob("*.py")) + extra:
         source = path.read_text()
         ast.parse(source, filename=str(path), feature_version=(3, 10))
