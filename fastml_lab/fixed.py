@@ -173,6 +173,11 @@ class FixedType:
             )
         values = np.asarray(values, dtype=np.float64)
         scaled = np.multiply(values, 2.0 ** self.fractional, out=np.empty_like(values))  # exact
+        return self.raw_from_scaled(scaled)
+
+    def raw_from_scaled(self, scaled: np.ndarray) -> np.ndarray:
+        """:meth:`to_raw` of values already multiplied by ``2**fractional`` (a float64 array that
+        this call may overwrite: the result reuses its memory where the modes allow)."""
         with np.errstate(invalid="ignore"):  # +-inf passes through rounding as +-inf
             raw = self._round(scaled)
             # SAT_SYM also rewrites the most negative code, which is in range.
@@ -213,10 +218,17 @@ class FixedType:
         mode = self.overflow
         if mode == "WRAP":
             span = float(2.0 ** self.width)
+            finite = np.isfinite(raw)
             # raw - span * floor((raw - lo) / span): every step exact for |raw| < 2**53
-            wrapped = raw - span * np.floor((raw - lo) * (1.0 / span))
+            turns = np.subtract(raw, lo)
+            turns *= 1.0 / span
+            np.floor(turns, out=turns)
+            turns *= span
+            raw -= turns
             # +-inf (e.g. 1/0 in a table initialiser) shifts every bit out: the C++ result is 0.
-            return np.where(np.isfinite(raw), wrapped, 0.0)
+            if not finite.all():
+                raw[~finite] = 0.0
+            return raw
         if mode == "SAT":
             return np.clip(raw, lo, hi, out=raw)
         if mode == "SAT_ZERO":

@@ -61,7 +61,7 @@ def test_non_finite_values_name_row_and_column(fw, bad):
     with pytest.raises(DataError) as err:
         fw.predict(X)
     msg = str(err.value)
-    assert "2 NaN/inf" in msg and "row 4, column 2" in msg
+    assert "2 NaN or infinite value(s)" in msg and "X[4, 2]" in msg
 
 
 def test_one_dimensional_single_event_is_accepted(fw):
@@ -73,8 +73,49 @@ def test_one_dimensional_single_event_is_accepted(fw):
     assert np.array_equal(fw.predict(ints), fw.predict(ints.astype(float)))
 
 
-def test_empty_batch_gives_empty_output(fw):
-    assert fw.predict(np.zeros((0, 6))).shape == (0, 4)
+def test_empty_batch_is_refused_like_the_overlay_refuses_it(fw):
+    with pytest.raises(DataError, match="0 events .*at least 1"):
+        fw.predict(np.zeros((0, 6)))
+    with pytest.raises(DataError, match="0 events"):
+        fw.predict_counting_overflows(np.zeros((0, 6)))
+
+
+def test_input_check_is_the_shared_one(fw):
+    from fastml_lab.inputs import check_events
+
+    for bad in (np.zeros((3, 5)), np.zeros((0, 6)), np.array([[np.nan] * 6]), np.array([["a"] * 6])):
+        with pytest.raises(DataError) as ours:
+            fw.validate_input(bad)
+        with pytest.raises(DataError) as shared:
+            check_events(bad, 6, min_rows=1, allow_single_row=True)
+        assert str(ours.value) == str(shared.value)
+
+
+def test_run_checked_gives_predicts_outputs_without_checking_again(fw, monkeypatch):
+    from fastml_lab import emulator
+
+    X = fw.validate_input(np.random.default_rng(1).normal(size=(5000, 6)) * 3)
+    expected = fw.predict(X)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("checked again")
+
+    monkeypatch.setattr(emulator, "check_events", refuse)
+    assert np.array_equal(fw.run_checked(X), expected)
+
+
+def test_old_descriptions_with_timing_still_load(damaged, fw):
+    desc = json.loads((damaged / "firmware.json").read_text())
+    assert "timing" not in desc
+    desc["timing"] = {"source": "estimate", "latency_cycles": 12, "ii_cycles": 1, "clock_mhz": 100.0}
+    (damaged / "firmware.json").write_text(json.dumps(desc))
+    old = Firmware.load(damaged)
+    assert not hasattr(old, "timing")
+    X = np.random.default_rng(2).normal(size=(50, 6))
+    assert np.array_equal(old.predict(X), fw.predict(X))
+    # The digest is over the description as stored, so the one a package recorded still holds.
+    assert old.digest() != fw.digest()
+    assert old.digest() == Firmware(desc, fw.arrays).digest()
 
 
 def test_load_folder_without_firmware_files(tmp_path):
@@ -139,6 +180,13 @@ def test_digest_changes_when_one_weight_changes(fw, project):
     desc = json.loads(json.dumps(fw.description))
     desc["layers"][0]["result_type"]["integer"] += 1
     assert Firmware(desc, fw.arrays).digest() != fw.digest()
+
+
+def test_overflow_counts_and_trace_follow_predict(fw):
+    X = np.random.default_rng(4).normal(size=(5000, 6)) * 40   # saturates and wraps
+    out, counts = fw.predict_counting_overflows(X)
+    assert np.array_equal(out, fw.predict(X)) and counts["input"] > 0 and counts["fc1"] > 0
+    assert set(counts) == {"input", *fw.layer_names}
 
 
 def test_trace_returns_every_layer_and_ends_at_the_output(fw):

@@ -1,0 +1,5 @@
+"""The firmware's operations, one class each; importing this package registers them all."""
+
+from . import dense  # noqa: F401  (registration order: the order of the supported functions)
+from . import activations, normalize, softmax  # noqa: F401
+from . import quantize  # noqa: F401
