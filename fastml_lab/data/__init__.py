@@ -5,11 +5,11 @@
 >>> ds.X_train.shape, ds.y_train.shape
 ((4000, 16), (4000, 5))
 
-Modules: ``schema`` (names and checks), ``synthetic`` (offline generator), ``arff`` / ``openml``
-(the OpenML download and cache), ``files`` (local files), ``prepare`` (split, scale, one-hot),
-``load`` (source selection). Heavy libraries (pandas, h5py, scikit-learn) load only when used.
-Environment: ``FASTML_LAB_CACHE`` (cache folder), ``FASTML_LAB_OFFLINE=1`` (never go online),
-``FASTML_LAB_OPENML_URL`` (another OpenML description URL).
+Modules: ``schema`` (names and checks), ``synthetic`` (offline generator), ``openml`` (the
+OpenML download and cache, through scikit-learn's ``fetch_openml``), ``files`` and ``arff`` (local
+files), ``prepare`` (split, scale, one-hot), ``load`` (source selection). Heavy libraries (pandas,
+h5py, scikit-learn, SciPy) load only when used. Environment: ``FASTML_LAB_CACHE`` (cache folder),
+``FASTML_LAB_OFFLINE=1`` (never go online).
 """
 
 from __future__ import annotations

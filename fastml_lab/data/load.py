@@ -1,6 +1,7 @@
 """``load_jets``: pick a data source, take an optional reproducible subset, and prepare it.
 
-Sources: ``"synthetic"`` (offline generator), ``"openml"`` (cached or downloaded real data), a
+Sources: ``"synthetic"`` (offline generator), ``"openml"`` (the real data through scikit-learn's
+``fetch_openml``, cached or downloaded; :mod:`~fastml_lab.data.openml`), a
 path (see :func:`~fastml_lab.data.files.read_jets`), or ``"auto"``: the cached real dataset if
 present; otherwise OpenML if it answers within a few seconds; otherwise the synthetic generator,
 with a warning. ``FASTML_LAB_OFFLINE=1`` keeps ``"auto"`` (and ``"openml"``) off the network.
@@ -100,21 +101,13 @@ def _synthetic(n_events, seed, reason):
     return X, labels, origin, notice
 
 
-def _openml(cache_dir, progress, allow_download, description=None):
-    cached = openml.load_cached(cache_dir)
-    where = openml.cache_directory(cache_dir) / openml.CACHE_FILE
-    if cached is not None:
-        return (*cached, f"OpenML {openml.OPENML_NAME} (cached)",
-                f"Using the real hls4ml LHC jet dataset (OpenML {openml.OPENML_ID}, cached at {where}).")
-    if not allow_download or openml.offline():
-        raise ConfigError(
-            f"OpenML {openml.OPENML_NAME} is not cached at {where} and FASTML_LAB_OFFLINE is set; "
-            "unset it to download, pass a local copy, or use source='synthetic'."
-        )
-    openml.download_openml_jets(cache_dir, description=description, progress=progress)
-    X, labels = openml.load_cached(cache_dir)
-    return (X, labels, f"OpenML {openml.OPENML_NAME} (downloaded)",
-            f"Using the real hls4ml LHC jet dataset (OpenML {openml.OPENML_ID}, downloaded to {where}).")
+def _openml(cache_dir, progress, allow_download):
+    cached = openml.is_cached(cache_dir)
+    X, labels = openml.fetch_jets(cache_dir, allow_download=allow_download, progress=progress)
+    where = openml.cache_directory(cache_dir)
+    how = "cached at" if cached else "downloaded to"
+    return (X, labels, f"OpenML {openml.OPENML_NAME} ({'cached' if cached else 'downloaded'})",
+            f"Using the real hls4ml LHC jet dataset (OpenML {openml.OPENML_ID}, {how} {where}).")
 
 
 def _auto(n_events, seed, cache_dir, progress):
@@ -124,11 +117,11 @@ def _auto(n_events, seed, cache_dir, progress):
         reason = "the real dataset is not cached and FASTML_LAB_OFFLINE is set"
     else:
         try:
-            description = openml.fetch_description(timeout=AUTO_PROBE_TIMEOUT_S)
-            return _openml(cache_dir, progress, allow_download=True, description=description)
+            if openml.reachable(timeout=AUTO_PROBE_TIMEOUT_S):
+                return _openml(cache_dir, progress, allow_download=True)
         except DataError as exc:
             log.debug("OpenML unavailable: %s", exc)
-            reason = "the real dataset is not cached and OpenML could not be reached or read"
+        reason = "the real dataset is not cached and OpenML could not be reached or read"
     X, labels, origin, notice = _synthetic(n_events, seed, reason)
     warnings.warn(notice, UserWarning, stacklevel=3)
     return X, labels, origin, notice

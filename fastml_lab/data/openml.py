@@ -1,49 +1,51 @@
-"""Fetch OpenML dataset 42468 (``hls4ml_lhc_jets_hlf``) once and keep it in a local cache.
+"""OpenML dataset 42468 (``hls4ml_lhc_jets_hlf``) through scikit-learn's ``fetch_openml``.
 
-The download uses OpenML's public REST API with urllib: the JSON description at
-``https://api.openml.org/api/v1/json/data/42468`` names the ARFF file (``url``, or ``file_id`` for
-``/data/v1/download/<file_id>``) and its ``md5_checksum``. The ARFF file is streamed to a temporary
-file with a tqdm progress bar, checked against the checksum, parsed, and stored as
-``openml_42468_hls4ml_lhc_jets_hlf.npz`` (float32 features, int8 labels) in the cache directory.
-Every cache write goes to a temporary file first and is moved into place with ``os.replace``.
+``fetch_openml`` downloads OpenML's JSON description, feature list and qualities and the gzipped
+ARFF file into ``<cache>/openml/openml.org/`` (the cache folder is its ``data_home``), checks the
+file's MD5 against the description, and on later calls reads those files without the network.
 
 Environment:
 
-* ``FASTML_LAB_CACHE``: cache directory (default ``~/.cache/fastml_lab``; the ``cache_dir``
+* ``FASTML_LAB_CACHE``: cache folder (default ``~/.cache/fastml_lab``; the ``cache_dir``
   argument wins over both).
-* ``FASTML_LAB_OFFLINE=1``: never go online; ``source="auto"`` then uses the cache or the
-  synthetic generator.
-* ``FASTML_LAB_OPENML_URL``: another description URL (a mirror, or a ``file://`` URL for tests).
+* ``FASTML_LAB_OFFLINE=1``: never go online. A cached copy still loads (its reads are made with
+  the network refused); without one, ``source="auto"`` uses the synthetic generator.
 """
 
 from __future__ import annotations
 
-import hashlib
+import gzip
 import http.client
 import json
 import logging
 import os
-import tempfile
-import urllib.error
-import urllib.request
-import zlib
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from urllib.error import URLError
+from urllib.parse import urlparse
+from urllib.request import Request, urlopen
 
 import numpy as np
 
-from .._io import atomic_destination
-from ..exceptions import DataError
-from .arff import open_text, read_arff
+from .._deps import require
+from ..exceptions import ConfigError, DataError
 from .schema import FEATURES, check_dataset
 
 OPENML_ID = 42468
 OPENML_NAME = "hls4ml_lhc_jets_hlf"
-DESCRIPTION_URL = f"https://api.openml.org/api/v1/json/data/{OPENML_ID}"
-DOWNLOAD_URL = "https://api.openml.org/data/v1/download/{file_id}"
-CACHE_FILE = f"openml_{OPENML_ID}_{OPENML_NAME}.npz"
-DOWNLOAD_TIMEOUT_S = 60.0
-_CHUNK = 1 << 20
+TARGET = "class"
+ORIGIN = f"OpenML {OPENML_NAME} (id {OPENML_ID})"
+#: The description fetch_openml asks for first; ``reachable`` probes it.
+DESCRIPTION_URL = f"https://www.openml.org/api/v1/json/data/{OPENML_ID}"
+#: fetch_openml's attempts and the seconds between them when the network fails.
+N_RETRIES = 3
+RETRY_DELAY_S = 1.0
+#: The metadata fetch_openml caches, as ``<data_home>/openml/openml.org/<URL path>.gz``.
+_METADATA = (f"api/v1/json/data/{OPENML_ID}", f"api/v1/json/data/features/{OPENML_ID}",
+             f"api/v1/json/data/qualities/{OPENML_ID}")
+_ALTERNATIVES = ("check the network, pass a local copy (load_jets('jets.h5')), or use "
+                 "load_jets(source='synthetic').")
+_NETWORK_ERRORS = (URLError, TimeoutError, ConnectionError, http.client.HTTPException)
 
 log = logging.getLogger("fastml_lab.data")
 
@@ -61,134 +63,137 @@ def cache_directory(cache_dir=None) -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "fastml_lab"
 
 
-def description_url() -> str:
-    return os.environ.get("FASTML_LAB_OPENML_URL") or DESCRIPTION_URL
+def cached_path(openml_path: str, cache_dir=None) -> Path:
+    """Where fetch_openml keeps the resource at ``openml_path`` (a URL path) of this cache."""
+    return cache_directory(cache_dir) / "openml" / "openml.org" / f"{openml_path}.gz"
+
+
+def missing_files(cache_dir=None) -> list:
+    """The cached files fetch_openml reads that are not there (all of them before a download)."""
+    paths = [cached_path(p, cache_dir) for p in _METADATA]
+    if paths[0].is_file():
+        url = _cached_description(paths[0]).get("url", "")
+        paths.append(cached_path(urlparse(url).path.lstrip("/"), cache_dir))
+    return [p for p in paths if not p.is_file()]
 
 
 def is_cached(cache_dir=None) -> bool:
-    return (cache_directory(cache_dir) / CACHE_FILE).is_file()
+    """True when the dataset loads from the cache alone."""
+    return cached_path(_METADATA[0], cache_dir).is_file() and not missing_files(cache_dir)
 
 
-def load_cached(cache_dir=None) -> tuple[np.ndarray, np.ndarray] | None:
-    """The cached OpenML jets as (X, labels), or None when nothing is cached yet."""
-    path = cache_directory(cache_dir) / CACHE_FILE
-    if not path.is_file():
-        return None
+def reachable(timeout: float) -> bool:
+    """True when OpenML answers for the dataset within ``timeout`` seconds (False when offline)."""
+    if offline():
+        return False
     try:
-        with np.load(path, allow_pickle=False) as stored:
-            X, labels = stored["X"], stored["labels"]
-    except (OSError, KeyError, ValueError, zlib.error) as exc:
-        raise DataError(
-            f"'{path}': the cached OpenML jets are unreadable ({exc}); delete the file to download again."
-        ) from None
-    return check_dataset(X, labels, path)
+        with urlopen(Request(DESCRIPTION_URL, headers={"User-Agent": "fastml_lab"}), timeout=timeout):
+            return True
+    except (*_NETWORK_ERRORS, OSError, ValueError) as exc:
+        log.debug("OpenML unavailable: %s", exc)
+        return False
 
 
-def fetch_description(url: str | None = None, timeout: float = DOWNLOAD_TIMEOUT_S) -> dict:
-    """OpenML's JSON description of the dataset (raises DataError when unreachable or malformed)."""
-    url = url or description_url()
-    try:
-        with urllib.request.urlopen(_request(url), timeout=timeout) as response:
-            body = json.loads(response.read().decode("utf-8"))
-        return body["data_set_description"]
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        raise DataError(f"cannot reach OpenML at {url} ({_reason(exc)}); {_ALTERNATIVES}") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(
-            f"{url}: not an OpenML dataset description ({exc!r}); expected JSON with a "
-            f"'data_set_description' object. {_ALTERNATIVES}"
-        ) from None
+def fetch_jets(cache_dir=None, *, allow_download: bool = True, progress: bool = True):
+    """Raw float32 features (n, 16) in FEATURES order and int64 labels of the OpenML jets.
 
-
-def download_openml_jets(cache_dir=None, *, description: dict | None = None,
-                         timeout: float = DOWNLOAD_TIMEOUT_S, progress: bool = True) -> Path:
-    """Download the ARFF file, check it, and cache it as .npz; returns the cache file's path."""
-    description = description if description is not None else fetch_description(timeout=timeout)
-    url = description.get("url") or DOWNLOAD_URL.format(file_id=description.get("file_id"))
-    if not description.get("url") and not description.get("file_id"):
-        raise DataError(f"the OpenML description names no data file ('url' or 'file_id'). {_ALTERNATIVES}")
+    Reads the cache; downloads into it first when a file is missing and downloading is allowed
+    (never with ``FASTML_LAB_OFFLINE`` set). ``progress`` shows a notice while it downloads.
+    """
     folder = cache_directory(cache_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / CACHE_FILE
-    log.info("Downloading OpenML %s (id %d) from %s", OPENML_NAME, OPENML_ID, url)
-    with _temporary(folder, ".arff") as arff_path:
-        _stream_to_file(url, arff_path, timeout, progress)
-        _check_md5(arff_path, description.get("md5_checksum"), url)
-        X, labels = read_arff(arff_path, target=description.get("default_target_attribute") or "class")
-    with atomic_destination(target) as npz_path, open(npz_path, "wb") as out:
-        np.savez(out, X=X, labels=labels.astype(np.int8), features=np.asarray(FEATURES))
-    log.info("Cached %d jets at %s", len(labels), target)
-    return target
+    cached = is_cached(cache_dir)
+    if not cached and (not allow_download or offline()):
+        raise ConfigError(
+            f"OpenML {OPENML_NAME} is not cached at {folder} and FASTML_LAB_OFFLINE is set; "
+            "unset it to download, pass a local copy, or use source='synthetic'."
+        )
+    datasets = require("sklearn.datasets", "fetch the OpenML jets")
+    require("pandas", "fetch the OpenML jets")
+    notice = None if cached else (f"Downloading {ORIGIN}, 830,000 jets, into {folder}; later loads "
+                                  "read this copy")
+    try:
+        with _network_refused() if cached and offline() else nullcontext(), _notice(notice, progress):
+            frame = datasets.fetch_openml(
+                data_id=OPENML_ID, data_home=str(folder), target_column=None, as_frame=True,
+                parser="pandas", n_retries=N_RETRIES, delay=RETRY_DELAY_S,
+            ).frame
+    except _NETWORK_ERRORS as exc:
+        if cached and offline():
+            raise DataError(f"The cached {ORIGIN} in {folder} is unreadable ({_reason(exc)}) and "
+                            "FASTML_LAB_OFFLINE is set; unset it to download it again.") from None
+        raise DataError(f"Cannot reach OpenML for {ORIGIN} ({_reason(exc)}); {_ALTERNATIVES}") from None
+    except OSError as exc:
+        raise DataError(f"Cannot read or write the OpenML cache in {folder} ({exc}).") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{ORIGIN} is not in the form this toolkit reads ({exc}); {_ALTERNATIVES}") from None
+    X, labels = jets_from_frame(frame)
+    if notice:
+        log.info("Cached %d jets at %s", len(labels), folder)
+    return X, labels
 
 
-_ALTERNATIVES = ("check the network, pass a local copy (load_jets('jets.h5')), or use "
-                 "load_jets(source='synthetic').")
+def jets_from_frame(frame) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels from fetch_openml's frame; DataError when OpenML changed the schema."""
+    columns = [str(c) for c in frame.columns]
+    missing = [name for name in (*FEATURES, TARGET) if name not in columns]
+    extra = [name for name in columns if name not in FEATURES and name != TARGET]
+    if missing or extra:
+        raise DataError(
+            f"{ORIGIN} has changed: its columns are not the jet schema (missing {missing}, "
+            f"unexpected {extra}); expected the 16 features {list(FEATURES)} and '{TARGET}'. "
+            f"Pass a local copy or use load_jets(source='synthetic')."
+        )
+    features = frame[list(FEATURES)]
+    text = [name for name in FEATURES if features[name].dtype.kind not in "fiu"]
+    if text:
+        raise DataError(f"{ORIGIN} has changed: column(s) {text} are not numeric; feature values "
+                        "must be numbers.")
+    return check_dataset(features.to_numpy(dtype=np.float64), frame[TARGET].to_numpy(dtype=object),
+                         ORIGIN)
 
 
-def _request(url: str, compressed: bool = False) -> urllib.request.Request:
-    headers = {"User-Agent": "fastml_lab"}
-    if compressed:  # the ARFF file may arrive gzip-encoded; read_arff un-gzips it
-        headers["Accept-Encoding"] = "gzip"
-    return urllib.request.Request(url, headers=headers)
+def _cached_description(path: Path) -> dict:
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as stream:
+            return json.load(stream)["data_set_description"]
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"'{path}': the cached OpenML description is unreadable ({exc!r}); delete "
+                        "the file to download it again.") from None
 
 
 def _reason(exc: Exception) -> str:
     return str(getattr(exc, "reason", None) or exc)
 
 
-def _stream_to_file(url: str, path: Path, timeout: float, progress: bool) -> None:
-    try:
-        with urllib.request.urlopen(_request(url, compressed=True), timeout=timeout) as response, \
-                open(path, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with _progress_bar(total, progress) as bar:
-                for chunk in iter(lambda: response.read(_CHUNK), b""):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        raise DataError(f"downloading {url} failed ({_reason(exc)}); {_ALTERNATIVES}") from None
-
-
-def _check_md5(path: Path, expected: str | None, url: str) -> None:
-    if not expected:
-        return
-    digest = hashlib.md5()
-    with open_text(path) as stream:
-        raw = stream.buffer
-        for chunk in iter(lambda: raw.read(_CHUNK), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != expected.lower():
-        raise DataError(
-            f"{url}: the downloaded file's MD5 {digest.hexdigest()} differs from OpenML's "
-            f"{expected}; the download is corrupt, try again."
-        )
-
-
 @contextmanager
-def _temporary(folder: Path, suffix: str):
-    handle, name = tempfile.mkstemp(prefix=".partial-", suffix=suffix, dir=folder)
-    os.close(handle)
-    path = Path(name)
+def _network_refused():
+    """fetch_openml without the network: its one way out (``urlopen``, the seam scikit-learn's
+    own tests replace) raises instead, so a broken cache cannot start a download."""
+    from sklearn.datasets import _openml
+
+    def refuse(request, *args, **kwargs):
+        raise URLError("FASTML_LAB_OFFLINE is set; the network is not used")
+
+    original, _openml.urlopen = _openml.urlopen, refuse
     try:
-        yield path
+        yield
     finally:
-        path.unlink(missing_ok=True)
-
-
-class _NoBar:
-    def update(self, n):
-        pass
+        _openml.urlopen = original
 
 
 @contextmanager
-def _progress_bar(total, enabled: bool):
-    if not enabled:
-        yield _NoBar()
+def _notice(text, progress: bool):
+    """Log ``text``; with ``progress``, also show it as a tqdm line with the elapsed time."""
+    if text is None:
+        yield
         return
+    log.info("%s.", text)
     try:
-        from tqdm.auto import tqdm
+        tqdm = require("tqdm.auto", "show progress").tqdm if progress else None
     except ImportError:
-        yield _NoBar()
+        tqdm = None
+    if tqdm is None:
+        yield
         return
-    with tqdm(total=total, unit="B", unit_scale=True, desc=f"OpenML {OPENML_NAME}") as bar:
-        yield bar
+    with tqdm(total=None, desc=text, bar_format="{desc} [{elapsed}]"):
+        yield
