@@ -32,10 +32,13 @@ def load_firmware(package):
 
 def stream_ip(firmware, words: np.ndarray, word_dtype) -> np.ndarray:
     """What the IP does with a run of input words: each word becomes the input type, results
-    are computed bit-exactly and each is written back as one word of ``word_dtype``."""
-    events = np.asarray(words, dtype=np.float64).reshape(-1, firmware.n_inputs)
-    results = np.asarray(firmware.predict(events), dtype=np.float64)
-    return np.ascontiguousarray(results, dtype=word_dtype).reshape(-1)
+    are computed bit-exactly and each is written back as one word of ``word_dtype``.
+
+    The words come from events the overlay has already checked, so the emulator runs them
+    unchecked (:meth:`~fastml_lab.emulator.Firmware.run_checked`), as the IP takes any word.
+    """
+    events = np.ascontiguousarray(words, dtype=np.float64).reshape(-1, firmware.n_inputs)
+    return np.ascontiguousarray(firmware.run_checked(events), dtype=word_dtype).reshape(-1)
 
 
 class SoftwareOverlay(Accelerator):
