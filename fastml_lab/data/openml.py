@@ -111,14 +111,16 @@ def fetch_jets(cache_dir=None, *, allow_download: bool = True, progress: bool = 
     require("pandas", "fetch the OpenML jets")
     notice = None if cached else (f"Downloading {ORIGIN}, 830,000 jets, into {folder}; later loads "
                                   "read this copy")
+    refused = cached and offline()
+    retries, delay = (1, 0.01) if refused else (N_RETRIES, RETRY_DELAY_S)  # no waiting for a refusal
     try:
-        with _network_refused() if cached and offline() else nullcontext(), _notice(notice, progress):
+        with _network_refused() if refused else nullcontext(), _notice(notice, progress):
             frame = datasets.fetch_openml(
                 data_id=OPENML_ID, data_home=str(folder), target_column=None, as_frame=True,
-                parser="pandas", n_retries=N_RETRIES, delay=RETRY_DELAY_S,
+                parser="pandas", n_retries=retries, delay=delay,
             ).frame
     except _NETWORK_ERRORS as exc:
-        if cached and offline():
+        if refused:
             raise DataError(f"The cached {ORIGIN} in {folder} is unreadable ({_reason(exc)}) and "
                             "FASTML_LAB_OFFLINE is set; unset it to download it again.") from None
         raise DataError(f"Cannot reach OpenML for {ORIGIN} ({_reason(exc)}); {_ALTERNATIVES}") from None
