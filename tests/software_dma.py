@@ -1,13 +1,16 @@
-"""A software AXI DMA with the emulator as the IP behind it, speaking pynq's DMA interface.
+"""A software AXI DMA for the board driver's tests: pynq's DMA interface with the emulator as the IP.
+
+It lives with the tests because only they use it: tests/test_board_driver.py runs the real PYNQ-Z2
+driver (``fastml_lab/overlay/board.py``) against a fake ``pynq`` whose DMA is this class. The
+package's software overlay needs no DMA (it hands checked events to the emulator directly).
 
 ``SoftwareDMA(firmware)`` offers ``sendchannel`` / ``recvchannel`` with ``transfer(array, start=0,
-nbytes=0)``, ``wait()``, ``idle``, ``running``, ``start()``, ``stop()`` and pynq's length check, so
-the board driver can run unchanged without a board. The modelled IP behaves like hls4ml's
-VivadoAccelerator stream wrapper: it consumes ``n_inputs`` words per event, casts each word to the
-input type, and writes ``n_outputs`` words per event, raising TLAST on the last output word of an
-event whose input carried TLAST. ``delay_s`` delays completion and ``stall=True`` makes the IP
-never answer, to exercise timeouts; a receive buffer shorter than the packet halts the channel as
-the real engine does.
+nbytes=0)``, ``wait()``, ``idle``, ``running``, ``start()``, ``stop()`` and pynq's length check. The
+modelled IP behaves like hls4ml's VivadoAccelerator stream wrapper: it consumes ``n_inputs`` words
+per event, casts each word to the input type, and writes ``n_outputs`` words per event, raising
+TLAST on the last output word of an event whose input carried TLAST. ``delay_s`` delays completion
+and ``stall=True`` makes the IP never answer, to exercise timeouts; a receive buffer shorter than
+the packet halts the channel as the real engine does.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import time
 
 import numpy as np
 
-from .software import stream_ip
+from fastml_lab.overlay.software import stream_ip
 
 #: Largest transfer of hls4ml's PYNQ-Z2 design (``c_sg_length_width`` = 26).
 HLS4ML_MAX_TRANSFER_BYTES = (1 << 26) - 1
