@@ -14,7 +14,7 @@ import pytest
 from fastml_lab.exceptions import BoardError, DataError
 from fastml_lab.overlay import load, open_package
 from fastml_lab.overlay.board import SAFE_MAX_TRANSFER_BYTES, BoardLock, BoardOverlay
-from fastml_lab.overlay.dma import SoftwareDMA
+from software_dma import SoftwareDMA
 from fastml_lab.overlay.package import VERIFIED
 from fastml_lab.overlay.software import SoftwareOverlay
 

@@ -278,7 +278,7 @@ def test_link_for_another_board_is_refused(make_overlay_package, tmp_path):
 # ---------------------------------------------------------------------------- board-safe code
 def test_overlay_package_imports_with_numpy_alone():
     code = (
-        "import sys; import fastml_lab.overlay, fastml_lab.overlay.board, fastml_lab.overlay.dma,"
+        "import sys; import fastml_lab.overlay, fastml_lab.overlay.board,"
         " fastml_lab.overlay.software, fastml_lab.commands.overlay, fastml_lab.notebooks,"
         " fastml_lab.project, fastml_lab.boards;"
         "heavy = {'tensorflow', 'keras', 'hls4ml', 'sklearn', 'pandas', 'pynq', 'scipy', 'matplotlib'};"
