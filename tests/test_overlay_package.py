@@ -235,6 +235,13 @@ def test_existing_folder_that_is_not_a_package(tmp_path):
         resolve(tmp_path)
 
 
+def test_a_path_that_does_not_exist_is_named_as_a_path(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        resolve(tmp_path / "gone" / "pkg")
+    assert f"{tmp_path / 'gone' / 'pkg'} does not exist" in str(err.value)
+    assert "No overlay package named" not in str(err.value)
+
+
 # ---------------------------------------------------------------------------- .link files
 def _release(tmp_path, pkg, role):
     """Move the package's file to a 'release' folder and link it; returns the link path."""

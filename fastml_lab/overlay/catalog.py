@@ -84,6 +84,9 @@ def resolve(name_or_path, paths=()) -> Path:
     if candidate.exists():
         raise ConfigError(f"{candidate} is not an overlay package: it has no {mf.MANIFEST_FILE}.")
     name = str(name_or_path)
+    if len(candidate.parts) > 1:  # a path, not a package name
+        raise ConfigError(f"{candidate} does not exist: there is no overlay package there. "
+                          "`fastml-lab package PRJ --name NAME --out DIR` makes one.")
     searched = search_dirs(paths)
     for folder in searched:
         for pkg_dir in _package_dirs(folder):
