@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,8 +77,18 @@ class LabState(traitlets.HasTraits):
     OBJECTS = ("dataset", "model", "evaluation", "quantized", "plan", "project", "package")
 
     def __init__(self, project_dir=DEFAULT_PROJECT_DIR, quick: bool = True, **objects):
+        self._folder_read = threading.Event()  # set while ``restoring`` is False
+        self._folder_read.set()
         super().__init__(project_dir=str(project_dir), quick=bool(quick))
         self.give(**objects)
+
+    @traitlets.observe("restoring")
+    def _restoring_changed(self, change) -> None:
+        (self._folder_read.clear if change["new"] else self._folder_read.set)()
+
+    def wait_restored(self, timeout: float | None = None) -> bool:
+        """Block until the project folder is read (``restoring`` is False); False after ``timeout`` s."""
+        return self._folder_read.wait(timeout)
 
     def give(self, **objects) -> None:
         """Set inputs by name (``model=...``); None values are skipped."""

@@ -10,14 +10,19 @@ of the cell shows the same panel.
 from __future__ import annotations
 
 import html
+import time
 
 import ipywidgets as widgets
 
+from ..exceptions import NotReadyError
 from . import DEFAULT_PROJECT_DIR
 from .figures import save_png
 from .panel import ErrorPanel, ProgressBar, code_html, figure_widget, notice_html, numbers_html
 from .runner import Runner, describe_error
 from .state import LabState, StepResult
+
+#: How long a step started while the walk reads its project folder waits for that (seconds).
+RESTORE_TIMEOUT_S = 300.0
 
 #: What a missing input is called and which step makes it.
 NEEDS = {
@@ -85,7 +90,7 @@ class Step:
     def missing(self) -> str:
         """Why the step cannot run yet ('' when it can)."""
         if self.state.restoring:
-            return "The walk is still reading the project folder; try again in a moment."
+            return "The walk is still reading the project folder; a step run now starts once it is read."
         for need in self.needs:
             if getattr(self.state, need) is None:
                 what, step, keyword = NEEDS[need]
@@ -132,7 +137,17 @@ class Step:
 
     # ------------------------------------------------------------------ running
     def run(self) -> bool:
-        """What the Run button does; False when the step cannot start (the panel says why)."""
+        """What the Run button does; False when the step cannot start (the panel says why).
+
+        It returns at once and the work runs in a background thread (``wait()`` waits for it).
+        While the walk is still reading its project folder (``lab()`` reads it in the
+        background, so the walk shows at once), the step is accepted all the same: its thread
+        first waits for the reading to end, then checks its inputs and reads its settings (both
+        may come from the folder), and only then works. So ``step.run(); step.wait()`` right
+        after ``lab()`` does not depend on timing, and the Run button never freezes the page:
+        one path for code and clicks, no blocking in the kernel's main thread. A reading that
+        has not ended after ``RESTORE_TIMEOUT_S`` fails the step with an error saying so.
+        """
         if self.runner.busy:
             return False
         self.errors.clear()
@@ -140,15 +155,17 @@ class Step:
             self.message.value = notice_html(f"{self.state.running} is still running; wait for it to "
                                              "finish or press its Stop button.")
             return False
-        why = self.missing()
-        if why:
-            self.message.value = notice_html(why)
-            return False
-        try:
-            settings = self.settings()
-        except Exception as exc:  # a control holds something the step cannot use
-            self.errors.show(describe_error(exc))
-            return False
+        settings = None  # read after the project folder, when the walk is still reading it
+        if not self.state.restoring:
+            why = self.missing()
+            if why:
+                self.message.value = notice_html(why)
+                return False
+            try:
+                settings = self.settings()
+            except Exception as exc:  # a control holds something the step cannot use
+                self.errors.show(describe_error(exc))
+                return False
         self.message.value = ""
         self.status.value = ""
         self.outcome = ""
@@ -158,11 +175,32 @@ class Step:
         self.state.running = self.title
         return self.runner.start(lambda task: self._work(task, settings), name=f"fastml-lab-{self.name}")
 
-    def _work(self, task, settings: dict) -> StepResult:
+    def _work(self, task, settings: dict | None) -> StepResult:
+        if settings is None:
+            settings = self._settings_once_restored(task)
         result = self.work(task, settings)
         result.settings = settings
         self.state.save_result(self.name, result)
         return result
+
+    def _settings_once_restored(self, task) -> dict:
+        """Wait (Stop works) until the walk has read its project folder; then the step's inputs
+        are checked and its settings read, as :meth:`run` does otherwise."""
+        task.progress(0, 1, "waiting for the walk to read its project folder")
+        deadline = time.monotonic() + RESTORE_TIMEOUT_S
+        while not self.state.wait_restored(min(0.2, RESTORE_TIMEOUT_S)):
+            task.check()
+            if time.monotonic() >= deadline:
+                raise NotReadyError(
+                    f"The walk was still reading its project folder {self.state.folder} after "
+                    f"{RESTORE_TIMEOUT_S:g} s, so {self.title} did not start. The walk's status line says "
+                    "what it is reading; run the step again once it is done, or start afresh with "
+                    "fastml_lab.lab(..., restore=False).")
+        task.check()
+        why = self.missing()
+        if why:
+            raise NotReadyError(why)
+        return self.settings()
 
     def stop(self) -> None:
         self.runner.stop()

@@ -74,6 +74,8 @@ class Walk:
         self.stepper.value = max(0, min(len(self.steps) - 1, index))
 
     def wait_restored(self, timeout: float | None = None) -> bool:
+        """Block until the project folder is read and the status line says what was found; False
+        after ``timeout`` seconds. Steps need not call it: ``step.run()`` waits by itself."""
         return self._restorer.wait(timeout)
 
     def _restored(self, outcome, value, task) -> None:
@@ -101,5 +103,12 @@ def lab(project_dir=DEFAULT_PROJECT_DIR, quick: bool = True, restore: bool = Tru
     Put it last in a cell (``fastml_lab.lab()``) to show it. ``project_dir`` keeps models,
     projects, packages and results, so running the cell again continues where it stopped;
     ``quick`` starts with small data and few epochs; ``restore=False`` ignores earlier work.
+
+    It returns at once and reads a filled ``project_dir`` in a background thread: reading
+    brings TensorFlow in, the models and the jets again, which may take tens of seconds, and a
+    student should see the walk (and "Reading ...") at once rather than a silent cell. A step
+    started meanwhile, by its Run button or by ``walk.step(name).run()`` in the next cell,
+    waits for the reading in its own thread before it works (see :meth:`Step.run`), so
+    ``step.run(); step.wait()`` gives the same result whether or not the reading has ended.
     """
     return Walk(project_dir=project_dir, quick=quick, restore=restore)

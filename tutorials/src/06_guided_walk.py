@@ -46,7 +46,9 @@ walk
 # Every panel is also an object: `walk.step("train")` is the Train step, `step.run()` does what
 # its Run button does (the work runs in the background, so the notebook stays responsive) and
 # `step.wait()` waits for it. The next cell runs all five steps in order; watch the panels above
-# fill in. If a step fails, its panel shows the error, folded details included.
+# fill in. If a step fails, its panel shows the error, folded details included. On a second run
+# of this notebook the walk first reads back its project folder ("Reading ..." above); a step
+# started meanwhile waits for that, then runs again.
 
 # %%
 %%needs tensorflow ipywidgets
