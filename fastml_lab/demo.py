@@ -15,11 +15,13 @@ atomically after each one, so a failed run still leaves the report of the steps 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
 import platform
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -27,10 +29,10 @@ from typing import Any, Callable
 import numpy as np
 
 from ._io import atomic_destination
+from .boards import DEFAULT_PRECISION as PRECISION  # a float model's export type (a quantized one brings its own)
+from .compare import count_mismatches
 
 logger = logging.getLogger(__name__)
-#: The fixed-point type the demo exports a float model with (a quantized model brings its own types).
-PRECISION = "ap_fixed<16,6>"
 
 __all__ = ["DemoSettings", "DemoRun", "STEPS", "run_demo", "format_summary"]
 
@@ -53,11 +55,19 @@ class DemoSettings:
     prune: float = 0.75
     qat_epochs: int = 5
 
+    csim_events: int | None = 20_000
+    profile_events: int = 4096
+
     @classmethod
     def for_mode(cls, quick: bool) -> "DemoSettings":
-        if quick:  # about 10 s of training on 2 cores, accuracy close to the full run
-            return cls(n_events=60_000, epochs=20, patience=4, learning_rate=3e-3)
-        return cls(n_events=None, epochs=50, patience=5, learning_rate=1e-3, qat_epochs=10)
+        """The demo's sizes from the one table of quick and full sizes (:mod:`fastml_lab.tutorial.sizes`)."""
+        from .tutorial.sizes import settings
+
+        sizes = settings(quick, purpose="demo")
+        return cls(n_events=sizes.n_events, epochs=sizes.epochs, patience=sizes.patience,
+                   learning_rate=sizes.learning_rate, batch_size=sizes.batch_size, seed=sizes.seed,
+                   qat_epochs=sizes.qat_epochs, csim_events=sizes.csim_events,
+                   profile_events=sizes.profile_events)
 
 
 @dataclass
@@ -104,7 +114,9 @@ def step_data(run: DemoRun) -> None:
     """Load the jets, split and standardize them."""
     from .data import load_jets
 
-    ds = load_jets(source=run.data, n_events=run.settings.n_events, seed=run.settings.seed)
+    with _loader_messages() as held:
+        ds = load_jets(source=run.data, n_events=run.settings.n_events, seed=run.settings.seed)
+    held.pass_on(dropping=ds.notice)  # the summary states it, once
     run.dataset = ds
     run.report["data"] = {
         "source": ds.source, "notice": ds.notice,
@@ -116,6 +128,49 @@ def step_data(run: DemoRun) -> None:
         run.report["data"].setdefault(key, value)
     run.add_summary("data", ds.notice)
     run.add_summary("events", f"{len(ds.X_train):,} train / {len(ds.X_test):,} test")
+
+
+class _Held(logging.Filter):
+    """Log records and warnings held back while the data loads, passed on later (see ``pass_on``)."""
+
+    def __init__(self, logger: logging.Logger):
+        super().__init__()
+        self.logger, self.records, self.warnings = logger, [], []
+
+    def filter(self, record) -> bool:
+        self.records.append(record)
+        return False
+
+    def pass_on(self, dropping: str | None) -> None:
+        """Emit what was held, except the messages equal to ``dropping``."""
+        for record in self.records:
+            if record.getMessage() != dropping:
+                self.logger.handle(record)
+        for w in self.warnings:
+            if str(w.message) != dropping:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+@contextlib.contextmanager
+def _loader_messages():
+    """Hold what the data loader logs and warns, so the demo can say its data notice once."""
+    held = _Held(logging.getLogger("fastml_lab.data"))
+    held.logger.addFilter(held)
+    failed = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield held
+            except BaseException:
+                failed = True
+                raise
+            finally:
+                held.warnings = list(caught)
+    finally:
+        held.logger.removeFilter(held)
+        if failed:  # nothing is dropped when the loading failed
+            held.pass_on(dropping=None)
 
 
 def step_train(run: DemoRun) -> None:
@@ -200,10 +255,9 @@ def _fit_line(fit) -> str:
 
 def step_hls(run: DemoRun) -> None:
     """Export the quantized model (else the float one at ap_fixed<16,6>), run the C simulation and the emulator."""
-    import time
-
     from .evaluate import evaluate_scores
-    from .hls import export, run_csim
+    from .hls import export
+    from .hls.check import check_project
 
     ds = run.dataset
     quantized = run.quantized is not None
@@ -211,17 +265,11 @@ def step_hls(run: DemoRun) -> None:
     run.project = export(model, run.out / "hls_project", precision=None if quantized else PRECISION,
                          overwrite=True, scaler=ds.scaler, class_names=ds.class_names,
                          feature_names=ds.feature_names)
-    firmware = run.project.firmware()
     X = ds.X_test
     start = time.perf_counter()
-    run.emulated = emulated = firmware.predict(X)
+    run.emulated = emulated = run.project.firmware().predict(X)
     t_emulator = time.perf_counter() - start
-    run_csim(run.project, X[:10])  # compile once, outside the timing
-    n_csim = min(len(X), 20000 if run.quick else len(X))
-    start = time.perf_counter()
-    simulated = run_csim(run.project, X[:n_csim])
-    t_csim = time.perf_counter() - start
-    mismatches = int((emulated[:n_csim] != simulated).sum())
+    check = check_project(run.project, X, n_events=run.settings.csim_events)
     fixed = evaluate_scores(emulated, ds.labels_test, ds.class_names)
     float_accuracy = run.report["float"]["accuracy"]
     types = "from the quantizers" if quantized else PRECISION
@@ -229,20 +277,21 @@ def step_hls(run: DemoRun) -> None:
         "project": str(run.project.path), "model": "quantized" if quantized else "float", "precision": types,
         "backend": run.project.backend, "fixed_accuracy": fixed.accuracy, "fixed_auc": fixed.auc,
         "float_accuracy": float_accuracy,
-        "csim_events": n_csim, "mismatches_emulator_vs_csim": mismatches,
-        "emulator_events_per_s": len(X) / t_emulator, "csim_events_per_s": n_csim / t_csim,
-        "timing_estimate": firmware.timing,
+        "csim_events": check.events, "mismatches_emulator_vs_csim": check.mismatches, "csim_check": check.to_dict(),
+        "emulator_events_per_s": len(X) / t_emulator, "csim_events_per_s": check.events / check.csim_seconds,
+        "timing": run.project.timing,
     }
     if quantized:  # the Keras model of a quantization-aware model is what the firmware computes
         keras_outputs = model.predict(X, verbose=0, batch_size=4096)
-        run.report["hls"]["mismatches_keras_vs_emulator"] = int((keras_outputs != emulated).sum())
+        run.report["hls"]["mismatches_keras_vs_emulator"] = count_mismatches(keras_outputs, emulated).mismatches
     run.add_summary("fixed-point accuracy", f"{fixed.accuracy:.4f} ({'quantized model, types ' if quantized else ''}"
                                             f"{types}; float {float_accuracy:.4f})")
     if quantized:
         run.add_summary("Keras vs emulator", f"{run.report['hls']['mismatches_keras_vs_emulator']} mismatches "
                                              f"on {emulated.size:,} values")
-    run.add_summary("emulator vs C sim", f"{mismatches} mismatches on {simulated.size:,} values")
-    run.add_summary("speed", f"emulator {len(X) / t_emulator:,.0f} events/s, C sim {n_csim / t_csim:,.0f} events/s")
+    run.add_summary("emulator vs C sim", f"{check.mismatches} mismatches on {check.values:,} values")
+    run.add_summary("speed", f"emulator {len(X) / t_emulator:,.0f} events/s, "
+                             f"C sim {check.events / check.csim_seconds:,.0f} events/s")
 
 
 def step_overlay(run: DemoRun) -> None:
@@ -253,7 +302,7 @@ def step_overlay(run: DemoRun) -> None:
     path = package(run.project.path, name="demo_model", out=run.out / "overlay", overwrite=True)
     with load(path) as overlay:
         outputs = overlay.predict(ds.X_test)
-        profile = overlay.profile(ds.X_test[:4096])
+        profile = overlay.profile(ds.X_test[:run.settings.profile_events])
         backend = overlay.backend
     identical = bool(np.array_equal(outputs, run.emulated))
     accuracy = float(np.mean(outputs.argmax(axis=1) == ds.labels_test))

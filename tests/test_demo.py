@@ -116,3 +116,25 @@ def test_quick_demo_end_to_end(tmp_path):
     assert report["overlay"]["identical_to_emulator"]
     assert (out / "qat_model.keras").stat().st_size > 1000
     assert "QAT accuracy" in result.stdout and "fits the PYNQ-Z2" in result.stdout
+
+
+@pytest.mark.parametrize("data, offline", [("synthetic", False), ("auto", True)])
+def test_the_data_notice_is_said_once(data, offline, tmp_path, capsys, caplog, monkeypatch):
+    """The loader logs (and for a fallback warns) the notice; the demo's summary states it: once in all."""
+    import logging
+    import warnings
+
+    from fastml_lab.demo import step_data
+
+    if offline:
+        monkeypatch.setenv("FASTML_LAB_OFFLINE", "1")
+        monkeypatch.setenv("FASTML_LAB_CACHE", str(tmp_path / "empty_cache"))
+    caplog.set_level(logging.INFO)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = run_demo(out=tmp_path / "out", data=data, steps=[("data", step_data)], settings=TINY, log=print)
+    notice = report["data"]["notice"]
+    said = capsys.readouterr()
+    told = said.out + said.err + caplog.text + "".join(str(w.message) for w in caught)
+    assert notice.startswith("Using synthetic jets") and ("because" in notice) is offline
+    assert told.count(notice) == 1

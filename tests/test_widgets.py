@@ -16,7 +16,7 @@ pytest.importorskip("keras")
 
 from fastml_lab.widgets import DataStep, ExportStep, TrainStep, Walk  # noqa: E402
 from fastml_lab.widgets.app import voila_command, write_walk_notebook  # noqa: E402
-from fastml_lab.widgets.quantize_step import quantize_api  # noqa: E402
+from fastml_lab.widgets.code import GIVEN, Call  # noqa: E402
 from fastml_lab.widgets.runner import Runner, describe_error  # noqa: E402
 
 pytestmark = pytest.mark.needs_tf
@@ -58,11 +58,22 @@ def walked(tmp_path_factory):
     """A walk on quick settings in a fresh project folder, every step's Run clicked in order."""
     walk = Walk(tmp_path_factory.mktemp("walk") / "lab", quick=True)
     assert walk.wait_restored(30)
-    for step in walk.steps:
-        walk.go(walk.steps.index(step))
-        click_and_wait(step)
-        assert step.outcome == "done", f"{step.name}: {step.errors.text}\n{step.runner.error_details}"
-        assert step.errors.text == ""
+    walk.ran = {}  # {step name: [(Call, hook names)]}: the toolkit calls each step made
+    run = Call.run
+
+    def recorded(call, names, **hooks):
+        walk.ran[current].append((call, sorted(hooks)))
+        return run(call, names, **hooks)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Call, "run", recorded)
+        for step in walk.steps:
+            current = step.name
+            walk.ran[current] = []
+            walk.go(walk.steps.index(step))
+            click_and_wait(step)
+            assert step.outcome == "done", f"{step.name}: {step.errors.text}\n{step.runner.error_details}"
+            assert step.errors.text == ""
     return walk
 
 
@@ -180,15 +191,11 @@ def test_train_step_trains_a_model_and_shows_curves_roc_and_confusion(walked):
 def test_quantize_step_shows_profile_study_and_fit_or_says_what_is_missing(walked):
     step = walked.step("quantize")
     result = step.result
-    expected = {"profile": "profile", "bit_width_study": "study", "fit_estimate": "fit"}
-    for function, figure in expected.items():
-        if quantize_api(function) is None:
-            assert any(f"quantize.{function} is not available" in n for n in result.notes)
-        else:
-            assert_figures(step, figure)
-    if quantize_api("bit_width_study") is not None:
-        row = numbers(step)["accuracy vs bits (PTQ)"]
-        assert row.startswith("4b ") and "16b " in row
+    assert result.notes == []
+    assert_figures(step, "profile", "study", "fit", "qat_training")
+    row = numbers(step)["accuracy vs bits (PTQ)"]
+    assert row.startswith("4b ") and "16b " in row
+    assert numbers(step)["fits the PYNQ-Z2 (estimate)"] in ("yes", "no")
     assert walked.state.plan is not None or walked.state.quantized is not None
     if step.method.value == "ptq":
         assert (walked.state.folder / "quantize" / "plan.json").is_file()
@@ -237,6 +244,39 @@ def test_show_code_gives_python_that_compiles_and_the_data_code_runs(walked):
     scope = {}
     exec(walked.step("data").code(walked.step("data").settings()), scope)  # noqa: S102
     assert np.array_equal(scope["ds"].X_test, walked.state.dataset.X_test)
+
+
+#: The toolkit functions each step must call through its Calls (so "Show code" shows them).
+CALLED = {
+    "data": {"fastml_lab.data.load_jets"},
+    "train": {"fastml_lab.train.build_model", "fastml_lab.train.train_model", "fastml_lab.evaluate.evaluate",
+              "fastml_lab.train.save_model"},
+    "quantize": {"fastml_lab.quantize.quantize", "fastml_lab.quantize.profile", "fastml_lab.quantize.bit_width_study"},
+    "export": {"fastml_lab.hls.export", "fastml_lab.hls.check.check_project",
+               "fastml_lab.quantize.fit_estimate"},
+    "deploy": {"fastml_lab.overlay.package", "fastml_lab.overlay.load", "ol.predict", "ol.profile"},
+}
+
+
+@pytest.mark.slow
+def test_show_code_is_the_calls_the_panel_ran(walked):
+    """Each call a step ran appears, with the same arguments, in the code it shows for its settings."""
+    for step in walked.steps:
+        ran = walked.ran[step.name]
+        code = step.code(step.result.settings)
+        compile(code, step.name, "exec")
+        assert CALLED[step.name] <= {call.function for call, _ in ran}, step.name
+        names = set(GIVEN) | {call.assign for call, _ in ran if call.assign}
+        for call, hooks in ran:
+            line = call.expression(names)
+            assert line in code, f"{step.name}: {line!r} is not in the code shown:\n{code}"
+            for keyword in call.kwargs:
+                assert f"{keyword}=" in line
+            assert not set(hooks) & set(call.kwargs)  # panel-only hooks are extra, never changed arguments
+            assert set(hooks) <= {"progress", "on_epoch_end", "callbacks", "on_progress"}, (step.name, hooks)
+    export_check = [call for call, _ in walked.ran["export"] if call.function.endswith("check_project")][0]
+    assert export_check.kwargs == {"n_events": 2000}
+    assert "check_project(prj, ds.X_test, n_events=2000)" in walked.step("export").code(walked.step("export").result.settings)
 
 
 @pytest.mark.slow

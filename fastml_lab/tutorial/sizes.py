@@ -1,7 +1,11 @@
-"""The tutorials' sizes: one switch, ``FASTML_LAB_QUICK=1``, shrinks data, epochs and studies.
+"""Quick and full sizes, defined once: for the tutorials, the guided walk and ``fastml-lab demo``.
 
-Full sizes keep each tutorial under five minutes on two cores (Binder); quick sizes are for CI
-and for a first look, and keep the lesson intact with smaller numbers.
+One table, :data:`SIZES`, holds the sizes of each of the three at each setting; :func:`settings`
+reads it (the tutorials: one switch, ``FASTML_LAB_QUICK=1``; the walk: its "quick settings" box;
+the demo: ``--quick``). Full tutorial sizes keep each tutorial under five minutes on two cores
+(Binder); quick sizes are for CI and for a first look, and keep the lesson intact with smaller
+numbers. The walk's quick sizes answer within a minute; the demo's quick run trains long enough
+to come within a point of the full accuracy.
 """
 
 from __future__ import annotations
@@ -29,18 +33,18 @@ def quick_mode() -> bool:
 
 @dataclass(frozen=True)
 class Settings:
-    """Sizes every tutorial reads, so the quick switch lives in one place."""
+    """Sizes of one run (tutorial, walk or demo) at the quick or the full setting."""
 
     quick: bool
-    n_events: int           # jets loaded (a reproducible subset of the real data, or generated)
+    n_events: int | None    # jets loaded (None: all of them)
     epochs: int             # float training
-    patience: int           # early stopping
+    patience: int | None    # early stopping (None: off)
     learning_rate: float
     batch_size: int
     qat_epochs: int         # quantization-aware training and pruning fine-tuning
     study_bits: tuple       # bit widths of the accuracy-vs-bits studies
     qat_study_bits: tuple   # the (slower) QAT points of those studies
-    csim_events: int        # events through the compiled C simulation
+    csim_events: int | None  # events through the compiled C simulation (None: all)
     profile_events: int     # events for profiling and overlay timing
     seed: int = 0
 
@@ -49,18 +53,44 @@ class Settings:
 
     def describe(self) -> str:
         mode = f"quick ({QUICK_ENV}=1)" if self.quick else "full"
-        return (f"{mode}: {self.n_events:,} jets, up to {self.epochs} epochs "
+        jets = "all jets" if self.n_events is None else f"{self.n_events:,} jets"
+        return (f"{mode}: {jets}, up to {self.epochs} epochs "
                 f"({self.qat_epochs} for quantization-aware training)")
 
 
-def settings(quick: bool | None = None) -> Settings:
-    """The quick or full sizes; ``quick=None`` reads ``FASTML_LAB_QUICK``."""
+#: ``{purpose: {quick: Settings}}`` for ``"tutorial"``, ``"walk"`` and ``"demo"``.
+SIZES = {
+    "tutorial": {
+        True: Settings(quick=True, n_events=20_000, epochs=8, patience=3, learning_rate=3e-3,
+                       batch_size=512, qat_epochs=6, study_bits=(4, 6, 8, 12, 16),
+                       qat_study_bits=(4, 8), csim_events=2_000, profile_events=2_000),
+        False: Settings(quick=False, n_events=100_000, epochs=25, patience=4, learning_rate=3e-3,
+                        batch_size=1024, qat_epochs=10, study_bits=(4, 5, 6, 7, 8, 10, 12, 16),
+                        qat_study_bits=(4, 6, 8), csim_events=20_000, profile_events=10_000),
+    },
+    "walk": {  # the panels' defaults; a student changes them in the controls
+        True: Settings(quick=True, n_events=20_000, epochs=3, patience=None, learning_rate=3e-3,
+                       batch_size=512, qat_epochs=2, study_bits=(4, 6, 8, 12, 16),
+                       qat_study_bits=(), csim_events=2_000, profile_events=4_096),
+        False: Settings(quick=False, n_events=None, epochs=30, patience=5, learning_rate=1e-3,
+                        batch_size=1024, qat_epochs=20, study_bits=(4, 6, 8, 10, 12, 14, 16),
+                        qat_study_bits=(), csim_events=20_000, profile_events=100_000),
+    },
+    "demo": {  # quick: about 10 s of training on 2 cores, accuracy close to the full run
+        True: Settings(quick=True, n_events=60_000, epochs=20, patience=4, learning_rate=3e-3,
+                       batch_size=1024, qat_epochs=5, study_bits=(), qat_study_bits=(),
+                       csim_events=20_000, profile_events=4_096),
+        False: Settings(quick=False, n_events=None, epochs=50, patience=5, learning_rate=1e-3,
+                        batch_size=1024, qat_epochs=10, study_bits=(), qat_study_bits=(),
+                        csim_events=None, profile_events=4_096),
+    },
+}
+
+
+def settings(quick: bool | None = None, purpose: str = "tutorial") -> Settings:
+    """The quick or full sizes of ``purpose`` (see :data:`SIZES`); ``quick=None`` reads ``FASTML_LAB_QUICK``."""
+    if purpose not in SIZES:
+        raise ConfigError(f"Unknown purpose {purpose!r} for sizes; known: {', '.join(SIZES)}.")
     if quick is None:
         quick = quick_mode()
-    if quick:
-        return Settings(quick=True, n_events=20_000, epochs=8, patience=3, learning_rate=3e-3,
-                        batch_size=512, qat_epochs=6, study_bits=(4, 6, 8, 12, 16),
-                        qat_study_bits=(4, 8), csim_events=2_000, profile_events=2_000)
-    return Settings(quick=False, n_events=100_000, epochs=25, patience=4, learning_rate=3e-3,
-                    batch_size=1024, qat_epochs=10, study_bits=(4, 5, 6, 7, 8, 10, 12, 16),
-                    qat_study_bits=(4, 6, 8), csim_events=20_000, profile_events=10_000)
+    return SIZES[purpose][bool(quick)]

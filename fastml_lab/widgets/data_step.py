@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from . import code
+from ..tutorial.sizes import settings as sizes
+from .code import Call
 from .figures import plot_class_balance, plot_feature_distributions
 from .state import StepResult
 from .step import Step
-
-#: Jets loaded on quick settings (0 means all).
-QUICK_EVENTS = 20_000
-
 
 class DataStep(Step):
     name = "data"
@@ -29,7 +26,7 @@ class DataStep(Step):
             value="synthetic", description="source")
         self.path = widgets.Text(description="file", placeholder="path to a .csv, .parquet, .h5 or folder",
                                  layout=widgets.Layout(width="60%"))
-        self.n_events = widgets.BoundedIntText(value=QUICK_EVENTS, min=0, max=10_000_000, step=1000,
+        self.n_events = widgets.BoundedIntText(value=sizes(True, "walk").n_events, min=0, max=10_000_000, step=1000,
                                                description="jets", tooltip="0: all of them")
         self.seed = widgets.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed")
         self.source.observe(lambda _: self._show_path(), names="value")
@@ -40,26 +37,27 @@ class DataStep(Step):
         self.path.layout.display = "flex" if self.source.value == "file" else "none"
 
     def apply_quick(self, quick: bool) -> None:
-        self.n_events.value = QUICK_EVENTS if quick else 0
+        self.n_events.value = sizes(quick, "walk").n_events or 0  # 0: all of them
 
     def settings(self) -> dict:
         source = self.path.value.strip() if self.source.value == "file" else self.source.value
         return {"source": source, "n_events": self.n_events.value or None, "seed": self.seed.value,
                 "kind": self.source.value}
 
-    def code(self, settings: dict) -> str:
-        return code.data_code(settings)
+    def calls(self, settings: dict) -> list:
+        return [Call("fastml_lab.data.load_jets", (settings["source"],),
+                     {"n_events": settings["n_events"], "seed": settings["seed"]}, assign="ds",
+                     show=("print(ds.notice)", "print(ds.summary())"))]
 
     def work(self, task, settings: dict) -> StepResult:
-        from ..data import load_jets
         from ..exceptions import ConfigError
 
         if settings["kind"] == "file" and not settings["source"]:
             raise ConfigError("Enter the path of a jets file (CSV, Parquet, HDF5) or folder, "
                               "or choose the synthetic source.")
         task.progress(0, 2, "loading jets")
-        ds = load_jets(settings["source"], n_events=settings["n_events"], seed=settings["seed"],
-                       progress=False)
+        (load,) = self.calls(settings)
+        ds = load.run(self.names(), progress=False)
         task.check()
         task.progress(1, 2, "drawing the distributions")
         result = StepResult()

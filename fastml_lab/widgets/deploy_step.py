@@ -5,13 +5,12 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 
-from . import code
+from ..tutorial.sizes import settings as sizes
+from .code import Call, Ref
 from .figures import plot_throughput
 from .state import PACKAGES_DIR, StepResult
 from .step import Step
 
-QUICK_PROFILE_EVENTS = 4096
-FULL_PROFILE_EVENTS = 100_000
 RANDOM_EVENTS = 1000
 
 
@@ -32,12 +31,12 @@ class DeployStep(Step):
         self.backend = widgets.ToggleButtons(options=[("auto", "auto"), ("software", "software"),
                                                       ("board", "board")], value="auto", description="run on",
                                              tooltip="auto: the board when one is present, else software")
-        self.profile_events = widgets.BoundedIntText(value=QUICK_PROFILE_EVENTS, min=1, max=10_000_000,
+        self.profile_events = widgets.BoundedIntText(value=sizes(True, "walk").profile_events, min=1, max=10_000_000,
                                                      description="timed jets")
         return [widgets.HBox([self.package_name, self.profile_events]), self.backend]
 
     def apply_quick(self, quick: bool) -> None:
-        self.profile_events.value = QUICK_PROFILE_EVENTS if quick else FULL_PROFILE_EVENTS
+        self.profile_events.value = sizes(quick, "walk").profile_events
 
     def settings(self) -> dict:
         from ..overlay.packaging import check_name
@@ -45,37 +44,54 @@ class DeployStep(Step):
         return {"name": check_name(self.package_name.value.strip()), "backend": self.backend.value,
                 "profile_events": self.profile_events.value}
 
-    def code(self, settings: dict) -> str:
-        project = self.state.project.path if self.state.project is not None else "PROJECT"
-        return code.deploy_code(settings, project, self.state.folder / PACKAGES_DIR / settings["name"])
-
-    def _inputs(self, n_inputs: int):
-        ds = self.state.dataset
-        if ds is not None:
-            return ds.X_test, ds.labels_test
-        X = np.random.default_rng(0).normal(size=(RANDOM_EVENTS, n_inputs)).astype(np.float32)
-        return X, None
+    def calls(self, s: dict) -> list:
+        """package, load, predict, profile, close."""
+        project = str(self.state.project.path) if self.state.project is not None else "PROJECT"
+        calls = [Call("fastml_lab.overlay.package", (project,),
+                      {"name": s["name"], "out": str(self.state.folder / PACKAGES_DIR / s["name"]), "overwrite": True},
+                      assign="path"),
+                 Call("fastml_lab.overlay.load", (Ref("path"),), {"backend": s["backend"]}, assign="ol",
+                      show=('print("running on:", ol.backend)',))]
+        if self.state.dataset is not None:
+            X = Ref("ds.X_test")
+        else:  # no jets: random standardized inputs
+            n_inputs = self.state.project.meta["n_inputs"] if self.state.project is not None else 16
+            calls += [Call("numpy.random.default_rng", (0,), assign="rng"),
+                      Call("rng.standard_normal", ((RANDOM_EVENTS, n_inputs),), {"dtype": "float32"}, assign="X")]
+            X = Ref("X")
+        return calls + [
+            Call("ol.predict", (X,), assign="outputs",
+                 show=('print("accuracy:", (outputs.argmax(1) == ds.labels_test).mean())',) if X.expr != "X" else ()),
+            Call("ol.profile", (Ref(f"{X.expr}[:{s['profile_events']}]"),), assign="timing",
+                 show=("print(timing)",)),
+            Call("ol.close"),
+        ]
 
     def work(self, task, s: dict) -> StepResult:
-        from ..overlay import load, package
-
-        project = self.state.project
+        calls = {call.assign or call.function: call for call in self.calls(s)}
+        names = self.names()
         task.progress(0, 3, "packaging the overlay")
-        path = package(project.path, name=s["name"], out=self.state.folder / PACKAGES_DIR / s["name"],
-                       overwrite=True)
+        path = calls["path"].run(names)
         task.check()
         task.progress(1, 3, "running the overlay")
         result = StepResult()
-        with load(path, backend=s["backend"]) as overlay:
-            X, labels = self._inputs(overlay.n_inputs)
-            outputs = overlay.predict(X)
+        overlay = calls["ol"].run(names)
+        try:
+            for name in ("rng", "X"):
+                if name in calls:
+                    calls[name].run(names)
+            outputs = calls["outputs"].run(names)
             task.check()
             task.progress(2, 3, "timing the overlay")
-            profile = overlay.profile(X[:s["profile_events"]])
+            profile = calls["timing"].run(names)
             ran = overlay.backend
             result.add("ran on", "the PYNQ-Z2 board (FPGA)" if ran == "board" else
                        "the software overlay: the bit-exact emulator on this CPU (no board here)")
             result.add("package", str(path))
+        finally:
+            calls["ol.close"].run(names)
+        X = names.get("X", names["ds"].X_test if names["ds"] is not None else None)
+        labels = names["ds"].labels_test if names["ds"] is not None else None
         self._accuracy(X, labels, outputs, result)
         measured = profile["events_per_s"]
         result.add("measured speed", f"{measured:,.0f} events/s on {profile['events']:,} jets; one jet "

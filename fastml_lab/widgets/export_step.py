@@ -7,15 +7,14 @@ import shutil
 import ipywidgets as widgets
 import numpy as np
 
-from . import code
+from ..boards import BOARDS, DEFAULT_BOARD, DEFAULT_PRECISION, PART_BACKEND
+from ..tutorial.sizes import settings as sizes
+from .code import Call, Ref
 from .figures import plot_roc_curves
-from .quantize_step import add_fit_estimate, quantize_api
+from .quantize_step import add_fit_estimate
 from .state import HLS_PROJECT_DIR, StepResult
 from .step import Step
 
-#: Test jets run through the C simulation on quick settings (the emulator runs them all).
-QUICK_CHECK_EVENTS = 2000
-FULL_CHECK_EVENTS = 20_000
 #: Inputs used for the check when the step has no dataset (standardized features look like this).
 RANDOM_CHECK_EVENTS = 1000
 
@@ -37,17 +36,17 @@ class ExportStep(Step):
 
     def build_controls(self) -> list:
         self.plan_source = widgets.Dropdown(options=PLANS, value="uniform", description="precision")
-        self.precision = widgets.Text(value="ap_fixed<16,6>", description="type",
+        self.precision = widgets.Text(value=DEFAULT_PRECISION, description="type",
                                       tooltip="e.g. ap_fixed<16,6> or ap_fixed<8,3,AP_RND,AP_SAT>")
         self.reuse = widgets.BoundedIntText(value=1, min=1, max=4096, description="reuse factor")
         self.strategy = widgets.ToggleButtons(options=["Latency", "Resource"], value="Latency",
                                               description="strategy")
-        self.backend = widgets.ToggleButtons(options=[("PYNQ-Z2", "pynq-z2"), ("Vitis", "vitis")],
-                                             value="pynq-z2", description="backend",
-                                             tooltip="PYNQ-Z2: AXI-stream wrapper for the board; Vitis: the IP alone")
+        self.backend = widgets.ToggleButtons(options=backend_choices(), value=DEFAULT_BOARD, description="backend",
+                                             tooltip="a board: the IP with its AXI-stream wrapper and DMA "
+                                                     "design; Vitis: the IP alone, for a bare part")
         self.csim = widgets.Checkbox(value=True, description="compile and run the C simulation (g++)",
                                      indent=False)
-        self.check_events = widgets.BoundedIntText(value=QUICK_CHECK_EVENTS, min=1, max=10_000_000,
+        self.check_events = widgets.BoundedIntText(value=sizes(True, "walk").csim_events, min=1, max=10_000_000,
                                                    description="check jets")
         self.plan_source.observe(lambda _: self._show_type(), names="value")
         self.state.observe(lambda _: self._prefer_quantize_plan(), names=["quantized", "plan"])
@@ -63,7 +62,7 @@ class ExportStep(Step):
         self.precision.layout.display = "flex" if self.plan_source.value == "uniform" else "none"
 
     def apply_quick(self, quick: bool) -> None:
-        self.check_events.value = QUICK_CHECK_EVENTS if quick else FULL_CHECK_EVENTS
+        self.check_events.value = sizes(quick, "walk").csim_events
 
     def settings(self) -> dict:
         from ..exceptions import NotReadyError
@@ -76,52 +75,71 @@ class ExportStep(Step):
                 "strategy": self.strategy.value, "backend": self.backend.value, "csim": self.csim.value,
                 "check_events": self.check_events.value}
 
-    def code(self, settings: dict) -> str:
-        return code.export_code(settings, self.state.folder / HLS_PROJECT_DIR,
-                                quantized=self.state.quantized is not None, planned=self.state.plan is not None)
+    # ------------------------------------------------------------------ the calls
+    def calls(self, s: dict) -> list:
+        """(plan), export, firmware, emulate, (check against the C simulation), Keras, accuracy, fit."""
+        from ..exceptions import NotReadyError
+
+        state, ds = self.state, self.state.dataset
+        calls = []
+        if s["plan"] == "quantize":
+            source = Ref("qmodel") if state.quantized is not None else Ref("model")
+            plan = Ref("plan") if state.plan is not None else None  # None: the HGQ2 quantizers' types
+        else:
+            source, plan = Ref("model"), Ref("plan")
+            if s["plan"] == "data":
+                if ds is None:
+                    raise NotReadyError("A plan from the data ranges needs jets: run step 1 (Data) or "
+                                        "choose 'one type everywhere'.")
+                calls.append(Call("fastml_lab.hls.PrecisionPlan.from_data", (Ref("model"), Ref("ds.X_train")),
+                                  assign="plan"))
+            else:
+                calls.append(Call("fastml_lab.hls.PrecisionPlan.uniform", (s["precision"],), assign="plan"))
+        data = {"scaler": Ref("ds.scaler"), "class_names": Ref("ds.class_names"),
+                "feature_names": Ref("ds.feature_names")} if ds is not None else {}
+        calls.append(Call("fastml_lab.hls.export", (source, str(self.state.folder / HLS_PROJECT_DIR)),
+                          {"plan": plan, "backend": s["backend"], "reuse_factor": s["reuse_factor"],
+                           "strategy": s["strategy"], **data, "overwrite": True}, assign="prj",
+                          show=('print(prj.timing)  # latency and II: an estimate until synthesis',)))
+        if ds is not None:
+            X = Ref("ds.X_test")
+        else:
+            n_inputs = int(self.state.model.inputs[0].shape[-1]) if self.state.model is not None else 16
+            calls += [Call("numpy.random.default_rng", (0,), assign="rng"),
+                      Call("rng.standard_normal", ((RANDOM_CHECK_EVENTS, n_inputs),), {"dtype": "float32"},
+                           assign="X")]  # no jets: random standardized inputs
+            X = Ref("X")
+        calls += [Call("prj.firmware", assign="firmware"),
+                  Call("firmware.predict", (X,), assign="emulated")]
+        if s["csim"]:
+            calls.append(Call("fastml_lab.hls.check.check_project", (Ref("prj"), X),
+                              {"n_events": s["check_events"]}, assign="check",
+                              show=("print(check.describe())",)))
+        calls.append(Call(f"{source.expr}.predict", (X,), {"batch_size": 4096, "verbose": 0}, assign="keras_scores"))
+        if ds is not None:
+            calls += [Call("fastml_lab.evaluate.evaluate_scores", (Ref("emulated"), Ref("ds.labels_test"),
+                                                                   Ref("ds.class_names")), assign="fixed"),
+                      Call("fastml_lab.evaluate.evaluate_scores", (Ref("keras_scores"), Ref("ds.labels_test"),
+                                                                   Ref("ds.class_names")), assign="floating",
+                           show=('print("fixed-point accuracy:", fixed.accuracy, "Keras:", floating.accuracy)',))]
+        calls.append(Call("fastml_lab.quantize.fit_estimate", (Ref("prj"),), assign="estimate",
+                          show=("print(estimate.summary())",)))
+        return calls
 
     # ------------------------------------------------------------------ work
-    def _model_and_plan(self, s):
-        """``(model, plan, description)``; plan None takes the types from the HGQ2 quantizers."""
-        from ..exceptions import NotReadyError
-        from ..hls import PrecisionPlan
-
-        state = self.state
-        if s["plan"] == "quantize":
-            model = state.quantized if state.quantized is not None else state.model
-            text = "types from the HGQ2 quantizers" if state.plan is None else "the Quantize step's plan"
-            return model, state.plan, text
-        if s["plan"] == "data":
-            if state.dataset is None:
-                raise NotReadyError("A plan from the data ranges needs jets: run step 1 (Data) or "
-                                    "choose 'one type everywhere'.")
-            return state.model, PrecisionPlan.from_data(state.model, state.dataset.X_train), "from the data ranges"
-        return state.model, PrecisionPlan.uniform(s["precision"]), s["precision"] + " everywhere"
-
-    def _check_inputs(self):
-        """``(X, labels or None)``: test jets, or random standardized inputs without a dataset."""
-        ds = self.state.dataset
-        if ds is not None:
-            return ds.X_test, ds.labels_test
-        X = np.random.default_rng(0).normal(size=(RANDOM_CHECK_EVENTS, self.state.model.inputs[0].shape[-1]))
-        return X.astype(np.float32), None
-
     def work(self, task, s: dict) -> StepResult:
-        from ..hls import export
-
-        ds = self.state.dataset
+        calls = self.calls(s)
+        names = self.names()
+        by_name = {call.assign: call for call in calls}
         stages = 4 if s["csim"] else 2
         task.progress(0, stages, "writing the HLS project")
-        model, plan, plan_text = self._model_and_plan(s)
-        project = export(model, self.state.folder / HLS_PROJECT_DIR, plan=plan, backend=s["backend"],
-                         reuse_factor=s["reuse_factor"], strategy=s["strategy"],
-                         scaler=ds.scaler if ds is not None else None,
-                         class_names=ds.class_names if ds is not None else None,
-                         feature_names=ds.feature_names if ds is not None else None, overwrite=True)
+        if "plan" in by_name:
+            by_name["plan"].run(names)
+        project = by_name["prj"].run(names)
         self.state.project = None  # the folder changed; the new project is handed on once checked
         self.state.forget_result(self.name)  # the saved numbers described the old folder
         try:
-            result = self._check(task, s, project, model, plan_text, stages)
+            result = self._check(task, s, by_name, names, stages)
         except BaseException:  # stopped or failed: no unchecked project for a re-run to pick up
             shutil.rmtree(project.path, ignore_errors=True)
             raise
@@ -129,59 +147,60 @@ class ExportStep(Step):
         task.progress(stages, stages, "done")
         return result
 
-    def _check(self, task, s: dict, project, model, plan_text: str, stages: int) -> StepResult:
+    def _check(self, task, s: dict, calls: dict, names: dict, stages: int) -> StepResult:
         """Emulator, Keras and (optionally) the C simulation on the same jets; timing and fit."""
-        from ..evaluate import evaluate_scores
-
-        ds = self.state.dataset
+        project = names["prj"]
         task.check()
         task.progress(1, stages, "running the emulator")
-        X, labels = self._check_inputs()
-        firmware = project.firmware()
-        emulated = firmware.predict(X)
-        float_scores = np.asarray(model.predict(X, batch_size=4096, verbose=0), dtype=np.float64)
+        for name in ("rng", "X", "firmware", "emulated"):
+            if name in calls:
+                calls[name].run(names)
         result = StepResult()
         result.add("project", f"{project.path} ({project.backend}, {project.meta['strategy']}, "
                               f"reuse {project.meta['reuse_factor']})")
-        result.add("precision", plan_text)
+        result.add("precision", self._precision_text(s))
         if s["csim"]:
-            task.check()
-            task.progress(2, stages, "compiling the C simulation with g++")
-            from ..hls import compile_csim, run_csim
+            stage = {"compiling the C simulation with g++": 2, "running the C simulation": 3}
 
-            compile_csim(project)
-            task.check()
-            task.progress(3, stages, "running the C simulation")
-            n = min(len(X), s["check_events"])
-            simulated = run_csim(project, X[:n])
-            mismatches = int((simulated != emulated[:n]).sum())
-            result.add("bit-exact check", f"{mismatches} mismatches between the C simulation and the "
-                                          f"emulator on {simulated.size:,} output values ({n:,} jets)")
-            if mismatches:
-                result.notes.append(f"The C simulation and the emulator differ on {mismatches} values: "
+            def progress(text):
+                task.check()
+                if text in stage:
+                    task.progress(stage[text], stages, text)
+
+            check = calls["check"].run(names, progress=progress)
+            result.add("bit-exact check", f"{check.mismatches} mismatches between the C simulation and the "
+                                          f"emulator on {check.values:,} output values ({check.events:,} jets)")
+            if check.mismatches:
+                result.notes.append(f"The C simulation and the emulator differ on {check.mismatches} values: "
                                     "please report this with the project folder.")
         else:
             result.notes.append("The C simulation was skipped; the outputs come from the emulator only.")
-        if labels is not None:
-            fixed = evaluate_scores(emulated, labels, ds.class_names)
-            floating = evaluate_scores(float_scores, labels, ds.class_names)
+        calls["keras_scores"].run(names)
+        if "fixed" in calls:
+            fixed, floating = calls["fixed"].run(names), calls["floating"].run(names)
             result.add("accuracy", f"fixed point {fixed.accuracy:.4f}, exported Keras model {floating.accuracy:.4f} "
-                                   f"({len(labels):,} test jets)")
+                                   f"({fixed.n_events:,} test jets)")
             self.add_figure(result, "roc", plot_roc_curves(floating, compare=fixed, labels=("Keras", "firmware"),
                                                            title="Keras (solid) vs firmware (dashed)"))
         else:
-            agree = float(np.mean(emulated.argmax(1) == float_scores.argmax(1)))
-            result.add("agreement with Keras", f"{agree:.2%} of {len(X):,} random inputs get the same class")
-        self._timing(project, firmware, result)
-        fit_estimate = quantize_api("fit_estimate")
-        if fit_estimate is not None:
-            add_fit_estimate(self, result, fit_estimate(project))
+            agree = float(np.mean(names["emulated"].argmax(1) == np.asarray(names["keras_scores"]).argmax(1)))
+            result.add("agreement with Keras", f"{agree:.2%} of {len(names['emulated']):,} random inputs get "
+                                               "the same class")
+        self._timing(project, result)
+        add_fit_estimate(self, result, calls["estimate"].run(names))
         return result
 
+    def _precision_text(self, s: dict) -> str:
+        if s["plan"] == "quantize":
+            return "types from the HGQ2 quantizers" if self.state.plan is None else "the Quantize step's plan"
+        if s["plan"] == "data":
+            return "from the data ranges"
+        return s["precision"] + " everywhere"
+
     @staticmethod
-    def _timing(project, firmware, result: StepResult) -> None:
-        synthesis = project.meta.get("synthesis")
-        timing = project.meta.get("timing") or firmware.timing
+    def _timing(project, result: StepResult) -> None:
+        timing = project.timing
+        synthesis = timing.get("source") == "synthesis report"
         source = "synthesis report" if synthesis else "estimate before synthesis"
         clock = timing.get("clock_mhz")
         latency = timing.get("latency_cycles")
@@ -189,7 +208,13 @@ class ExportStep(Step):
         if latency and clock:
             text += f" = {latency / clock:.2f} µs"
         result.add(f"latency ({source})", text)
-        if synthesis:
-            resources = synthesis.get("resources", {})
+        report = project.meta.get("synthesis")
+        if report:
+            resources = report.get("resources", {})
             result.add("resources (synthesis report)",
                        ", ".join(f"{k} {v:,}" for k, v in resources.items() if v is not None))
+
+
+def backend_choices() -> list:
+    """``(label, backend)`` for each board of the table, then the bare part (Vitis)."""
+    return [(board.title, name) for name, board in BOARDS.items()] + [("Vitis (bare part)", PART_BACKEND)]

@@ -110,8 +110,8 @@ def plot_confusion_matrix(evaluation):
 
 
 # ----------------------------------------------------------------------------------- fit, speed
-def plot_budget(used: dict, budget: dict, title: str):
-    """Horizontal bars: each resource as a percentage of the board's budget (100% marked)."""
+def plot_budget(used: dict, budget: dict, title: str, board: str):
+    """Horizontal bars: each resource as a percentage of ``board``'s budget (100% marked)."""
     names = [name for name in budget if used.get(name) is not None]
     fig, axes = new_figure(6.0, 0.6 + 0.5 * max(1, len(names)))
     ax = axes[0, 0]
@@ -122,7 +122,7 @@ def plot_budget(used: dict, budget: dict, title: str):
         ax.text(share, y, f" {used[name]:,.0f} / {budget[name]:,.0f}", va="center", fontsize="small")
     ax.axvline(100, color="black", linestyle="--", linewidth=1)
     ax.set_xlim(0, max(120, max(shares, default=0) * 1.3))
-    ax.set_xlabel("% of the PYNQ-Z2 (xc7z020) budget")
+    ax.set_xlabel(f"% of the {board} budget")
     ax.set_title(title, fontsize="small")
     fig.tight_layout()
     return fig

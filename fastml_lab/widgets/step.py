@@ -1,9 +1,10 @@
 """The frame every step shares: explanation, controls, Run/Stop, progress, errors, results, code.
 
 A step subclass declares ``name``, ``title``, ``explanation`` and ``needs`` and implements
-``build_controls()``, ``settings()``, ``apply_quick(quick)``, ``work(task, settings) -> StepResult``
-(in a background thread; it calls the core API and stores what it produces on the state) and
-``code(settings)`` (the equivalent Python). Results are shown from the saved result, so a re-run
+``build_controls()``, ``settings()``, ``apply_quick(quick)``, ``calls(settings)`` (the toolkit calls
+the step makes, see :mod:`fastml_lab.widgets.code`) and ``work(task, settings) -> StepResult`` (in
+a background thread; it runs those calls and stores what they produce on the state). "Show code"
+renders the same calls as Python. Results are shown from the saved result, so a re-run
 of the cell shows the same panel.
 """
 
@@ -84,8 +85,22 @@ class Step:
     def work(self, task, settings: dict) -> StepResult:
         raise NotImplementedError
 
+    def calls(self, settings: dict) -> list:
+        """The toolkit calls ``work`` makes for ``settings`` (:class:`~fastml_lab.widgets.code.Call`)."""
+        return []
+
     def code(self, settings: dict) -> str:
-        return ""
+        """The same step in Python: :meth:`calls` rendered, so it cannot drift from what ``work`` runs."""
+        from .code import render
+
+        return render(self.calls(settings))
+
+    def names(self) -> dict:
+        """The script's variables the earlier steps made, for the calls' references."""
+        state = self.state
+        return {"ds": state.dataset, "model": state.model, "qmodel": state.quantized, "plan": state.plan,
+                "prj": state.project}
+
 
     def missing(self) -> str:
         """Why the step cannot run yet ('' when it can)."""

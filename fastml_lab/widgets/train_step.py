@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from . import code
+from ..tutorial.sizes import settings as sizes
+from .code import Call, Ref
 from .figures import plot_confusion_matrix, plot_history, plot_roc_curves
 from .live import LiveCurves
 from .runner import Stopped
 from .state import MODEL_FILE, StepResult
 from .step import Step
-
-QUICK = {"epochs": 3, "batch_size": 512, "patience": 0}
-FULL = {"epochs": 30, "batch_size": 1024, "patience": 5}
-
 
 def stop_callback(task):
     """A Keras callback that ends training after the current batch once Stop was pressed."""
@@ -55,10 +52,10 @@ class TrainStep(Step):
                 widgets.HBox([self.learning_rate, self.patience])]
 
     def apply_quick(self, quick: bool) -> None:
-        values = QUICK if quick else FULL
-        self.epochs.value, self.batch_size.value = values["epochs"], values["batch_size"]
-        self.patience.value = values["patience"]
-        self.learning_rate.value = 3e-3 if quick else 1e-3
+        values = sizes(quick, "walk")
+        self.epochs.value, self.batch_size.value = values.epochs, values.batch_size
+        self.patience.value = values.patience or 0  # 0: off
+        self.learning_rate.value = values.learning_rate
 
     def settings(self) -> dict:
         from ..train import parse_spec
@@ -68,34 +65,42 @@ class TrainStep(Step):
                 "learning_rate": float(f"{self.learning_rate.value:.3g}"),
                 "patience": self.patience.value or None, "seed": 0}
 
-    def code(self, settings: dict) -> str:
-        return code.train_code(settings, self.state.folder / MODEL_FILE)
+    def calls(self, s: dict) -> list:
+        return [
+            Call("fastml_lab.train.parse_spec", (s["spec"],),
+                 {"n_inputs": Ref("ds.X_train.shape[1]"), "n_classes": Ref("len(ds.class_names)")}, assign="spec"),
+            Call("fastml_lab.train.build_model", (Ref("spec"),), {"seed": s["seed"]}, assign="model"),
+            Call("fastml_lab.train.train_model", (Ref("model"), Ref("ds")),
+                 {"epochs": s["epochs"], "batch_size": s["batch_size"], "patience": s["patience"],
+                  "learning_rate": s["learning_rate"], "seed": s["seed"]}, assign="history",
+                 show=("plot_training(history)",), show_imports=("from fastml_lab.plots import plot_training",)),
+            Call("fastml_lab.evaluate.evaluate", (Ref("model"), Ref("ds")), assign="evaluation",
+                 show=('print("test accuracy", evaluation.accuracy, evaluation.auc)', "plot_roc(evaluation)",
+                       "plot_confusion(evaluation)"),
+                 show_imports=("from fastml_lab.plots import plot_roc", "from fastml_lab.plots import plot_confusion")),
+            Call("fastml_lab.train.save_model", (Ref("model"), str(self.state.folder / MODEL_FILE))),
+        ]
 
     def work(self, task, settings: dict) -> StepResult:
-        from ..evaluate import evaluate
-        from ..train import build_model, parse_spec, save_model, train_model
-
-        ds = self.state.dataset
-        spec = parse_spec(settings["spec"], n_inputs=ds.X_train.shape[1], n_classes=len(ds.class_names))
+        parse, build, train, judge, save = self.calls(settings)
+        names = self.names()
+        spec = parse.run(names)
         self.live.reset()
         self.results.children = [self.live.image]
         epochs = settings["epochs"]
         task.progress(0, epochs, "building the model")
-        model = build_model(spec, seed=settings["seed"])
+        model = build.run(names)
 
         def on_epoch_end(epoch, logs):
             self.live.hook(epoch, logs)
             task.progress(epoch + 1, epochs, LiveCurves.postfix(logs))
 
-        history = train_model(model, ds, epochs=epochs, batch_size=settings["batch_size"],
-                              patience=settings["patience"], learning_rate=settings["learning_rate"],
-                              progress=False, on_epoch_end=on_epoch_end, callbacks=[stop_callback(task)],
-                              seed=settings["seed"])
+        history = train.run(names, progress=False, on_epoch_end=on_epoch_end, callbacks=[stop_callback(task)])
         self.live.redraw()
         if task.stopped:
             raise Stopped()
-        evaluation = evaluate(model, ds)
-        save_model(model, self.state.folder / MODEL_FILE)
+        evaluation = judge.run(names)
+        save.run(names)
         result = StepResult()
         result.add("model", f"{spec.describe()}, {model.count_params():,} parameters")
         stop = f", stopped early (best epoch {history.best_epoch + 1})" if history.stopped_early else ""

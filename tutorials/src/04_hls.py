@@ -122,27 +122,19 @@ print(parameters[start:parameters.index("};", start) + 2])
 # hls4ml) and runs it: it computes what the firmware will compute. It is slow to build (about 15
 # seconds) and to run (one call per event). fastml_lab reads the same project back into a numpy
 # **emulator** (`project.firmware()`) that computes, in vectorised numpy, exactly the same values.
-# "Exactly" is a claim we can test:
+# "Exactly" is a claim we can test: `check_project` compiles the C simulation (`run_csim` runs it
+# alone), runs both on the same events and counts the output **values** that differ, the same
+# check the walk's Export step, the demo and the board's verification make.
 
 # %%
 %%needs tensorflow hls4ml g++
-import time
-
-from fastml_lab.hls import run_csim
+from fastml_lab.hls.check import check_project
 
 firmware = project.firmware()
-X = ds.X_test[:lab.settings.csim_events]
-
-start = time.perf_counter()
-y_csim = run_csim(project, X)
-t_csim = time.perf_counter() - start
-start = time.perf_counter()
-y_emulator = firmware.predict(X)
-t_emulator = time.perf_counter() - start
-
-mismatches = int(np.sum(y_csim != y_emulator))
-print(f"{len(X):,} events: {mismatches} of {y_csim.size:,} output values differ")
-print(f"C simulation {t_csim:.1f} s (including the compile), emulator {t_emulator * 1e3:.1f} ms")
+check = check_project(project, ds.X_test, n_events=lab.settings.csim_events)
+print(check.describe())
+print(f"compile {check.compile_seconds:.1f} s, C simulation {check.csim_seconds:.2f} s, "
+      f"emulator {check.emulator_seconds * 1e3:.1f} ms")
 
 # %% [markdown]
 # Zero mismatches: the emulator is a faithful stand-in for the firmware, fast enough to study
@@ -219,7 +211,7 @@ print("reuse  multipliers  latency  II (cycles, estimated at 100 MHz)")
 for reuse in (1, 4, 16, 64):
     exported = export(model, lab.work / f"reuse_{reuse}", precision="ap_fixed<16,6>",
                       reuse_factor=reuse, overwrite=True)
-    timing = exported.firmware().timing
+    timing = exported.timing  # the project's record: an estimate until a synthesis report replaces it
     multipliers = sum(math.ceil(layer["n_in"] * layer["n_out"] / reuse) for layer in dense)
     print(f"{reuse:5d}  {multipliers:11,d}  {timing['latency_cycles']:7d}  {timing['ii_cycles']:3d}")
 
