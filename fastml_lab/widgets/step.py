@@ -101,7 +101,6 @@ class Step:
         return {"ds": state.dataset, "model": state.model, "qmodel": state.quantized, "plan": state.plan,
                 "prj": state.project}
 
-
     def missing(self) -> str:
         """Why the step cannot run yet ('' when it can)."""
         if self.state.restoring:
