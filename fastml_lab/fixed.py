@@ -186,6 +186,11 @@ class FixedType:
                 raw = self._overflow(raw)
         return raw
 
+    def round_scaled(self, scaled: np.ndarray) -> np.ndarray:
+        """The rounding step alone, of values already multiplied by ``2**fractional`` (``scaled``
+        may be overwritten)."""
+        return self._round(scaled)
+
     def from_raw(self, raw) -> np.ndarray:
         """Real values of stored integers."""
         return np.multiply(raw, 2.0 ** -self.fractional, dtype=np.float64)

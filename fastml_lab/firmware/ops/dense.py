@@ -61,6 +61,7 @@ class Dense(Op):
         self.path = "matmul"
         self.accum_is_identity = False
         self._scaled = None
+        self._bias_rows = np.empty((0, self.weight.shape[1]))
 
     def check_exact(self, x_type: FixedType) -> None:
         for slot, t in (("weight", self.weight_type), ("bias", self.bias_type),
@@ -110,6 +111,7 @@ class Dense(Op):
             # result's integer grid. Exact: a power-of-two scaling of exact values.
             scale = 2.0 ** self.result_type.fractional
             self._scaled = (w * scale, self.bias_acc * scale)
+        self._bias_rows = np.empty((0, w.shape[1]))
 
     def compute(self, x):
         if self.path == "matmul":
@@ -158,7 +160,10 @@ class Dense(Op):
         if self._scaled is not None:
             w, b = self._scaled
             acc = x @ w
-            acc += b
+            # The bias repeated for every row: a plain element-wise add is faster than a broadcast.
+            if self._bias_rows.shape[0] < acc.shape[0]:
+                self._bias_rows = np.ascontiguousarray(np.broadcast_to(b, acc.shape))
+            acc += self._bias_rows[:acc.shape[0]]
             return acc
         acc = self.compute(x)
         acc *= 2.0 ** self.result_type.fractional
@@ -174,7 +179,7 @@ class Dense(Op):
         t = self.result_type
         if relu and t.overflow in ("SAT", "SAT_SYM"):
             # Saturation and ReLU commute with rounding: one clip to [0, max] does both.
-            raw = t._round(acc)
+            raw = t.round_scaled(acc)
             np.clip(raw, 0.0, float(t.raw_max), out=raw)
         else:
             raw = t.raw_from_scaled(acc)
