@@ -208,3 +208,21 @@ def test_relu_whose_cast_changes_values_is_not_fused():
     spec["layers"] = [spec["layers"][0], relu, dict(spec["layers"][2], data_type=relu["result_type"])]
     narrow = Firmware(spec, fw.arrays)
     assert len(narrow._steps) == 3
+
+
+def test_the_ops_and_the_reader_import_with_numpy_alone(tmp_path):
+    import subprocess
+    import sys
+
+    prj = _fake_project(tmp_path, "    nnet::relu<layer2_t, result_t, relu_config3>(layer2_out, y); // act\n")
+    code = (
+        "import sys\n"
+        "for name in ('hls4ml', 'tensorflow', 'keras', 'sklearn', 'scipy', 'pandas', 'h5py', 'hgq'):\n"
+        "    sys.modules[name] = None  # any import of these now fails\n"
+        "from fastml_lab.emulator import Firmware\n"
+        "from fastml_lab.firmware.reader import read_project\n"
+        f"print(Firmware(*read_project({str(prj)!r})).predict([[1.0, 1.0]]).tolist())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[[1.5, 0.375]]"
