@@ -1,7 +1,8 @@
 """The tutorials: six numbered notebooks, stored without outputs, generated from their sources,
 shaped as lessons (goals, exercises with checks, summary), and executed top to bottom in a
 kernel of this Python, offline with the quick sizes: once as here, once as on a PYNQ board (no
-TensorFlow or hls4ml, a pynq that sees a device), where only the overlay parts run."""
+TensorFlow or hls4ml, a pynq that sees a device), where only the overlay parts run. The first
+is done twice in the same folder, as Restart & Run All does."""
 
 from __future__ import annotations
 
@@ -79,15 +80,24 @@ def test_each_tutorial_is_a_lesson(path):
     assert "## Summary" in markdown[-1], "the last cell is the summary"
 
 
+#: What the first run of a tutorial leaves in its working folder for the second run to find.
+LEFT_BY_FIRST_RUN = {"06_guided_walk": "work/06_guided_walk/walk/data/result.json"}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_tutorial_runs_top_to_bottom(path, tmp_path):
-    result = run_notebook(path, tmp_path, quick=True, offline=True, cell_timeout=CELL_TIMEOUT_S)
-    text = result.outputs_text()
-    assert "quick (FASTML_LAB_QUICK=1)" in text
-    assert "[skipped]" not in text, "everything a tutorial needs is installed here"
-    assert "[not answered yet]" in text, "the exercise checks ran"
-    print(f"{path.stem}: {result.seconds:.1f} s, peak {result.peak_rss_bytes / 2**20:.0f} MiB")
+def test_tutorial_runs_top_to_bottom_twice_in_the_same_folder(path, tmp_path):
+    """As a student does: run all, then Restart & Run All; the second run, in a fresh kernel,
+    finds what the first one wrote (the walk's project folder, projects, packages)."""
+    for run in ("first", "second"):
+        if run == "second" and path.stem in LEFT_BY_FIRST_RUN:
+            assert (tmp_path / LEFT_BY_FIRST_RUN[path.stem]).is_file(), "the first run filled the folder"
+        result = run_notebook(path, tmp_path, quick=True, offline=True, cell_timeout=CELL_TIMEOUT_S)
+        text = result.outputs_text()
+        assert "quick (FASTML_LAB_QUICK=1)" in text, run
+        assert "[skipped]" not in text, f"{run} run: everything a tutorial needs is installed here"
+        assert "[not answered yet]" in text, f"{run} run: the exercise checks ran"
+        print(f"{path.stem}, {run} run: {result.seconds:.1f} s, peak {result.peak_rss_bytes / 2**20:.0f} MiB")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
