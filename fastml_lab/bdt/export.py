@@ -21,6 +21,8 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from .. import __version__
 from .._deps import require
 from .._io import atomic_directory
@@ -69,7 +71,7 @@ def parse_precision(precision=None) -> dict:
     types.setdefault("threshold", types["input"])
     types.setdefault("score", FixedType.parse(DEFAULT_PRECISION))
     types.setdefault("weight", FixedType.parse(WEIGHT_PRECISION))
-    if types["weight"].quantize(1.0) != 1.0:
+    if types["weight"].quantize(np.ones(1))[0] != 1.0:
         raise ConfigError(f"The BDT's weight type {types['weight']} must hold 1 exactly (the one-hot split "
                           f"weights); {WEIGHT_PRECISION} does.")
     return {part: types[part] for part in PARTS}

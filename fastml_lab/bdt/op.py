@@ -86,7 +86,7 @@ class Ensemble(Op):
         self._right = (np.where(is_leaf, own, self.children_right.reshape(feature.shape)) + offset).ravel()
         self._value = self.value.reshape(n_trees, self.n_nodes).ravel()
         self._roots = offset.ravel()
-        self._one = float(self.weight_type.quantize(1.0))
+        self._one = float(self.weight_type.quantize(np.ones(1))[0])
         self._less = np.less if self.splitting_convention == "<" else np.less_equal
 
     def check_exact(self, x_type):
