@@ -186,3 +186,26 @@ def test_probes_tell_the_split_conventions_apart(case):
     finally:
         layer._less = kept
     assert wrong > 0, f"{name}: no input sits on a threshold"
+
+
+def test_our_c_simulation_is_conifers_own_bridge(tmp_path):
+    """The batch entry point computes what conifer's compiled pybind11 bridge computes, value for value
+    (conifer finds the ap_types headers through the variable our code sets, never the user)."""
+    import os
+
+    from fastml_lab.bdt.export import conifer_environment, conifer_model
+
+    model = _model("xgboost", 3, 3, 6, 0.5, None)
+    project = export_bdt(model, tmp_path / "prj",
+                         precision={"input": "ap_fixed<9,3>", "score": "ap_fixed<9,3,AP_RND,AP_SAT>"})
+    X = probe_inputs(project, project.firmware())[::4]
+    conifer = conifer_model(project, tmp_path / "conifer-build")
+    before = os.environ.get("XILINX_AP_INCLUDE")
+    with conifer_environment():
+        assert os.environ["XILINX_AP_INCLUDE"].endswith(os.path.join("vivado", "ap_types"))
+        conifer.compile()
+    assert os.environ.get("XILINX_AP_INCLUDE") == before
+    theirs = np.asarray(conifer.decision_function(X)).reshape(len(X), -1)
+    ours = run_csim(project, X)
+    assert int((theirs != ours).sum()) == 0
+    assert np.array_equal(project.firmware().predict(X), ours)

@@ -45,6 +45,8 @@ def test_export_writes_the_project_and_a_description_the_emulator_runs(model, sa
     hls = project.hls_dir
     assert (hls / "firmware" / "parameters.h").is_file() and (hls / "firmware" / "ap_types" / "ap_fixed.h").is_file()
     assert "typedef ap_fixed<12,5> score_t;" in (hls / "firmware" / "parameters.h").read_text()
+    saved = json.loads((hls / "myproject.json").read_text())
+    assert saved["config"]["output_dir"] == str(hls.resolve())  # not the temporary folder it was written in
     firmware = Firmware.load(project.path)
     assert firmware.digest() == meta["firmware_digest"]
     layer = firmware.description["layers"][0]

@@ -16,7 +16,10 @@ an integer bit turns 1 into -1 and inverts every comparison.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
@@ -25,11 +28,11 @@ import numpy as np
 
 from .. import __version__
 from .._deps import require
-from .._io import atomic_directory
+from .._io import atomic_directory, write_json_atomic
 from ..boards import BOARDS, DEFAULT_PRECISION, PART_BACKEND, get_board, same_part
 from ..exceptions import ConfigError
 from ..fixed import FixedType
-from ..project import Project
+from ..project import Project, open_project
 from .ensemble import n_scores, to_ensemble
 from .reader import read_parameters
 
@@ -109,6 +112,40 @@ def ap_types_dir() -> Path:
     return path
 
 
+@contextlib.contextmanager
+def conifer_environment():
+    """``XILINX_AP_INCLUDE`` pointing at hls4ml's ap_types while conifer compiles (its wheel lacks them);
+    the variable is restored afterwards. Users never set it themselves."""
+    old = os.environ.get("XILINX_AP_INCLUDE")
+    os.environ["XILINX_AP_INCLUDE"] = str(ap_types_dir())
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("XILINX_AP_INCLUDE", None)
+        else:
+            os.environ["XILINX_AP_INCLUDE"] = old
+
+
+def conifer_model(project, output_dir, backend: str = "xilinxhls"):
+    """The project's BDT as a conifer model of ``backend`` ("xilinxhls", "cpp", "py") writing to
+    ``output_dir``, with the project's types: conifer's own ``compile()`` and ``decision_function``,
+    for comparisons and benchmarks. Compile it inside :func:`conifer_environment`."""
+    conifer = require("conifer", "run conifer's backends")
+    project = open_project(project)
+    saved = json.loads((project.hls_dir / f"{PROJECT_NAME}.json").read_text())
+    ensemble = {k: v for k, v in saved.items() if k not in ("config", "metadata")}
+    config = dict(saved["config"], output_dir=str(output_dir), backend=backend, accelerator_config=None)
+    if backend == "cpp":
+        config = {"backend": "cpp", "output_dir": str(output_dir), "project_name": PROJECT_NAME,
+                  "input_precision": saved["config"]["input_precision"],
+                  "threshold_precision": saved["config"]["threshold_precision"],
+                  "score_precision": saved["config"]["score_precision"]}
+    elif backend == "py":
+        config = {"backend": "py", "output_dir": str(output_dir), "project_name": PROJECT_NAME}
+    return conifer.model.make_model(ensemble, config)
+
+
 def export_bdt(model, out, *, precision=None, backend: str = PART_BACKEND, part: str | None = None,
                clock_period_ns: float | None = None, scaler=None, class_names=None, feature_names=None,
                name: str | None = None, overwrite: bool = False) -> Project:
@@ -132,6 +169,7 @@ def export_bdt(model, out, *, precision=None, backend: str = PART_BACKEND, part:
         hls_dir = tmp / HLS_DIR
         model_obj = conifer.backends.xilinxhls.make_model(dict(ensemble), dict(config, OutputDir=str(hls_dir)))
         model_obj.write()
+        _point_config_at(hls_dir / f"{PROJECT_NAME}.json", out.resolve() / HLS_DIR)
         shutil.copytree(ap_types_dir(), hls_dir / "firmware" / "ap_types")
         description, arrays = read_parameters(hls_dir / "firmware" / "parameters.h")
         from ..emulator import Firmware
@@ -165,3 +203,10 @@ def export_bdt(model, out, *, precision=None, backend: str = PART_BACKEND, part:
         Project.write_new(tmp, meta)
     log.info("Exported the BDT %s (%s, %s) to %s", meta["name"], backend, meta["part"], out)
     return Project.open(out)
+
+
+def _point_config_at(saved, output_dir: Path) -> None:
+    """conifer's saved model names the folder it was written to (the temporary one): name the final one."""
+    data = json.loads(saved.read_text())
+    data["config"]["output_dir"] = str(output_dir)
+    write_json_atomic(saved, data, indent=2)
