@@ -130,3 +130,26 @@ def test_reader_refuses_oblique_splits(model, tmp_path):
     params.write_text(text[:first] + "2" + text[first + 1:])
     with pytest.raises(UnsupportedError, match="oblique"):
         read_parameters(params)
+
+
+def test_the_bdt_emulator_is_board_safe(model, tmp_path):
+    """Loading and running a BDT project needs numpy alone (Python 3.10 syntax), as on the board."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    project = export_bdt(model[0], tmp_path / "prj")
+    np.save(tmp_path / "x.npy", model[1][:50])
+    expected = project.firmware().predict(model[1][:50])
+    code = ("import sys, numpy as np; import fastml_lab.bdt; from fastml_lab.emulator import Firmware;"
+            f"fw = Firmware.load({str(project.path)!r}); y = fw.predict(np.load({str(tmp_path / 'x.npy')!r}));"
+            f"np.save({str(tmp_path / 'y.npy')!r}, y);"
+            "heavy = {'tensorflow', 'keras', 'hls4ml', 'sklearn', 'pandas', 'scipy', 'xgboost', 'conifer'};"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert np.array_equal(np.load(tmp_path / "y.npy"), expected)
+    bdt_dir = Path(__file__).resolve().parents[1] / "fastml_lab" / "bdt"
+    for name in ("__init__.py", "op.py", "reader.py"):
+        ast.parse((bdt_dir / name).read_text(), filename=name, feature_version=(3, 10))
