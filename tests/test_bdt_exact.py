@@ -22,6 +22,7 @@ from fastml_lab.bdt.csim import run_csim  # noqa: E402
 from fastml_lab.bdt.export import export_bdt  # noqa: E402
 from fastml_lab.bdt.op import _left_count, adder_tree_order  # noqa: E402
 from fastml_lab.bdt.train import train_bdt  # noqa: E402
+from fastml_lab.emulator import Firmware  # noqa: E402
 from fastml_lab.fixed import FixedType  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_gxx]
@@ -130,7 +131,8 @@ def test_inputs_reach_the_cases_that_matter(case):
 
 def test_saturating_sums_follow_the_adder_tree_not_a_running_sum(case):
     """With a saturating score type the order of the additions matters; the C simulation uses conifer's
-    balanced adder tree, which the emulator follows and a running sum (conifer's cpp backend) does not."""
+    balanced adder tree, which the emulator follows and a running sum (conifer's cpp backend) does not;
+    the emulator's "sequential" reduction is that running sum."""
     name, _, firmware, X, csim = case
     layer = firmware._layers[0]
     if layer.score_type.overflow == "WRAP":
@@ -138,10 +140,13 @@ def test_saturating_sums_follow_the_adder_tree_not_a_running_sum(case):
     xq = firmware.input_type.quantize(X)
     scores = layer.tree_scores(xq)
     t = layer.score_type
-    running = scores[..., 0]
-    for i in range(1, scores.shape[-1]):
+    running = np.broadcast_to(layer.init_predict, scores.shape[:-1])
+    for i in range(scores.shape[-1]):  # conifer's C++ backend: std::accumulate from init_predict
         running = t.quantize(running + scores[..., i])
-    sequential = t.quantize(t.quantize(layer.init_predict + running) * layer.norm[0])
+    sequential = t.quantize(running * layer.norm[0])
+    spec, arrays = layer.describe()
+    as_cpp_backend = Firmware(dict(firmware.description, layers=[dict(spec, reduction="sequential")]), arrays)
+    assert np.array_equal(as_cpp_backend.predict(X), sequential)
     differ = int((sequential != csim).sum())
     if name.startswith("xgb-4class") or name.startswith("xgb-binary-d2"):
         assert differ > 0, f"{name}: the probes never tell the two orders apart"

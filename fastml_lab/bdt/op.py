@@ -28,6 +28,7 @@ from ..fixed import MAX_EXACT_WIDTH
 
 OP = "bdt"
 SPLITTING_CONVENTIONS = ("<", "<=")
+REDUCTIONS = ("balanced", "sequential")
 #: Marks a leaf in ``feature`` (conifer's and sklearn's convention).
 LEAF = -2
 
@@ -63,6 +64,10 @@ class Ensemble(Op):
         "splitting_convention": Field(STR),
         "threshold_type": Field(TYPE), "weight_type": Field(TYPE), "score_type": Field(TYPE),
         "library": Field(STR, ""),
+        #: How the tree scores of a class are summed: "balanced" (the HLS code's ``reduce``, then
+        #: init_predict added) or "sequential" (conifer's C++ backend: ``std::accumulate`` from
+        #: init_predict, tree by tree; it differs from the HLS code once the score saturates).
+        "reduction": Field(STR, "balanced"),
     }
     arrays = {"feature": None, "children_left": None, "children_right": None,
               "threshold": "threshold_type", "value": "score_type",
@@ -70,6 +75,9 @@ class Ensemble(Op):
 
     def __init__(self, spec, arrays):
         super().__init__(spec, arrays)
+        if self.reduction not in REDUCTIONS:
+            raise UnsupportedError(f"Layer {self.name!r}: unknown reduction {self.reduction!r}; "
+                                   f"known: {', '.join(REDUCTIONS)}.")
         if self.splitting_convention not in SPLITTING_CONVENTIONS:
             raise UnsupportedError(f"Layer {self.name!r}: unknown splitting convention "
                                    f"{self.splitting_convention!r}; known: {', '.join(SPLITTING_CONVENTIONS)}.")
@@ -132,5 +140,11 @@ class Ensemble(Op):
 
     def compute(self, x):
         """``score * norm`` before its cast to ``score_t``."""
-        total = self.score_type.quantize(self.init_predict + self.reduce(self.tree_scores(x)))
+        t, scores = self.score_type, self.tree_scores(x)
+        if self.reduction == "sequential" and t.overflow != "WRAP":  # init_predict, then tree by tree
+            total = np.broadcast_to(self.init_predict, scores.shape[:-1])
+            for i in range(scores.shape[-1]):
+                total = t.quantize(total + scores[..., i])
+        else:
+            total = t.quantize(self.init_predict + self.reduce(scores))
         return total * self.norm[0]

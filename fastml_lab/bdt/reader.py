@@ -101,7 +101,7 @@ def read_parameters(path) -> tuple:
     spec = {"name": "bdt", "op": OP, "data_type": types["input_t"], "result_type": score_t,
             "n_features": n_features, "n_classes": n_classes, "n_rounds": n_rounds, "max_depth": depth,
             "splitting_convention": convention.group(1), "threshold_type": threshold_t,
-            "weight_type": types["weight_t"], "score_type": score_t}
+            "weight_type": types["weight_t"], "score_type": score_t, "reduction": "balanced"}
     arrays = {"bdt/feature": feature, "bdt/children_left": left, "bdt/children_right": right,
               "bdt/threshold": threshold_t.to_raw(threshold), "bdt/value": score_t.to_raw(value),
               "bdt/init_predict": score_t.to_raw(np.array(init)), "bdt/norm": score_t.to_raw(np.array(norm))}
