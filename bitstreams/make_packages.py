@@ -8,8 +8,9 @@ Two packages, both for the PYNQ-Z2 (hls4ml VivadoAccelerator, AXI stream, 100 MH
 * ``jet_mlp``: the tutorial model, Dense 16-64-32-32-5, ReLU, softmax, everything ``ap_fixed<16,6>``,
   reuse factor 1. Its software overlay is exact; at reuse 1 it is far too large for the Z2's 220 DSPs.
 * ``jet_mlp_pynq``: the same network with 75% of each kernel's weights pruned by magnitude
-  (fine-tuned with the pruning mask held), 6-bit weights and biases, 16-bit results sized from the
-  data, reuse factor 32 so it fits the xc7z020.
+  (``fastml_lab.quantize.prune``: fine-tuned while the pruned fraction ramps up, pruned weights stay
+  zero), 6-bit weights and biases, 16-bit results sized from the data, reuse factor 32 so it fits
+  the xc7z020.
 
 Training, export and packaging need the ``lab`` extra (TensorFlow, hls4ml); the packages then run
 with numpy alone. Seeds are fixed, so a run on the same data reproduces the same firmware. Adding
@@ -42,49 +43,10 @@ def train_classic(dataset, epochs):
     return model
 
 
-def prune(model, dataset, fraction, epochs):
-    """Zero the smallest ``fraction`` of each Dense kernel, then fine-tune with the zeros held."""
-    import keras
-
-    from fastml_lab.train import train_model
-
-    masks = {}
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Dense):
-            kernel = layer.kernel.numpy()
-            cut = np.quantile(np.abs(kernel), fraction)
-            masks[layer.name] = (np.abs(kernel) > cut).astype(kernel.dtype)
-            layer.kernel.assign(kernel * masks[layer.name])
-
-    class HoldMask(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            for layer in self.model.layers:
-                if layer.name in masks:
-                    layer.kernel.assign(layer.kernel.numpy() * masks[layer.name])
-
-    train_model(model, dataset, epochs=epochs, patience=3, progress=False, seed=1,
-                callbacks=[HoldMask()])
-    kept = sum(int(m.sum()) for m in masks.values())
-    total = sum(m.size for m in masks.values())
-    log.info("Pruned: %d of %d weights kept (%.0f%%).", kept, total, 100.0 * kept / total)
-    return model
-
-
-def exportable(model):
-    """The same layers (shared weights) behind an input named ``features``: hls4ml reserves the
-    layer name ``input``, which ``build_model`` gives its input."""
-    import keras
-
-    return keras.Sequential([keras.Input(shape=model.input_shape[1:], name="features"),
-                             *model.layers], name=model.name)
-
-
 def export_and_package(model, dataset, name, out_root, work, keep_projects, **export_options):
     from fastml_lab.emulator import Firmware
     from fastml_lab.hls import export
     from fastml_lab.overlay import package
-
-    model = exportable(model)
 
     project_dir = (keep_projects or work) / name
     if project_dir.exists():
@@ -119,8 +81,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
+    from fastml_lab.boards import DEFAULT_PRECISION
     from fastml_lab.data import load_jets
     from fastml_lab.hls.plan import PrecisionPlan
+    from fastml_lab.quantize import prune
 
     wanted = args.only or ["jet_mlp", "jet_mlp_pynq"]
     dataset = load_jets(source=args.data, n_events=args.events, seed=0, progress=False)
@@ -132,9 +96,13 @@ def main(argv=None) -> int:
         model = train_classic(dataset, args.epochs)
         if "jet_mlp" in wanted:
             export_and_package(model, dataset, "jet_mlp", args.out, work, args.keep_projects,
-                               precision="ap_fixed<16,6>", reuse_factor=1)
+                               precision=DEFAULT_PRECISION, reuse_factor=1)
         if "jet_mlp_pynq" in wanted:
-            model = prune(model, dataset, PRUNE_FRACTION, max(2, args.epochs // 2))
+            pruned = prune(model, dataset, PRUNE_FRACTION, epochs=max(2, args.epochs // 2),
+                           progress=False, seed=1)
+            log.info("Pruned: zero weights per layer %s.",
+                     ", ".join(f"{k} {v:.0%}" for k, v in pruned.sparsity.items()))
+            model = pruned.model
             plan = PrecisionPlan.from_data(model, dataset.X_train, width=16, weight_width=6)
             export_and_package(model, dataset, "jet_mlp_pynq", args.out, work, args.keep_projects,
                                plan=plan, reuse_factor=32)
