@@ -13,8 +13,8 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "cli", "data", "demo", "emulator", "evaluate", "exceptions", "fixed", "hls", "overlay",
-    "plots", "quantize", "scaler", "train", "widgets",
+    "bdt", "boards", "cli", "compare", "data", "demo", "emulator", "evaluate", "exceptions", "firmware",
+    "fixed", "hls", "inputs", "overlay", "plots", "project", "quantize", "scaler", "train", "widgets",
 }
 
 __all__ = sorted(_SUBMODULES | {"__version__", "lab"})

@@ -51,14 +51,14 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
-        args.func(args)
+        status = args.func(args)  # a verb may return an exit status (e.g. check: 1 on a mismatch)
     except FastMLError as exc:
         print(f"fastml-lab {args.verb}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"fastml-lab {args.verb}: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":

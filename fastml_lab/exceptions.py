@@ -10,6 +10,7 @@ command line can catch one class::
     ├── NotReadyError (RuntimeError)      a step was called before its inputs exist
     ├── TrainingError (RuntimeError)      training diverged (the loss became NaN or infinite)
     ├── ToolchainNotFoundError (RuntimeError)   g++, Vitis HLS or Vivado is missing
+    ├── CompileError (RuntimeError)       g++ is there but the C simulation did not compile
     ├── IntegrityError (ValueError)       a package's files do not match its manifest
     ├── BoardError (RuntimeError)         the PYNQ board or its DMA failed, or is absent
     └── BitExactMismatchError (AssertionError)  two implementations disagree (carries indices)
@@ -46,6 +47,10 @@ class TrainingError(FastMLError, RuntimeError):
 
 class ToolchainNotFoundError(FastMLError, RuntimeError):
     """An external tool (g++, Vitis HLS, Vivado) is not on PATH."""
+
+
+class CompileError(FastMLError, RuntimeError):
+    """g++ is there but a project's C++ did not compile (or link, or finish in time)."""
 
 
 class IntegrityError(FastMLError, ValueError):

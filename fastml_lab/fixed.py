@@ -172,8 +172,9 @@ class FixedType:
                 f"{MAX_EXACT_WIDTH} bits. Use a narrower type."
             )
         values = np.asarray(values, dtype=np.float64)
-        scaled = np.multiply(values, 2.0 ** self.fractional, out=np.empty_like(values))  # exact
-        return self.raw_from_scaled(scaled)
+        # At least 1-d inside: numpy's ufuncs turn 0-d results into scalars, which cannot take out=.
+        scaled = np.multiply(values, 2.0 ** self.fractional, out=np.empty(values.shape or (1,)))  # exact
+        return self.raw_from_scaled(scaled).reshape(values.shape)
 
     def raw_from_scaled(self, scaled: np.ndarray) -> np.ndarray:
         """:meth:`to_raw` of values already multiplied by ``2**fractional`` (a float64 array that

@@ -49,8 +49,9 @@ def check_events(X, n_features: int | None, *, min_rows: int = 1, allow_single_r
         raise DataError(f"{name} has {arr.shape[0]} events (shape {arr.shape}); at least {min_rows} "
                         f"{'is' if min_rows == 1 else 'are'} needed.")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
-    bad = ~np.isfinite(arr)
-    if bad.any():
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = ~finite
         row, col = (int(i) for i in np.argwhere(bad)[0])
         raise DataError(f"{name}[{row}, {col}] is {arr[row, col]}: every value must be a finite number "
                         f"({int(bad.sum())} NaN or infinite value(s) in {int(bad.any(axis=1).sum())} "

@@ -33,6 +33,8 @@ log = logging.getLogger("fastml_lab")
 
 PROJECT_FILE = "project.json"
 HLS_DIR = "hls4ml"
+#: Model families a project can hold: a neural network (hls4ml) or boosted decision trees (conifer).
+FAMILIES = ("nn", "bdt")
 #: Where a project's timing comes from.
 ESTIMATE = "estimate"
 SYNTHESIS_REPORT = "synthesis report"
@@ -86,6 +88,11 @@ class Project:
     @property
     def backend(self) -> str:
         return self.meta["backend"]
+
+    @property
+    def family(self) -> str:
+        """``"nn"`` (an hls4ml project) or ``"bdt"`` (a conifer project)."""
+        return self.meta.get("family", "nn")
 
     @property
     def part(self):

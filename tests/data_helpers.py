@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -86,25 +84,9 @@ def write_arff(path: Path, X, labels, *, compress=False, **kwargs) -> Path:
     return path
 
 
-def write_openml_mirror(folder: Path, X, labels, *, compress=False, md5=None) -> str:
-    """Write an OpenML-style description + ARFF under ``folder``; returns the description's file:// URL."""
-    folder.mkdir(parents=True, exist_ok=True)
-    text = arff_text(X, labels).encode()
-    arff = write_arff(folder / "hls4ml_lhc_jets_hlf.arff", X, labels, compress=compress)
-    description = {"data_set_description": {
-        "id": "42468", "name": "hls4ml_lhc_jets_hlf", "format": "ARFF",
-        "url": arff.resolve().as_uri(), "md5_checksum": md5 or hashlib.md5(text).hexdigest(),
-        "default_target_attribute": "class",
-    }}
-    path = folder / "description.json"
-    path.write_text(json.dumps(description))
-    return path.resolve().as_uri()
-
-
 def keep_offline(monkeypatch, tmp_path) -> Path:
     """No network and an empty private cache for one test; returns the cache folder."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("FASTML_LAB_OFFLINE", "1")
     monkeypatch.setenv("FASTML_LAB_CACHE", str(cache))
-    monkeypatch.setenv("FASTML_LAB_OPENML_URL", (tmp_path / "no-such-mirror.json").as_uri())
     return cache

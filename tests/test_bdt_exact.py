@@ -18,9 +18,9 @@ pytest.importorskip("conifer")
 pytest.importorskip("xgboost")
 pytest.importorskip("hls4ml")
 
-from fastml_lab.bdt.csim import run_csim  # noqa: E402
+from fastml_lab.hls.csim import run_csim  # noqa: E402
 from fastml_lab.bdt.export import export_bdt  # noqa: E402
-from fastml_lab.bdt.op import _left_count, adder_tree_order  # noqa: E402
+from fastml_lab.firmware.ops.bdt import _left_count, adder_tree_order  # noqa: E402
 from fastml_lab.bdt.train import train_bdt  # noqa: E402
 from fastml_lab.emulator import Firmware  # noqa: E402
 from fastml_lab.fixed import FixedType  # noqa: E402

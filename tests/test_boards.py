@@ -77,10 +77,23 @@ def test_the_fit_budget_is_the_board_table():
     assert "ZCU102 (xczu9eg-ffvb1156-2-e)" in zcu.summary() and "/ 2,520" in zcu.summary()
 
 
-def test_the_driver_finds_the_dma_of_the_table():
-    from fastml_lab.overlay import board as driver
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_the_driver_finds_the_dma_by_the_type_the_table_gives(name):
+    from types import SimpleNamespace
 
-    assert driver.DMA_VLNV_PREFIX == get_board(DEFAULT_BOARD).dma_vlnv
+    from fastml_lab.exceptions import BoardError
+    from fastml_lab.overlay.board import find_dma
+
+    dma = SimpleNamespace(sendchannel=object(), recvchannel=object())
+    vlnv = get_board(name).dma_vlnv + "7.1"
+    overlay = SimpleNamespace(ip_dict={"axi_dma_0": {"type": vlnv, "fullpath": "axi_dma_0"},
+                                       "myproject_axi_0": {"type": "xilinx.com:hls:myproject_axi:1.0"}},
+                              axi_dma_0=dma)
+    found, driver, entry = find_dma(overlay, name)
+    assert (found, driver, entry["type"]) == ("axi_dma_0", dma, vlnv)
+    overlay.ip_dict["axi_dma_0"]["type"] = "example.org:ip:other_dma:1.0"
+    with pytest.raises(BoardError, match=get_board(name).dma_vlnv):
+        find_dma(overlay, name)
 
 
 def test_parts_compare_with_or_without_dashes():

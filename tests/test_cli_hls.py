@@ -1,4 +1,4 @@
-"""`fastml-lab export | csim | emulate | synth` as a user runs them: subprocesses, exit codes, one-line errors."""
+"""`fastml-lab export | csim | emulate | check | synth` as a user runs them: subprocesses, exit codes, one-line errors."""
 
 from __future__ import annotations
 
@@ -54,13 +54,13 @@ def cli_project(tmp_path_factory):
     return root, root / "prj"
 
 
-@pytest.mark.parametrize("verb", [None, "export", "csim", "emulate", "synth"])
+@pytest.mark.parametrize("verb", [None, "export", "csim", "emulate", "check", "synth"])
 def test_help_works_for_every_verb(verb):
     proc = run(*([verb] if verb else []), "--help")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: fastml-lab")
     if verb is None:
-        for v in ("export", "csim", "emulate", "synth"):
+        for v in ("export", "csim", "emulate", "check", "synth"):
             assert v in proc.stdout
     elif verb == "export":
         for opt in ("--out", "--precision", "--plan", "--reuse", "--strategy", "--backend", "--clock-period",
@@ -68,6 +68,8 @@ def test_help_works_for_every_verb(verb):
             assert opt in proc.stdout
     elif verb in ("csim", "emulate"):
         assert "--input" in proc.stdout and "--output" in proc.stdout
+    elif verb == "check":
+        assert "--input" in proc.stdout and "--events" in proc.stdout
     else:
         assert "project" in proc.stdout
 
@@ -190,3 +192,48 @@ def test_csim_of_c_plus_plus_that_does_not_compile_says_so(cli_project, tmp_path
     with pytest.raises(CompileError) as err:
         compile_csim(broken)
     assert not isinstance(err.value, ToolchainNotFoundError)
+
+
+@pytest.mark.needs_gxx
+def test_check_compares_csim_and_emulator_as_check_project_does(cli_project, tmp_path):
+    import json
+
+    from fastml_lab.hls import check_project
+
+    _, prj = cli_project
+    X = np.random.default_rng(5).normal(scale=4, size=(40, 6))
+    np.save(tmp_path / "x.npy", X)
+    proc = run("check", prj, "--input", tmp_path / "x.npy", "--events", 25)
+    assert proc.returncode == 0, proc.stderr
+    assert "0 mismatches on 75 output values (25 events)" in proc.stdout
+    proc = run("check", prj, "--input", tmp_path / "x.npy", "--json")
+    counts = json.loads(proc.stdout)
+    direct = check_project(prj, X)
+    assert counts["values"] == direct.values == 120 and counts["mismatches"] == direct.mismatches == 0
+
+
+@pytest.mark.needs_gxx
+def test_check_exits_1_and_counts_values_when_the_firmware_disagrees(cli_project, tmp_path):
+    """A description that no longer matches the C++ (one weight changed) is caught, value by value."""
+    import shutil
+
+    _, prj = cli_project
+    changed = tmp_path / "changed"
+    shutil.copytree(prj, changed, ignore=shutil.ignore_patterns("csim"))
+    arrays = dict(np.load(changed / "firmware.npz"))
+    key = next(k for k in arrays if k.endswith("/weight"))
+    arrays[key] = arrays[key].copy()
+    arrays[key].flat[0] += 64
+    np.savez(changed / "firmware.npz", **arrays)
+    np.save(tmp_path / "x.npy", np.random.default_rng(6).normal(scale=4, size=(30, 6)))
+    proc = run("check", changed, "--input", tmp_path / "x.npy")
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    mismatches = int(re.search(r"(\d+) mismatch", proc.stdout).group(1))
+    assert 0 < mismatches <= 90 and "on 90 output values (30 events)" in proc.stdout
+
+
+def test_check_refuses_a_bad_event_count_in_one_line(cli_project, tmp_path):
+    _, prj = cli_project
+    np.save(tmp_path / "x.npy", np.zeros((3, 6)))
+    line = one_line_error(run("check", prj, "--input", tmp_path / "x.npy", "--events", 0), "check")
+    assert "n_events" in line and "0" in line

@@ -35,6 +35,13 @@ EXAMPLES = {
                  "exp_scale": 1.0},
                 {"exp_table": np.array([64, 32, 16, 8]), "inv_table": np.arange(8)}),
     "quantize": ({"element_types": [T8, U10]}, {"type_index": np.array([0, -1, 1])}),
+    # One stump per class: split on feature 0 (node 0), two leaves.
+    "bdt": ({"n_features": 2, "n_classes": 2, "n_rounds": 1, "max_depth": 1, "splitting_convention": "<",
+             "threshold_type": T16, "weight_type": T16, "score_type": T16, "library": "xgboost",
+             "reduction": "balanced"},
+            {"feature": np.array([[[0, -2, -2]]]), "children_left": np.array([[[1, -1, -1]]]),
+             "children_right": np.array([[[2, -1, -1]]]), "threshold": np.array([[[1024, 0, 0]]]),
+             "value": np.array([[[0, -512, 512]]]), "init_predict": np.array([0]), "norm": np.array([1024])}),
 }
 
 

@@ -105,3 +105,11 @@ int main() {{
         # Element by element too: no shortcut for arrays without overflow may change a value.
         one_by_one = np.array([t.quantize(np.array([v]))[0] for v in values])
         assert np.array_equal(one_by_one, row), f"{t}: differs when converted one value at a time"
+
+
+@pytest.mark.parametrize("value", [1.0, np.float64(5.0), np.array(-3.0), 7])
+def test_a_scalar_quantizes_as_a_one_element_array_does(value):
+    for t in (FixedType.parse("ap_fixed<8,1>"), FixedType.parse("ap_fixed<8,1,AP_RND,AP_SAT>")):
+        got = t.quantize(value)
+        assert np.shape(got) == ()
+        assert float(got) == t.quantize(np.array([value], dtype=np.float64))[0]

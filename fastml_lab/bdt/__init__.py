@@ -2,13 +2,11 @@
 
 * :mod:`.train`: xgboost or scikit-learn gradient boosting on the jets;
 * :mod:`.export`: conifer's HLS project and the emulator's firmware description (:func:`export_bdt`);
-* :mod:`.op`: the ensemble as one firmware op ``"bdt"``, bit-exact with conifer's HLS (numpy only);
 * :mod:`.csim`: the C simulation of an exported BDT.
 
-Importing this package registers the op and nothing else (numpy only): the board imports it.
+The ensemble itself is the firmware op ``"bdt"`` (:mod:`fastml_lab.firmware.ops.bdt`, numpy only),
+bit-exact with conifer's HLS; the emulator and the board read BDT projects through it.
 """
-
-from . import op  # noqa: F401  (registers the "bdt" op)
 
 
 def export_bdt(*args, **kwargs):

@@ -3,7 +3,7 @@
 The folder is the NN's (:mod:`fastml_lab.project`) with conifer's project in place of hls4ml's::
 
     PRJ/project.json     the record ("family": "bdt", the types, board, part, clock, scaler, classes)
-    PRJ/firmware.json    the emulator's description: one "bdt" op (:mod:`fastml_lab.bdt.op`)
+    PRJ/firmware.json    the emulator's description: one "bdt" op (:mod:`fastml_lab.firmware.ops.bdt`)
     PRJ/firmware.npz     features, thresholds, children, leaf values, init_predict, norm (stored integers)
     PRJ/conifer/         conifer's xilinxhls project (firmware/*.h, *.cpp, build scripts, conifer's JSON),
                          with the ap_types headers in firmware/ap_types for the C simulation

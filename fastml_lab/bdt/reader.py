@@ -17,7 +17,7 @@ import numpy as np
 from ..exceptions import DataError, UnsupportedError
 from ..fixed import FixedType
 from ..firmware.registry import Field, TYPE
-from .op import LEAF, OP, Ensemble
+from ..firmware.ops.bdt import LEAF, OP, Ensemble
 
 _TYPEDEF = re.compile(r"typedef\s+(ap_u?fixed<[^;]*>|ap_u?int<[^;]*>)\s+(\w+)\s*;")
 _INT_CONST = re.compile(r"static const (?:int|bool)\s+(\w+)\s*=\s*(\w+)\s*;")

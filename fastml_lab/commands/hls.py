@@ -1,4 +1,4 @@
-"""Verbs for the HLS step: ``export``, ``csim``, ``emulate``, ``synth``.
+"""Verbs for the HLS step: ``export``, ``csim``, ``emulate``, ``check``, ``synth``.
 
 ``emulate`` imports numpy and the emulator only, never TensorFlow or hls4ml.
 """
@@ -13,16 +13,41 @@ from ..cli import add_verb
 log = logging.getLogger("fastml_lab")
 
 
-def _export(args):
-    from ..hls import export
+#: Model files ``export`` reads as boosted decision trees (xgboost's JSON or UBJ, conifer's JSON).
+BDT_SUFFIXES = (".json", ".ubj")
 
-    project = export(args.model, args.out, plan=args.plan,
-                     precision=None if args.plan else args.precision, backend=args.backend,
-                     reuse_factor=args.reuse, strategy=args.strategy,
-                     clock_period_ns=args.clock_period, part=args.part, overwrite=args.force)
+
+def _export(args):
+    if args.model.suffix.lower() in BDT_SUFFIXES:
+        project = _export_bdt(args)
+    else:
+        from ..hls import export
+
+        options = {"reuse_factor": args.reuse, "strategy": args.strategy}
+        project = export(args.model, args.out, plan=args.plan, precision=None if args.plan else args.precision,
+                         backend=args.backend, clock_period_ns=args.clock_period, part=args.part,
+                         overwrite=args.force, **{k: v for k, v in options.items() if v is not None})
     fw = project.firmware()
-    print(f"Exported {args.model} -> {project.path} ({project.backend}, {project.meta['part']}, "
+    print(f"Exported {args.model} -> {project.path} ({project.backend}, {project.part}, "
           f"{fw.n_inputs} inputs -> {fw.n_outputs} outputs, layers: {', '.join(fw.layer_names)})")
+
+
+def _export_bdt(args):
+    from ..bdt.export import export_bdt
+    from ..bdt.train import load_bdt, sidecar_path
+    from ..exceptions import ConfigError
+
+    nn_only = [flag for flag, value in (("--plan", args.plan), ("--reuse", args.reuse),
+                                        ("--strategy", args.strategy)) if value is not None]
+    if nn_only:
+        raise ConfigError(f"{args.model} is a BDT; {', '.join(nn_only)} {'applies' if len(nn_only) == 1 else 'apply'} to "
+                          "neural networks only. A BDT's "
+                          "types are set with --precision (one type, or e.g. 'input=ap_fixed<16,6> "
+                          "score=ap_fixed<18,8>').")
+    # A model saved by fastml_lab carries its class names beside it; a bare xgboost/conifer file does not.
+    model = load_bdt(args.model) if sidecar_path(args.model).is_file() else args.model
+    return export_bdt(model, args.out, precision=args.precision, backend=args.backend, part=args.part,
+                      clock_period_ns=args.clock_period, overwrite=args.force)
 
 
 def _csim(args):
@@ -44,6 +69,22 @@ def _emulate(args):
     print(f"Emulator: {y.shape[0]} events -> {args.output}")
 
 
+def _check(args):
+    import json
+
+    from .._io import load_npy
+    from ..hls.check import check_project
+
+    result = check_project(args.project, load_npy(args.input), n_events=args.events,
+                           progress=lambda stage: log.info("%s%s...", stage[0].upper(), stage[1:]))
+    if args.json:
+        print(json.dumps({"project": str(args.project), **result.to_dict()}, indent=2))
+    else:
+        print(f"{args.project}: {result.describe()} (C simulation {result.csim_seconds:.2f} s, "
+              f"emulator {result.emulator_seconds:.3f} s)")
+    return 0 if result.bit_exact else 1
+
+
 def _synth(args):
     from ..hls.synth import record_report, synthesize
 
@@ -62,15 +103,19 @@ def register(sub):
     from ..boards import BOARDS, DEFAULT_BOARD, DEFAULT_PRECISION, PART_BACKEND, export_backends
 
     default_board = BOARDS[DEFAULT_BOARD]
-    p = add_verb(sub, "export", _export, "export a Keras model to an hls4ml project")
-    p.add_argument("model", type=Path, help="the model, a .keras file")
+    p = add_verb(sub, "export", _export,
+                 "export a Keras model to an hls4ml project, or a BDT to a conifer project")
+    p.add_argument("model", type=Path,
+                   help=f"the model: a .keras file, or a BDT ({' or '.join(BDT_SUFFIXES)}: xgboost's or conifer's)")
     p.add_argument("--out", required=True, type=Path, help="project folder to create")
     p.add_argument("--precision",
                    help=f"one type for inputs, weights and results (default: {DEFAULT_PRECISION}; HGQ2 "
-                        "models take theirs from their quantizers)")
-    p.add_argument("--plan", type=Path, help="a precision plan (JSON); overrides --precision")
-    p.add_argument("--reuse", type=int, default=1, help="reuse factor (default: %(default)s)")
-    p.add_argument("--strategy", default="Latency", choices=["Latency", "Resource"])
+                        "models take theirs from their quantizers); for a BDT one type or per part, "
+                        "e.g. 'input=ap_fixed<16,6> threshold=ap_fixed<16,6> score=ap_fixed<18,8>'")
+    p.add_argument("--plan", type=Path, help="a precision plan (JSON); overrides --precision (neural networks)")
+    p.add_argument("--reuse", type=int, default=None, help="reuse factor (neural networks; default: 1)")
+    p.add_argument("--strategy", default=None, choices=["Latency", "Resource"],
+                   help="hls4ml strategy (neural networks; default: Latency)")
     p.add_argument("--backend", default=PART_BACKEND, choices=list(export_backends()),
                    help=f"a board ({', '.join(BOARDS)}) or {PART_BACKEND} for a bare --part "
                         "(default: %(default)s)")
@@ -86,6 +131,13 @@ def register(sub):
         p.add_argument("project", type=Path, help="an exported project folder")
         p.add_argument("--input", required=True, type=Path, help="inputs, a .npy array (n, n_inputs)")
         p.add_argument("--output", required=True, type=Path, help="where to write the outputs (.npy)")
+
+    p = add_verb(sub, "check", _check,
+                 "compare a project's C simulation with its emulator, value for value (exit 1 on a mismatch)")
+    p.add_argument("project", type=Path, help="an exported project folder")
+    p.add_argument("--input", required=True, type=Path, help="inputs, a .npy array (n, n_inputs)")
+    p.add_argument("--events", type=int, default=None, help="check the first N events only (default: all)")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
 
     p = add_verb(sub, "synth", _synth,
                  "run HLS synthesis when Vitis/Vivado HLS is installed, or record a report made elsewhere")

@@ -41,6 +41,7 @@ def load_jets(source="auto", n_events=None, seed=0, test_size=0.2, cache_dir=Non
     ``random_state=42``, as in the hls4ml tutorial.
     """
     _check_parameters(source, n_events, seed, test_size)
+    fell_back = False
     if isinstance(source, os.PathLike) or source not in SOURCES:
         _check_path_source(source)
         X, labels = read_jets(source)
@@ -52,10 +53,13 @@ def load_jets(source="auto", n_events=None, seed=0, test_size=0.2, cache_dir=Non
     elif source == "openml":
         X, labels, origin, notice = _openml(cache_dir, progress, allow_download=True)
     else:
-        X, labels, origin, notice = _auto(n_events, seed, cache_dir, progress)
+        X, labels, origin, notice, fell_back = _auto(n_events, seed, cache_dir, progress)
     X, labels = _subset(X, labels, n_events, seed, origin)
     _check_split(len(labels), test_size)
-    log.info(notice)
+    if fell_back:  # said once: as a warning (shown in notebooks), not also as a log line
+        warnings.warn(notice, UserWarning, stacklevel=2)
+    else:
+        log.info(notice)
     return prepare_jets(X, labels, source=origin, notice=notice, test_size=test_size)
 
 
@@ -111,20 +115,19 @@ def _openml(cache_dir, progress, allow_download):
 
 
 def _auto(n_events, seed, cache_dir, progress):
+    """The cached or downloaded real jets, else synthetic ones; the last item says it fell back."""
     if openml.is_cached(cache_dir):
-        return _openml(cache_dir, progress, allow_download=False)
+        return (*_openml(cache_dir, progress, allow_download=False), False)
     if openml.offline():
         reason = "the real dataset is not cached and FASTML_LAB_OFFLINE is set"
     else:
         try:
             if openml.reachable(timeout=AUTO_PROBE_TIMEOUT_S):
-                return _openml(cache_dir, progress, allow_download=True)
+                return (*_openml(cache_dir, progress, allow_download=True), False)
         except DataError as exc:
             log.debug("OpenML unavailable: %s", exc)
         reason = "the real dataset is not cached and OpenML could not be reached or read"
-    X, labels, origin, notice = _synthetic(n_events, seed, reason)
-    warnings.warn(notice, UserWarning, stacklevel=3)
-    return X, labels, origin, notice
+    return (*_synthetic(n_events, seed, reason), True)
 
 
 def _subset(X, labels, n_events, seed, origin):

@@ -1,8 +1,10 @@
-"""C simulation: compile the exported project's C++ with g++ and run it on a batch.
+"""C simulation: compile an exported project's C++ with g++ and run it on a batch.
 
-The sources hls4ml wrote (``firmware/`` and the bridge) are compiled as they are, plus a small
-batch entry point that loops over events in C. The shared library is cached in the project under
-a key made of the sources' hashes, so a second run does not recompile.
+Each model family says how its C++ is built (:class:`CsimBuild`): an hls4ml project compiles the
+sources hls4ml wrote (``firmware/`` and the bridge) as they are; a BDT project compiles conifer's
+HLS code (:mod:`fastml_lab.bdt.csim`). Both add a small batch entry point, ``fastml_predict``,
+that loops over events in C. The shared library is cached in ``PRJ/csim`` under a key made of the
+sources' hashes, so a second run does not recompile.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import os
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..exceptions import FastMLError, ToolchainNotFoundError
+from ..exceptions import CompileError, ToolchainNotFoundError
 from ..project import open_project
 
 log = logging.getLogger("fastml_lab")
@@ -34,28 +37,52 @@ extern "C" void fastml_predict(double *x, double *y, long n, long n_in, long n_o
 """
 _LOADED: dict = {}
 
-
-class CompileError(FastMLError, RuntimeError):
-    """g++ is there but the project's C++ did not compile (or link, or finish in time)."""
+__all__ = ["CompileError", "CsimBuild", "compile_csim", "run_csim"]
 
 
-def _sources(hls_dir: Path) -> list:
+@dataclass(frozen=True)
+class CsimBuild:
+    """How a project's C simulation compiles.
+
+    ``sources`` are compiled one by one (``flags``) and linked with ``batch_source`` (written to
+    ``PRJ/csim``, it defines ``fastml_predict``); ``key_files`` and the flags make the cache key.
+    """
+
+    stem: str
+    flags: tuple
+    sources: tuple
+    batch_source: str
+    key_files: tuple
+
+
+def nn_build(hls_dir: Path) -> CsimBuild:
+    """The hls4ml project's sources, with its ``ap_types`` and weights folder."""
     fw = hls_dir / "firmware"
     sources = [fw / "myproject.cpp"]
     if (fw / "myproject_axi.cpp").exists():
         sources.append(fw / "myproject_axi.cpp")
     sources.append(hls_dir / "myproject_bridge.cpp")
-    return sources
+    key_files = [p for p in sorted(fw.rglob("*")) if p.is_file() and "ap_types" not in p.relative_to(fw).parts]
+    flags = (*CXXFLAGS, f"-I{fw / 'ap_types'}", f"-I{fw}", f'-DWEIGHTS_DIR="{fw / "weights"}"')
+    return CsimBuild("libcsim", flags, tuple(sources), _BATCH_SOURCE,
+                     (*key_files, hls_dir / "myproject_bridge.cpp"))
 
 
-def _cache_key(hls_dir: Path) -> str:
-    h = hashlib.sha256(str(hls_dir.resolve()).encode())
-    h.update(" ".join(CXXFLAGS).encode())
-    for path in sorted((hls_dir / "firmware").rglob("*")):
-        if path.is_file() and "ap_types" not in path.parts:
-            h.update(path.relative_to(hls_dir).as_posix().encode())
-            h.update(path.read_bytes())
-    h.update((hls_dir / "myproject_bridge.cpp").read_bytes())
+def _build_of(project) -> CsimBuild:
+    hls_dir = project.hls_dir.resolve()
+    if project.family == "bdt":
+        from ..bdt.csim import bdt_build
+
+        return bdt_build(hls_dir)
+    return nn_build(hls_dir)
+
+
+def _cache_key(hls_dir: Path, build: CsimBuild) -> str:
+    h = hashlib.sha256(str(hls_dir).encode())
+    h.update(" ".join(build.flags).encode() + build.batch_source.encode())
+    for path in build.key_files:
+        h.update(path.relative_to(hls_dir).as_posix().encode())
+        h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -67,38 +94,40 @@ def compile_csim(project, jobs: int = 1) -> Path:
     """
     project = open_project(project)
     hls_dir = project.hls_dir.resolve()
+    build = _build_of(project)
     out_dir = project.path.resolve() / "csim"
-    lib = out_dir / f"libcsim-{_cache_key(hls_dir)}.so"
+    lib = out_dir / f"{build.stem}-{_cache_key(hls_dir, build)}.so"
     if lib.exists():
         return lib
     cxx = shutil.which(os.environ.get("CXX", "g++"))
     if cxx is None:
         raise ToolchainNotFoundError("The C simulation needs g++ on PATH (Debian: apt-get install g++).")
     out_dir.mkdir(exist_ok=True)
-    (out_dir / "fastml_batch.cpp").write_text(_BATCH_SOURCE)
-    weights = hls_dir / "firmware" / "weights"
-    flags = [*CXXFLAGS, f"-I{hls_dir / 'firmware' / 'ap_types'}", f"-I{hls_dir / 'firmware'}",
-             f'-DWEIGHTS_DIR="{weights}"']
-    sources = _sources(hls_dir) + [out_dir / "fastml_batch.cpp"]
+    batch = out_dir / f"{build.stem}_batch.cpp"
+    batch.write_text(build.batch_source)
+    sources = [*build.sources, batch]
     objects = [out_dir / f"{src.stem}.o" for src in sources]
     log.info("Compiling the C simulation with g++ (%d files)...", len(sources))
 
-    def build(pair):
+    def compile_one(pair):
         src, obj = pair
-        _run([cxx, *flags, "-c", str(src), "-o", str(obj)], cwd=hls_dir)
+        _run([cxx, *build.flags, "-c", str(src), "-o", str(obj)], cwd=hls_dir, what=src.name)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(build, zip(sources, objects)))
-    tmp = lib.with_suffix(".so.tmp")
-    _run([cxx, *CXXFLAGS, "-shared", *map(str, objects), "-o", str(tmp)], cwd=hls_dir)
-    os.replace(tmp, lib)
-    for obj in objects:
-        obj.unlink(missing_ok=True)
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(compile_one, zip(sources, objects)))
+        tmp = lib.with_suffix(".so.tmp")
+        _run([cxx, *build.flags, "-shared", *map(str, objects), "-o", str(tmp)], cwd=hls_dir,
+             what="the shared library")
+        os.replace(tmp, lib)
+    finally:
+        for obj in objects:
+            obj.unlink(missing_ok=True)
+        lib.with_suffix(".so.tmp").unlink(missing_ok=True)
     return lib
 
 
-def _run(cmd, cwd):
-    what = Path(cmd[-3]).name if "-c" in cmd else "the shared library"
+def _run(cmd, cwd, what):
     try:
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -127,4 +156,3 @@ def run_csim(project, X) -> np.ndarray:
     if x.shape[0]:
         lib.fastml_predict(x.ctypes.data, y.ctypes.data, x.shape[0], firmware.n_inputs, firmware.n_outputs)
     return y
-

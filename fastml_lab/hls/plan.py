@@ -34,7 +34,7 @@ class PrecisionPlan:
     such as ``"ap_fixed<8,3,AP_RND,AP_SAT>"``. ``accum`` may be ``"exact"``.
     """
 
-    default: FixedType = field(default_factory=lambda: FixedType(16, 6))
+    default: FixedType = field(default_factory=lambda: FixedType.parse(DEFAULT_PRECISION))
     input: FixedType | None = None
     accum: "FixedType | str" = EXACT
     layers: dict = field(default_factory=dict)

@@ -157,7 +157,7 @@ class Accelerator:
             "events_per_s": clock * 1e6 / cycles,
             "latency_us": None if latency is None else latency / clock,
             "cycles_per_event": cycles,
-            "bound": "II" if int(ii) >= stream_cycles else "stream (one 32-bit word per cycle)",
+            "bound": "II" if int(ii) >= stream_cycles else f"stream (one {8 * self.word_dtype.itemsize}-bit word per cycle)",
             "clock_mhz": clock,
             "source": timing.get("source", "unknown"),
             "note": "the IP alone at its clock; Python and DMA set-up time are not included",

@@ -30,8 +30,6 @@ from .accelerator import Accelerator
 
 log = logging.getLogger(__name__)
 
-#: The AXI DMA's IP type (VLNV prefix), from the board table.
-DMA_VLNV_PREFIX = get_board(DEFAULT_BOARD).dma_vlnv
 #: Used when neither the driver nor the HWH states the DMA's length register width (14 bits).
 SAFE_MAX_TRANSFER_BYTES = (1 << 14) - 1
 DEFAULT_TIMEOUT_S = 5.0
@@ -84,14 +82,16 @@ def on_board() -> bool:
     return device_absent_reason() is None
 
 
-def find_dma(overlay):
-    """(name, driver, ip_dict entry) of the overlay's one AXI DMA, found by its IP type."""
+def find_dma(overlay, board: str = DEFAULT_BOARD):
+    """(name, driver, ip_dict entry) of the overlay's one AXI DMA, found by the IP type that the
+    board table gives for ``board``."""
+    prefix = get_board(board).dma_vlnv
     ip_dict = getattr(overlay, "ip_dict", None) or {}
     dmas = [(name, entry) for name, entry in ip_dict.items()
-            if str(entry.get("type", "")).startswith(DMA_VLNV_PREFIX)]
+            if str(entry.get("type", "")).startswith(prefix)]
     if len(dmas) != 1:
         types = sorted({str(e.get("type")) for e in ip_dict.values()})
-        raise BoardError(f"Expected one AXI DMA ({DMA_VLNV_PREFIX}*) in the overlay; found "
+        raise BoardError(f"Expected one AXI DMA ({prefix}*) in the overlay; found "
                          f"{len(dmas)} ({', '.join(n for n, _ in dmas) or 'none'}). IP types "
                          f"present: {', '.join(types) or 'none'}. Is the .hwh beside the .bit?")
     name, entry = dmas[0]
@@ -210,7 +210,7 @@ class BoardOverlay(Accelerator):
         self._fault = None
         try:
             self.overlay = self._pynq.Overlay(str(package.bitstream_path), **(overlay_kwargs or {}))
-            self.dma_name, self._dma, entry = find_dma(self.overlay)
+            self.dma_name, self._dma, entry = find_dma(self.overlay, self.package.board)
             self.max_transfer_bytes = max_transfer_bytes(self._dma, entry)
             self.ip_names = [n for n, e in self.overlay.ip_dict.items()
                              if ":hls:" in str(e.get("type", ""))]

@@ -12,11 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..boards import DEFAULT_PRECISION
 from ..exceptions import ConfigError
 from ..fixed import FixedType
-
-#: The type a float model's weights and inputs are assumed to take when it has no quantizers.
-DEFAULT_PRECISION = "ap_fixed<16,6>"
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ def operands_of(source, precision: str = DEFAULT_PRECISION) -> Operands:
     if isinstance(source, (str, Path)):
         path = Path(source)
         if path.is_dir():
-            from ..hls.export import Project
+            from ..project import Project
 
             source = Project.open(path)
         else:

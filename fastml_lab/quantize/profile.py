@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..boards import DEFAULT_PRECISION
 from ..exceptions import ConfigError, DataError, UnsupportedError
 from ..fixed import FixedType
 
 __all__ = ["DEFAULT_PRECISION", "DEFAULT_SAMPLE", "Distribution", "Profile", "profile"]
 
 #: The plan a profile is drawn against when none is given: one type for everything.
-DEFAULT_PRECISION = "ap_fixed<16,6>"
 #: Events profiled by default (the first ones of the data).
 DEFAULT_SAMPLE = 10_000
 

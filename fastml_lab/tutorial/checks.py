@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..boards import DEFAULT_PRECISION
+
 CORRECT, WRONG, UNANSWERED = "correct", "not quite", "not answered yet"
 _SYMBOLS = {CORRECT: "[correct]", WRONG: "[not quite]", UNANSWERED: "[not answered yet]"}
 
@@ -130,7 +132,7 @@ def check_mistag_at(answer, evaluation, class_name: str, efficiency: float) -> V
 
 
 # ---------------------------------------------------------------------- 04 HLS
-def check_accumulator_width(answer, n_in: int, precision: str = "ap_fixed<16,6>") -> Verdict:
+def check_accumulator_width(answer, n_in: int, precision: str = DEFAULT_PRECISION) -> Verdict:
     """Width of the exact accumulator of a dense layer with ``n_in`` inputs, all types ``precision``."""
     from ..fixed import FixedType
     from ..hls.plan import exact_accumulator

@@ -134,16 +134,16 @@ class LabState(traitlets.HasTraits):
 
         Missing pieces are skipped; a piece that cannot be read is reported in the notes.
         """
-        from ..hls import PrecisionPlan, Project
-        from ..hls.keras_model import load_model as load_any_model  # registers the HGQ2 layers
-        from ..train import load_model
+        from ..hls import PrecisionPlan
+        from ..project import PROJECT_FILE, Project
+        from ..train import load_model  # float and HGQ2 models alike
 
         pieces = [  # (what, trait, the file that says it exists, how to load it from that file)
             ("data", "dataset", self.step_dir("data") / RESULT_FILE, self._load_dataset),
             ("model", "model", self.folder / MODEL_FILE, load_model),
-            ("quantized model", "quantized", self.folder / QUANTIZED_FILE, load_any_model),
+            ("quantized model", "quantized", self.folder / QUANTIZED_FILE, load_model),
             ("precision plan", "plan", self.step_dir("quantize") / PLAN_FILE, PrecisionPlan.load),
-            ("HLS project", "project", self.folder / HLS_PROJECT_DIR / "project.json",
+            ("HLS project", "project", self.folder / HLS_PROJECT_DIR / PROJECT_FILE,
              lambda path: Project.open(path.parent)),
             ("overlay package", "package", self._package_manifest(), lambda path: path.parent),
         ]

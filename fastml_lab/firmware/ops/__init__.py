@@ -3,3 +3,4 @@
 from . import dense  # noqa: F401  (registration order: the order of the supported functions)
 from . import activations, normalize, softmax  # noqa: F401
 from . import quantize  # noqa: F401
+from . import bdt  # noqa: F401  (boosted decision trees: conifer's HLS ensemble)

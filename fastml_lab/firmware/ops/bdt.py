@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exceptions import UnsupportedError
-from ..firmware.registry import INT, STR, TYPE, Field, Op, register_op, require_width
-from ..fixed import MAX_EXACT_WIDTH
+from ...exceptions import UnsupportedError
+from ..registry import INT, STR, TYPE, Field, Op, register_op, require_width
+from ...fixed import MAX_EXACT_WIDTH
 
 OP = "bdt"
 SPLITTING_CONVENTIONS = ("<", "<=")
