@@ -30,6 +30,11 @@ def _default_file_mode() -> int:
 def atomic_destination(path):
     """Yield a temporary path beside ``path`` (same suffix); move it onto ``path`` on success."""
     path = Path(path)
+    if path.is_dir():
+        from .exceptions import ConfigError
+
+        example = path / ("result" + (path.suffix or ".npy"))
+        raise ConfigError(f"{path} is a folder; give the name of a file to write, e.g. {example}.")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
     os.close(fd)
@@ -55,6 +60,29 @@ def write_text_atomic(path, text: str) -> Path:
 def write_json_atomic(path, data, indent: int = 2) -> Path:
     """``data`` as indented JSON with a final newline."""
     return write_text_atomic(path, json.dumps(data, indent=indent) + "\n")
+
+
+def read_json(path, what: str, error=None):
+    """The JSON value in ``path``, read as UTF-8; for a file that is missing, unreadable, not UTF-8,
+    not JSON, or nested too deeply to read, ``error`` (default DataError) with a message that
+    names ``what`` and the file."""
+    from .exceptions import DataError
+
+    error = error or DataError
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"Cannot read {what} {path}: the file does not exist.") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"Cannot read {what} {path}: it is not UTF-8 text (byte {exc.start}); "
+                    "expected JSON.") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"Cannot read {what} {path}: it is not valid JSON ({exc}).") from None
+    except RecursionError:
+        raise error(f"Cannot read {what} {path}: its JSON is nested too deeply to be a {what}.") from None
+    except OSError as exc:
+        raise error(f"Cannot read {what} {path}: {exc.strerror or exc}.") from None
 
 
 def save_npy_atomic(path, array) -> Path:

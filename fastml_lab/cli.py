@@ -55,6 +55,11 @@ def main(argv=None) -> int:
     except FastMLError as exc:
         print(f"fastml-lab {args.verb}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the file system refused: a full disk, no permission, a folder for a file
+        where = exc.filename2 or exc.filename
+        print(f"fastml-lab {args.verb}: error: {exc.strerror or exc}" + (f": {where}" if where else ""),
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"fastml-lab {args.verb}: interrupted", file=sys.stderr)
         return 130

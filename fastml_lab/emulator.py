@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._io import read_json
 from .exceptions import DataError, IntegrityError
 from .firmware import build_layer
 from .fixed import FixedType
@@ -55,10 +56,7 @@ class Firmware:
         for path in (json_path, npz_path):
             if not path.is_file():
                 raise DataError(f"{path} is missing: {folder} holds no exported firmware description.")
-        try:
-            description = json.loads(json_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise IntegrityError(f"{json_path} is not valid JSON ({exc}).") from None
+        description = read_json(json_path, "the firmware description", IntegrityError)
         if not isinstance(description, dict):
             raise IntegrityError(
                 f"{json_path} must hold a JSON object describing the firmware; it holds a "

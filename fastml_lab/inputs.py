@@ -59,6 +59,16 @@ def check_events(X, n_features: int | None, *, min_rows: int = 1, allow_single_r
     return arr
 
 
+def load_events(path, n_features: int | None) -> np.ndarray:
+    """The events in the ``.npy`` file ``path``, checked as :func:`check_events` does; messages name the file."""
+    from pathlib import Path
+
+    from ._io import load_npy
+
+    path = Path(path)
+    return check_events(load_npy(path), n_features, name=path.name)
+
+
 def describe_count(X: np.ndarray) -> str:
     """'1 event' or 'N events' for a checked array."""
     n = int(X.shape[0])

@@ -20,12 +20,11 @@ Numpy-free (the firmware and the plan are loaded only when asked for): this modu
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._io import write_json_atomic
+from ._io import read_json, write_json_atomic
 from .boards import board_for_part, get_board, same_part
 from .exceptions import ConfigError, DataError
 
@@ -60,10 +59,9 @@ class Project:
                 "Create one with `fastml-lab export MODEL.keras --out PRJ`."
             )
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DataError(f"{path} is not a readable project: {meta_path} is not valid JSON ({exc}). "
-                            "Export the project again.") from None
+            meta = read_json(meta_path, "the project record")
+        except DataError as exc:
+            raise DataError(f"{path} is not a readable project: {exc} Export the project again.") from None
         if not isinstance(meta, dict) or "backend" not in meta:
             raise DataError(f"{path} is not a readable project: {meta_path} holds no project record "
                             "(a JSON object with its backend). Export the project again.")

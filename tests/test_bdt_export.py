@@ -142,7 +142,7 @@ def test_the_bdt_emulator_is_board_safe(model, tmp_path):
     project = export_bdt(model[0], tmp_path / "prj")
     np.save(tmp_path / "x.npy", model[1][:50])
     expected = project.firmware().predict(model[1][:50])
-    code = ("import sys, numpy as np; import fastml_lab.bdt; from fastml_lab.emulator import Firmware;"
+    code = ("import sys, numpy as np; from fastml_lab.emulator import Firmware;"
             f"fw = Firmware.load({str(project.path)!r}); y = fw.predict(np.load({str(tmp_path / 'x.npy')!r}));"
             f"np.save({str(tmp_path / 'y.npy')!r}, y);"
             "heavy = {'tensorflow', 'keras', 'hls4ml', 'sklearn', 'pandas', 'scipy', 'xgboost', 'conifer'};"
@@ -150,6 +150,6 @@ def test_the_bdt_emulator_is_board_safe(model, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert np.array_equal(np.load(tmp_path / "y.npy"), expected)
-    bdt_dir = Path(__file__).resolve().parents[1] / "fastml_lab" / "bdt"
-    for name in ("__init__.py", "op.py", "reader.py"):
-        ast.parse((bdt_dir / name).read_text(), filename=name, feature_version=(3, 10))
+    package = Path(__file__).resolve().parents[1] / "fastml_lab"
+    for path in (package / "bdt" / "__init__.py", package / "bdt" / "reader.py", package / "firmware" / "ops" / "bdt.py"):
+        ast.parse(path.read_text(), filename=str(path), feature_version=(3, 10))

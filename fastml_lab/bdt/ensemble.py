@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .._deps import require
+from .._io import read_json
 from ..exceptions import ConfigError, DataError, UnsupportedError
 
 #: Suffixes of the files export accepts.
@@ -38,8 +39,8 @@ def is_bdt_file(path) -> bool:
     if path.suffix != ".json" or not path.is_file():
         return False
     try:
-        head = json.loads(path.read_text())
-    except (OSError, ValueError):
+        head = read_json(path, "the model")
+    except DataError:
         return False
     return isinstance(head, dict) and ("learner" in head or "trees" in head)
 
@@ -158,10 +159,7 @@ def _from_file(path: Path) -> dict:
         raise ConfigError(f"Cannot read the BDT {path}: expected an xgboost model (.json or .ubj) or "
                           f"conifer's JSON, got a {path.suffix or 'suffix-less'} file.")
     if path.suffix == ".json":
-        try:
-            data = json.loads(path.read_text())
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise DataError(f"Cannot read the BDT {path}: it is not valid JSON ({exc}).") from None
+        data = read_json(path, "the BDT")
         if isinstance(data, dict) and "trees" in data:
             return _checked(data, str(path))
         if not (isinstance(data, dict) and "learner" in data):

@@ -50,21 +50,31 @@ def _export_bdt(args):
                       clock_period_ns=args.clock_period, overwrite=args.force)
 
 
+def _project_and_events(args):
+    """The project (its record read and checked), its firmware, and the input events checked against it."""
+    from ..inputs import load_events
+    from ..project import open_project
+
+    project = open_project(args.project)
+    firmware = project.firmware()
+    return project, firmware, load_events(args.input, firmware.n_inputs)
+
+
 def _csim(args):
-    from .._io import load_npy, save_npy_atomic
+    from .._io import save_npy_atomic
     from ..hls.csim import run_csim
 
-    y = run_csim(args.project, load_npy(args.input))
+    project, _, X = _project_and_events(args)
+    y = run_csim(project, X)
     save_npy_atomic(args.output, y)
     print(f"C simulation: {y.shape[0]} events -> {args.output}")
 
 
 def _emulate(args):
-    from .._io import load_npy, save_npy_atomic
-    from ..emulator import Firmware
+    from .._io import save_npy_atomic
 
-    fw = Firmware.load(args.project)
-    y = fw.predict(load_npy(args.input))
+    _, firmware, X = _project_and_events(args)
+    y = firmware.predict(X)
     save_npy_atomic(args.output, y)
     print(f"Emulator: {y.shape[0]} events -> {args.output}")
 
@@ -72,10 +82,10 @@ def _emulate(args):
 def _check(args):
     import json
 
-    from .._io import load_npy
     from ..hls.check import check_project
 
-    result = check_project(args.project, load_npy(args.input), n_events=args.events,
+    project, _, X = _project_and_events(args)
+    result = check_project(project, X, n_events=args.events,
                            progress=lambda stage: log.info("%s%s...", stage[0].upper(), stage[1:]))
     if args.json:
         print(json.dumps({"project": str(args.project), **result.to_dict()}, indent=2))

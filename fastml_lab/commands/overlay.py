@@ -36,13 +36,12 @@ def _overlays(args):
 
 
 def _run(args):
-    from .._io import load_npy, save_npy_atomic
-    from ..inputs import check_events, describe_count
+    from .._io import save_npy_atomic
+    from ..inputs import describe_count, load_events
     from ..overlay import load
 
-    X = load_npy(args.input)
     with load(args.overlay, backend=args.backend, paths=args.path) as ol:
-        X = check_events(X, ol.n_inputs)
+        X = load_events(args.input, ol.n_inputs)
         log.info("Running %s on %s (%s backend).", ol.name, describe_count(X), ol.backend)
         Y = ol.predict(X, scale=args.scale)
         if args.profile:

@@ -9,11 +9,11 @@ without rounding or overflow, as hls4ml's own precision inference would choose.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._io import read_json
 from ..boards import DEFAULT_PRECISION
 from ..exceptions import ConfigError
 from ..fixed import MAX_EXACT_WIDTH, FixedType
@@ -143,12 +143,7 @@ class PrecisionPlan:
     @classmethod
     def load(cls, path) -> "PrecisionPlan":
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"Plan file {path} does not exist.") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"Plan file {path} is not valid JSON: {exc}.") from None
+        data = read_json(path, "the plan file", ConfigError)
         if not isinstance(data, dict):
             raise ConfigError(f"Plan file {path} must hold a JSON object.")
         return cls.from_dict(data)
