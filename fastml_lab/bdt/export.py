@@ -12,6 +12,9 @@ The description is read back from the written ``parameters.h``, so the emulator 
 One deliberate change to conifer's defaults: the split weights (one-hot: 0 or 1) get their own
 type, ``ap_fixed<2,2>``, where conifer would reuse the threshold type, which for a type without
 an integer bit turns 1 into -1 and inverts every comparison.
+
+The record's ``timing`` is conifer's own latency estimate (:mod:`fastml_lab.bdt.estimate`,
+``"source": "estimate"``) until a synthesis report replaces it, as for a neural network.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ import numpy as np
 from .. import __version__
 from .._deps import require
 from .._io import atomic_directory, write_json_atomic
-from ..boards import BOARDS, DEFAULT_PRECISION, PART_BACKEND, get_board, same_part
+from ..boards import BOARDS, DEFAULT_BOARD, DEFAULT_PRECISION, PART_BACKEND, get_board, same_part
 from ..exceptions import ConfigError
 from ..fixed import FixedType
 from ..project import Project, open_project
 from .ensemble import n_scores, to_ensemble
+from .estimate import estimate_ensemble, timing_from_estimate
 from .reader import read_parameters
 
 log = logging.getLogger("fastml_lab")
@@ -177,6 +181,8 @@ def export_bdt(model, out, *, precision=None, backend: str = PART_BACKEND, part:
         firmware = Firmware(description, arrays)
         firmware.save(tmp)
         board = BOARDS.get(backend)
+        estimate = estimate_ensemble(ensemble, board or get_board(DEFAULT_BOARD), config["ClockPeriod"],
+                                     wrapper=board is not None)
         meta = {
             "name": name or out.name,
             "family": "bdt",
@@ -196,6 +202,7 @@ def export_bdt(model, out, *, precision=None, backend: str = PART_BACKEND, part:
             "class_names": list(class_names) if class_names is not None else None,
             "feature_names": list(feature_names) if feature_names is not None else None,
             "firmware_digest": firmware.digest(),
+            "timing": timing_from_estimate(estimate),
             "fastml_lab_version": __version__,
             "conifer_version": str(getattr(conifer, "__version__", "unknown")),
             "hls_dir": HLS_DIR,
