@@ -47,18 +47,20 @@ def load(name_or_path, backend: str = "auto", paths=(), **board_options) -> Acce
     ``backend="auto"`` uses the board when pynq is importable, a device is present and the
     package's bitstream is present and verified, else the software overlay; ``"board"`` raises
     BoardError saying why the board cannot run it; ``"software"`` always emulates.
-    ``board_options`` go to :class:`~fastml_lab.overlay.board.BoardOverlay`.
+    ``board_options`` go to the board driver: :class:`~fastml_lab.overlay.board.BoardOverlay` (a
+    network's AXI stream) or :class:`~fastml_lab.overlay.register_board.RegisterBoardOverlay` (a BDT's
+    conifer accelerator).
     """
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}.")
     pkg = open_package(name_or_path, paths)
     if backend != "software":
-        from .board import BoardOverlay, board_unavailable_reason
+        from .board import board_unavailable_reason, open_board
 
         reason = board_unavailable_reason(pkg)
         if reason is None:
             log.info("Overlay %s runs on the board.", pkg.name)
-            return BoardOverlay(pkg, **board_options)
+            return open_board(pkg, **board_options)
         if backend == "board":
             raise BoardError(f"Cannot run {pkg.name!r} on the board: {reason}.")
         log.info("Overlay %s runs in software: %s.", pkg.name, reason)

@@ -146,18 +146,19 @@ class Accelerator:
         if not clock or not ii:
             return {"label": "modelled", "available": False,
                     "reason": "the package records no II or clock"}
-        stream_cycles = max(self.n_inputs, self.n_outputs)
-        if self.package.io["interface"] != "axi_stream":
-            stream_cycles = 1
+        # The AXI stream, like the m_axi port of a BDT's accelerator, moves one word per cycle.
+        interface = self.package.io["interface"]
+        stream_cycles = 1 if interface == "parallel" else max(self.n_inputs, self.n_outputs)
         cycles = max(int(ii), stream_cycles)
         latency = timing.get("latency_cycles")
+        port = "stream" if interface == "axi_stream" else "memory port (m_axi)"
         return {
             "label": "modelled",
             "available": True,
             "events_per_s": clock * 1e6 / cycles,
             "latency_us": None if latency is None else latency / clock,
             "cycles_per_event": cycles,
-            "bound": "II" if int(ii) >= stream_cycles else f"stream (one {8 * self.word_dtype.itemsize}-bit word per cycle)",
+            "bound": "II" if int(ii) >= stream_cycles else f"{port} (one {8 * self.word_dtype.itemsize}-bit word per cycle)",
             "clock_mhz": clock,
             "source": timing.get("source", "unknown"),
             "note": "the IP alone at its clock; Python and DMA set-up time are not included",
@@ -198,7 +199,9 @@ class Accelerator:
             "name": pkg.name,
             "version": pkg.version,
             "backend": self.backend,
+            "family": pkg.family,
             "board": pkg.board,
+            "interface": pkg.io["interface"],
             "status": pkg.status,
             "path": str(pkg.path),
             "n_inputs": self.n_inputs,

@@ -1,4 +1,7 @@
-"""The PYNQ-Z2 driver: the package's bitstream, its AXI DMA and the IP behind it.
+"""The PYNQ-Z2 driver for a network: the package's bitstream, its AXI DMA and the IP behind it.
+
+(A BDT's conifer accelerator, driven through its control registers, is
+:mod:`fastml_lab.overlay.register_board`; :func:`open_board` picks the driver for a package.)
 
 Needs Python 3.10, numpy and pynq 3.1 (the board image); pynq is imported when a
 :class:`BoardOverlay` is created, never at module import. The DMA is found by its IP type in the
@@ -80,6 +83,47 @@ def device_absent_reason():
 def on_board() -> bool:
     """True when running on a PYNQ board (pynq imports and sees a device)."""
     return device_absent_reason() is None
+
+
+def open_board(package, **options) -> Accelerator:
+    """The board driver for ``package``'s interface: :class:`BoardOverlay` for a network's AXI stream,
+    :class:`~fastml_lab.overlay.register_board.RegisterBoardOverlay` for a BDT's conifer accelerator."""
+    if package.io["interface"] == mf.MEMORY_MAPPED:
+        from .register_board import RegisterBoardOverlay
+
+        return RegisterBoardOverlay(package, **options)
+    return BoardOverlay(package, **options)
+
+
+def verify_board(overlay, X, record: bool = True) -> dict:
+    """Compare a board overlay with the software overlay on ``X``; record a clean run in the package.
+
+    ``mismatches`` counts output values that differ (:func:`fastml_lab.compare.count_mismatches`).
+    """
+    from ..compare import count_mismatches
+    from .software import SoftwareOverlay
+
+    board = overlay.predict(X)
+    with SoftwareOverlay(overlay.package) as software:
+        reference = software.predict(X)
+    comparison = count_mismatches(board, reference, ("board", "software overlay"))
+    mismatches = comparison.mismatches
+    result = {
+        "events": comparison.events,
+        "values": comparison.values,
+        "events_differing": comparison.events_differing,
+        "mismatches": mismatches,
+        "bit_sha256": overlay.package.manifest["bitstream"]["bit"]["sha256"],
+        "firmware_digest": overlay.package.firmware_digest,
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+    if record and mismatches == 0:
+        mf.write_json_atomic(overlay.package.path / mf.VERIFICATION_FILE, result)
+    if mismatches:
+        warnings.warn(f"The board disagrees with the emulator on {mismatches} of {comparison.values} "
+                      f"output values ({comparison.events_differing} of {comparison.events} events).",
+                      stacklevel=3)
+    return result
 
 
 def find_dma(overlay, board: str = DEFAULT_BOARD):
@@ -200,6 +244,9 @@ class BoardOverlay(Accelerator):
     def __init__(self, package, timeout_s: float = DEFAULT_TIMEOUT_S, lock_dir=None,
                  overlay_kwargs=None, pynq=None):
         super().__init__(package)
+        if package.io["interface"] != mf.STREAM:
+            raise BoardError(f"The package {package.name!r} has the {package.io['interface']!r} interface, not "
+                             "an AXI stream behind a DMA; open it with fastml_lab.overlay.load().")
         if not package.has_bitstream:
             raise BoardError(board_unavailable_reason(package) or "no bitstream")
         self.timeout_s = float(timeout_s)
@@ -300,30 +347,7 @@ class BoardOverlay(Accelerator):
 
         ``mismatches`` counts output values that differ (:func:`fastml_lab.compare.count_mismatches`).
         """
-        from ..compare import count_mismatches
-        from .software import SoftwareOverlay
-
-        board = self.predict(X)
-        with SoftwareOverlay(self.package) as software:
-            reference = software.predict(X)
-        comparison = count_mismatches(board, reference, ("board", "software overlay"))
-        mismatches = comparison.mismatches
-        result = {
-            "events": comparison.events,
-            "values": comparison.values,
-            "events_differing": comparison.events_differing,
-            "mismatches": mismatches,
-            "bit_sha256": self.package.manifest["bitstream"]["bit"]["sha256"],
-            "firmware_digest": self.package.firmware_digest,
-            "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        }
-        if record and mismatches == 0:
-            mf.write_json_atomic(self.package.path / mf.VERIFICATION_FILE, result)
-        if mismatches:
-            warnings.warn(f"The board disagrees with the emulator on {mismatches} of {comparison.values} "
-                          f"output values ({comparison.events_differing} of {comparison.events} events).",
-                          stacklevel=2)
-        return result
+        return verify_board(self, X, record)
 
     def describe(self) -> dict:
         info = super().describe()

@@ -4,7 +4,8 @@ A package is a folder::
 
     <name>/
         manifest.json          this schema (``SCHEMA_VERSION``)
-        firmware.json          the emulator's description of the firmware
+        firmware.json          the emulator's description of the firmware (a neural network's layers,
+                               or a BDT's ensemble)
         firmware.npz           the emulator's weights and tables
         <name>.bit, <name>.hwh optional: the Vivado bitstream and its hardware handoff (PYNQ convention)
         <name>.bit.link        optional: PYNQ-style {board: {url, md5sum}} to fetch a missing file
@@ -43,10 +44,48 @@ PARALLEL_WORD = "float64"
 PARALLEL_PACKING = "float64 values, one per feature, row-major (software only: no stream)"
 WORD_DTYPES = ("float32", "float64")
 
+#: Model families (as :data:`fastml_lab.project.FAMILIES`); a manifest without ``family`` is a network's.
+FAMILIES = ("nn", "bdt")
+#: How data reaches the IP: hls4ml's AXI stream behind a DMA (a network on a board), conifer's Zynq
+#: accelerator (a BDT on a board: AXI-lite control registers, buffers in memory read and written over
+#: an AXI master), or no hardware interface (software only).
+STREAM = "axi_stream"
+MEMORY_MAPPED = "s_axilite_m_axi"
+PARALLEL = "parallel"
+INTERFACES = (STREAM, MEMORY_MAPPED, PARALLEL)
+#: The interface each family uses on a board.
+BOARD_INTERFACE = {"nn": STREAM, "bdt": MEMORY_MAPPED}
+#: The control registers a conifer accelerator's manifest must name, and the bits of its control register.
+MEMORY_MAPPED_REGISTERS = ("CTRL", "N", "n_f", "n_c", "x", "score")
+CONTROL_BITS = ("ap_start", "ap_done", "ap_idle", "ap_ready")
+#: The register pointers (buffer addresses) among them; the rest are 32-bit.
+POINTER_REGISTERS = ("x", "score")
+#: The AXI-lite block's first four words (control, global and IP interrupt enable, interrupt status).
+_CONTROL_BLOCK_BYTES = 0x10
+_AXI_LITE_SPAN = 1 << 16
+
+_MEMORY_PACKING = (
+    "{word} words in two buffers in the processor's memory that the IP reads and writes over its AXI "
+    "master (m_axi): x holds N * n_inputs words, one per feature, events back to back in row-major "
+    "order; score receives N * n_outputs words. The driver writes N and the buffers' physical "
+    "addresses into the AXI-lite control registers, then sets ap_start and waits for ap_done. The IP "
+    "casts each word to the input type and each score back to {word}."
+)
+
 
 def stream_packing(board) -> str:
     """The manifest's description of ``board``'s stream (a :class:`fastml_lab.boards.Board`)."""
     return _STREAM_PACKING.format(word=board.word_dtype, bits=board.word_bits)
+
+
+def memory_packing(word_dtype: str) -> str:
+    """The manifest's description of a conifer accelerator's buffers of ``word_dtype`` words."""
+    return _MEMORY_PACKING.format(word=word_dtype)
+
+
+def family(manifest: dict) -> str:
+    """``"nn"`` or ``"bdt"`` (manifests written before BDTs name no family: a network)."""
+    return manifest.get("family", "nn")
 
 _REQUIRED = ("schema_version", "name", "version", "fastml_lab_version", "board", "io", "firmware")
 _IO_REQUIRED = ("interface", "n_inputs", "n_outputs", "word_dtype", "input_type", "output_type")
@@ -114,15 +153,27 @@ def validate(manifest: dict) -> dict:
     for key in ("n_inputs", "n_outputs"):
         if not isinstance(io[key], int) or io[key] < 1:
             raise ConfigError(f"io.{key} must be a positive integer; got {io[key]!r}.")
-    if io["interface"] not in ("axi_stream", "parallel"):
-        raise ConfigError(f"io.interface must be 'axi_stream' or 'parallel'; got {io['interface']!r}.")
-    if board is not None and io["interface"] != "axi_stream":
-        raise ConfigError(f"A {board} package needs the 'axi_stream' interface; got {io['interface']!r}.")
+    kind = manifest.get("family", "nn")
+    if kind not in FAMILIES:
+        raise ConfigError(f"family must be one of {', '.join(FAMILIES)}; got {kind!r}.")
+    interface = io["interface"]
+    if interface not in INTERFACES:
+        raise ConfigError(f"io.interface must be one of {', '.join(map(repr, INTERFACES))}; got {interface!r}.")
+    if interface != PARALLEL and interface != BOARD_INTERFACE[kind]:
+        raise ConfigError(f"A {kind} package on a board uses the {BOARD_INTERFACE[kind]!r} interface; the "
+                          f"manifest says {interface!r}.")
+    if board is not None and interface == PARALLEL:
+        raise ConfigError(f"A {board} package needs the {BOARD_INTERFACE[kind]!r} interface; got {interface!r}.")
+    if board is None and interface != PARALLEL:
+        raise ConfigError(f"io.interface {interface!r} needs a board; a package without one (board null) "
+                          f"is software only ({PARALLEL!r}).")
     if io["word_dtype"] not in WORD_DTYPES:
         raise ConfigError(f"io.word_dtype must be one of {', '.join(WORD_DTYPES)}; got {io['word_dtype']!r}.")
-    if board is not None and io["word_dtype"] != BOARDS[board].word_dtype:
+    if interface == STREAM and io["word_dtype"] != BOARDS[board].word_dtype:
         raise ConfigError(f"A {board} package streams {BOARDS[board].word_dtype} words; the manifest says "
                           f"io.word_dtype {io['word_dtype']!r}.")
+    if interface == MEMORY_MAPPED:
+        _validate_memory_mapped(io)
     for entry in _file_entries(manifest):
         if not isinstance(entry, dict) or "path" not in entry or "sha256" not in entry:
             raise ConfigError(f"Every file entry needs 'path' and 'sha256'; got {entry!r}.")
@@ -130,6 +181,49 @@ def validate(manifest: dict) -> dict:
     if names is not None and len(names) != io["n_outputs"]:
         raise ConfigError(f"{len(names)} class names for {io['n_outputs']} outputs.")
     return manifest
+
+
+def _validate_memory_mapped(io: dict) -> None:
+    """The control registers of a conifer accelerator: every one named, word-aligned, inside the
+    AXI-lite block, past its control words (except CTRL at 0), none overlapping another."""
+    if io["word_dtype"] != "float32":
+        raise ConfigError(f"A conifer accelerator exchanges float32 words (its 'float' interface); the "
+                          f"manifest says io.word_dtype {io['word_dtype']!r}.")
+    ip = io.get("ip")
+    if not isinstance(ip, dict) or not isinstance(ip.get("vlnv"), str) or ip["vlnv"].count(":") != 3:
+        raise ConfigError(f"io.ip must give the accelerator's 'vlnv' (vendor:library:name:version); got {ip!r}.")
+    bits = io.get("address_bits")
+    if bits not in (32, 64):
+        raise ConfigError(f"io.address_bits must be 32 or 64 (the width of the buffer address registers); "
+                          f"got {bits!r}.")
+    regs = io.get("registers")
+    if not isinstance(regs, dict) or sorted(regs) != sorted(MEMORY_MAPPED_REGISTERS):
+        raise ConfigError(f"io.registers must give the offsets of exactly {', '.join(MEMORY_MAPPED_REGISTERS)}; "
+                          f"got {sorted(regs) if isinstance(regs, dict) else regs!r}.")
+    spans = []
+    for name in MEMORY_MAPPED_REGISTERS:
+        offset = regs[name]
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset % 4 or not 0 <= offset < _AXI_LITE_SPAN:
+            raise ConfigError(f"io.registers.{name} must be a word-aligned byte offset (a multiple of 4, "
+                              f"below {_AXI_LITE_SPAN:#x}); got {offset!r}.")
+        if name == "CTRL" and offset != 0:
+            raise ConfigError(f"io.registers.CTRL must be 0 (ap_start, ap_done, ap_idle live at offset 0); got {offset:#x}.")
+        if name != "CTRL" and offset < _CONTROL_BLOCK_BYTES:
+            raise ConfigError(f"io.registers.{name} = {offset:#x} lies in the control block (0x00-0x0c); "
+                              f"argument registers start at {_CONTROL_BLOCK_BYTES:#x}.")
+        size = bits // 8 if name in POINTER_REGISTERS else 4
+        for other, start, end in spans:
+            if offset < end and start < offset + size:
+                raise ConfigError(f"io.registers.{name} ({offset:#x}, {size} bytes) overlaps "
+                                  f"io.registers.{other} ({start:#x}).")
+        spans.append((name, offset, offset + size))
+    control = io.get("control_bits")
+    if not isinstance(control, dict) or sorted(control) != sorted(CONTROL_BITS):
+        raise ConfigError(f"io.control_bits must give the bits of {', '.join(CONTROL_BITS)} in CTRL; got {control!r}.")
+    positions = list(control.values())
+    if any(not isinstance(b, int) or isinstance(b, bool) or not 0 <= b < 32 for b in positions) \
+            or len(set(positions)) != len(positions):
+        raise ConfigError(f"io.control_bits must be distinct bit positions 0-31; got {control!r}.")
 
 
 def _file_entries(manifest: dict) -> list:

@@ -36,6 +36,11 @@ class OverlayPackage:
         return self.manifest["version"]
 
     @property
+    def family(self) -> str:
+        """``"nn"`` (a neural network) or ``"bdt"`` (boosted decision trees)."""
+        return mf.family(self.manifest)
+
+    @property
     def board(self):
         return self.manifest["board"]
 

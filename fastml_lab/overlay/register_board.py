@@ -1,0 +1,250 @@
+"""The board driver for a BDT: conifer's Zynq accelerator, driven through its control registers.
+
+conifer's accelerator (``myproject_accelerator(int N, int& n_f, int& n_c, float* x, float* score)``)
+has no stream and no DMA: it reads its inputs from a buffer in the processor's memory and writes its
+scores to another, over its own AXI master (``m_axi``), and is started through an AXI-lite block of
+registers (``s_axilite``). One transfer is::
+
+    x buffer   <- N events of n_inputs float32 words (flushed from the cache)
+    N, x, score registers <- the event count and the buffers' physical addresses
+    CTRL       <- ap_start; then CTRL is read until ap_done (or ap_idle once ap_start has cleared)
+    score buffer -> N events of n_outputs float32 words (cache invalidated, copied out)
+
+The register offsets and control bits are the manifest's (``io.registers``, ``io.control_bits``);
+when pynq's register map of the IP (from the ``.hwh``) names them, they must agree. Unlike conifer's
+own ``ZynqDriver``, every wait has a deadline, buffers are reused and freed on every path, the board
+lock of :mod:`fastml_lab.overlay.board` keeps a second user off the fabric, and the IP's own
+``n_f``/``n_c`` are checked against the package when it loads.
+
+Needs Python 3.10, numpy and pynq 3.1 (the board image); pynq is imported when the overlay is
+created, never at module import.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from ..exceptions import BoardError, FastMLError
+from . import manifest as mf
+from .accelerator import Accelerator
+from .board import DEFAULT_TIMEOUT_S, BoardLock, board_unavailable_reason, import_pynq, verify_board
+
+log = logging.getLogger(__name__)
+
+#: Events per transfer unless told otherwise: 64 Ki events of 16 features is a 4 MiB input buffer.
+DEFAULT_MAX_EVENTS = 1 << 16
+#: ``N`` is a C ``int`` in the accelerator.
+MAX_EVENTS_LIMIT = (1 << 31) - 1
+_POLL_SLEEP_S = 5e-5
+
+
+def find_ip(overlay, vlnv: str):
+    """(name, driver, ip_dict entry) of the overlay's one IP whose type is ``vlnv`` up to its version
+    (a bitstream built with another conifer release has another version)."""
+    prefix = vlnv.rsplit(":", 1)[0] + ":"
+    ip_dict = getattr(overlay, "ip_dict", None) or {}
+    found = [(name, entry) for name, entry in ip_dict.items()
+             if str(entry.get("type", "")).startswith(prefix)]
+    if len(found) != 1:
+        types = sorted({str(e.get("type")) for e in ip_dict.values()})
+        raise BoardError(f"Expected one conifer accelerator ({prefix}*) in the overlay; found "
+                         f"{len(found)} ({', '.join(n for n, _ in found) or 'none'}). IP types "
+                         f"present: {', '.join(types) or 'none'}. Is the .hwh beside the .bit?")
+    name, entry = found[0]
+    driver = overlay
+    for part in str(entry.get("fullpath", name)).split("/"):
+        driver = getattr(driver, part)
+    if not (callable(getattr(driver, "read", None)) and callable(getattr(driver, "write", None))):
+        raise BoardError(f"The accelerator {name!r} has no register read/write (driver "
+                         f"{type(driver).__name__}); pynq did not bind a driver to it.")
+    return name, driver, entry
+
+
+class RegisterBoardOverlay(Accelerator):
+    """A BDT package's bitstream on a PYNQ board: conifer's accelerator behind its control registers.
+
+    ``timeout_s`` bounds each run of the IP; ``max_events`` is the largest batch per run (the
+    buffers' size); ``lock_dir`` holds the board lock; ``overlay_kwargs`` go to ``pynq.Overlay``;
+    ``pynq`` replaces the pynq module (tests pass a fake one).
+    """
+
+    backend = "board"
+
+    def __init__(self, package, timeout_s: float = DEFAULT_TIMEOUT_S, lock_dir=None,
+                 overlay_kwargs=None, pynq=None, max_events: int = DEFAULT_MAX_EVENTS):
+        super().__init__(package)
+        io = package.io
+        if io["interface"] != mf.MEMORY_MAPPED:
+            raise BoardError(f"The package {package.name!r} has the {io['interface']!r} interface, not "
+                             "conifer's register-driven accelerator; open it with fastml_lab.overlay.load().")
+        if not package.has_bitstream:
+            raise BoardError(board_unavailable_reason(package) or "no bitstream")
+        if not isinstance(max_events, (int, np.integer)) or not 1 <= max_events <= MAX_EVENTS_LIMIT:
+            raise BoardError(f"max_events must be between 1 and {MAX_EVENTS_LIMIT} (the IP's N is an int); "
+                             f"got {max_events!r}.")
+        self.timeout_s = float(timeout_s)
+        self.max_events = int(max_events)
+        self.registers = dict(io["registers"])
+        self.address_bits = int(io["address_bits"])
+        bits = io["control_bits"]
+        self._start, self._done, self._idle = (1 << bits["ap_start"], 1 << bits["ap_done"],
+                                               1 << bits["ap_idle"])
+        self._pynq = pynq if pynq is not None else import_pynq()
+        self._lock = BoardLock(lock_dir).acquire(f"{package.name} ({package.bitstream_path})")
+        self._in_buf = self._out_buf = None
+        self._buffer_events = 0
+        self._fault = None
+        try:
+            self.overlay = self._pynq.Overlay(str(package.bitstream_path), **(overlay_kwargs or {}))
+            self.ip_name, self._ip, self.ip_entry = find_ip(self.overlay, io["ip"]["vlnv"])
+            self._check_register_map()
+            self._check_sizes()
+        except BaseException as exc:
+            self._lock.release()
+            if isinstance(exc, FastMLError) or not isinstance(exc, Exception):
+                raise
+            raise BoardError(f"Loading {package.bitstream_path} failed: "
+                             f"{type(exc).__name__}: {exc}") from exc
+        log.info("Board overlay %s: accelerator %s, up to %d events per run.",
+                 package.name, self.ip_name, self.max_events)
+
+    # ------------------------------------------------------------------ loading checks
+    def _check_register_map(self) -> None:
+        """pynq's register map (from the .hwh), where it has one, must put every register where the
+        manifest does: otherwise the manifest does not describe this bitstream."""
+        register_map = getattr(self._ip, "register_map", None)
+        if register_map is None:
+            log.warning("The accelerator %s has no register map (no .hwh?); using the manifest's offsets.",
+                        self.ip_name)
+            return
+        wrong = []
+        for name, offset in self.registers.items():
+            register = getattr(register_map, name, None)
+            address = getattr(register, "address", None)
+            if address is None:
+                wrong.append(f"{name} (missing from the IP's register map)")
+            elif int(address) != offset:
+                wrong.append(f"{name} at {int(address):#x}, not {offset:#x}")
+        if wrong:
+            raise BoardError(f"The accelerator {self.ip_name!r} does not have the registers the manifest of "
+                             f"{self.package.name!r} describes: {'; '.join(wrong)}. The package was made for "
+                             "another build; package the project again from the build that made this .bit.")
+
+    def _check_sizes(self) -> None:
+        """A run of zero events (the IP only reports ``n_f`` and ``n_c``), as conifer's driver does at
+        load; the IP must compute the package's numbers of inputs and outputs."""
+        self._run(0, 0, 0)
+        n_f, n_c = self._read("n_f"), self._read("n_c")
+        if (n_f, n_c) != (self.n_inputs, self.n_outputs):
+            raise BoardError(f"The accelerator reports {n_f} features and {n_c} scores; the package "
+                             f"{self.package.name!r} has {self.n_inputs} inputs and {self.n_outputs} outputs. "
+                             "The .bit belongs to another model; package the project again.")
+
+    # ------------------------------------------------------------------ registers
+    def _read(self, name: str) -> int:
+        return int(self._ip.read(self.registers[name]))
+
+    def _write(self, name: str, value: int) -> None:
+        self._ip.write(self.registers[name], int(value))
+
+    def _write_address(self, name: str, address: int) -> None:
+        address = int(address)
+        if address < 0 or address >> self.address_bits:
+            raise BoardError(f"The {name} buffer lies at {address:#x}, beyond the accelerator's "
+                             f"{self.address_bits}-bit addresses; the board's memory allocator gave an "
+                             "address the IP cannot reach.")
+        self._ip.write(self.registers[name], address & 0xFFFFFFFF)
+        if self.address_bits == 64:
+            self._ip.write(self.registers[name] + 4, address >> 32)
+
+    def _run(self, n_events: int, x_address: int, score_address: int) -> None:
+        """One run of the IP: registers, ap_start, and a wait for ap_done bounded by ``timeout_s``."""
+        ctrl = self._read("CTRL")
+        if not ctrl & self._idle:
+            self._fault = "the accelerator was busy before a run"
+            raise BoardError(f"The accelerator {self.ip_name!r} is not idle (control register {ctrl:#x}) "
+                             "before a run; close the overlay and load it again (reloading the bitstream "
+                             "resets the IP).")
+        self._write("N", n_events)
+        self._write_address("x", x_address)
+        self._write_address("score", score_address)
+        self._write("CTRL", self._start)
+        deadline = time.monotonic() + self.timeout_s
+        spins = 0
+        while True:
+            ctrl = self._read("CTRL")
+            # ap_done clears when read; ap_idle with ap_start cleared also means the run is over.
+            if ctrl & self._done or (ctrl & self._idle and not ctrl & self._start):
+                return
+            if time.monotonic() > deadline:
+                self._fault = "the accelerator timed out"
+                raise BoardError(f"The accelerator {self.ip_name!r} did not finish a run of {n_events} events "
+                                 f"within {self.timeout_s:g} s (control register {ctrl:#x}); the IP may be "
+                                 "stalled. Close the overlay and load it again (reloading the bitstream "
+                                 "resets the IP), or pass a larger timeout_s for very large batches.")
+            spins += 1
+            if spins > 100:
+                time.sleep(_POLL_SLEEP_S)
+
+    # ------------------------------------------------------------------ sizes and buffers
+    @property
+    def max_events_per_transfer(self) -> int:
+        return self.max_events
+
+    def _buffers(self, n_events: int):
+        """Input and score buffers for ``n_events``, reused while large enough."""
+        if n_events > self._buffer_events:
+            self._free_buffers()
+            allocate = self._pynq.allocate
+            self._in_buf = allocate(shape=(n_events * self.n_inputs,), dtype=self.word_dtype)
+            self._out_buf = allocate(shape=(n_events * self.n_outputs,), dtype=self.word_dtype)
+            self._buffer_events = n_events
+        return self._in_buf, self._out_buf
+
+    def _free_buffers(self) -> None:
+        buffers = (self._in_buf, self._out_buf)
+        self._in_buf = self._out_buf = None
+        self._buffer_events = 0
+        for buf in buffers:
+            if buf is not None and hasattr(buf, "freebuffer"):
+                buf.freebuffer()
+
+    # ------------------------------------------------------------------ the transfer
+    def _transfer(self, words, n_events):
+        if self._fault:
+            raise BoardError(f"The accelerator failed earlier ({self._fault}); close this overlay and load "
+                             "it again (reloading the bitstream resets the IP).")
+        in_buf, out_buf = self._buffers(n_events)
+        n_out = n_events * self.n_outputs
+        in_buf[:words.size] = words
+        if hasattr(in_buf, "flush"):
+            in_buf.flush()
+        self._run(n_events, in_buf.physical_address, out_buf.physical_address)
+        if hasattr(out_buf, "invalidate"):
+            out_buf.invalidate()
+        return np.array(out_buf[:n_out], copy=True)
+
+    # ------------------------------------------------------------------ checks and lifetime
+    def verify(self, X, record: bool = True) -> dict:
+        """Compare the board with the software overlay on ``X``; record a clean run in the package."""
+        return verify_board(self, X, record)
+
+    def describe(self) -> dict:
+        info = super().describe()
+        info.update({"ip": self.ip_name, "registers": dict(self.registers), "timeout_s": self.timeout_s,
+                     "lock": str(self._lock.path)})
+        return info
+
+    def profile(self, X, scale: bool = False, repeats: int = 50) -> dict:
+        result = super().profile(X, scale=scale, repeats=repeats)
+        result["measured_on"] = "the board, through Python and the accelerator's control registers"
+        return result
+
+    def _close(self) -> None:
+        try:
+            self._free_buffers()
+        finally:
+            self._lock.release()
