@@ -100,3 +100,38 @@ def test_sample_and_errors(trained):
         profile_bdt(model, X[:, :5])
     with pytest.raises(DataError, match="sample"):
         profile_bdt(model, X, sample=0)
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def _cli(*args):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "FASTML_LAB_OFFLINE": "1", "MPLBACKEND": "Agg"}
+    return subprocess.run([str(Path(sys.executable).with_name("fastml-lab")), *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=180)
+
+
+def test_cli_profiles_a_saved_bdt_as_the_api_does(tmp_path):
+    import json
+
+    from fastml_lab.bdt.train import load_bdt
+    from fastml_lab.data import load_jets
+
+    ds = load_jets("synthetic", n_events=3000, progress=False)
+    train_bdt(ds, rounds=15, depth=3).save(tmp_path / "bdt.json")
+    data = ("--data", "synthetic", "--events", "3000", "--sample", "500")
+    proc = _cli("profile", tmp_path / "bdt.json", "--precision", WRAPPING, *data, "--out", tmp_path / "prof")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "prof"
+    assert sorted(p.name for p in out.iterdir()) == ["profile.json", "profile.png", "suggested_precision.json"]
+    expected = profile_bdt(load_bdt(tmp_path / "bdt.json"), ds, precision=WRAPPING, sample=500)
+    written = json.loads((out / "profile.json").read_text())
+    assert written["rows"] == json.loads(json.dumps(expected.table()))
+    assert json.loads((out / "suggested_precision.json").read_text()) == expected.suggested_precision
+    assert "BDT profile of bdt on 500 events" in proc.stdout and "suggested precision: input=" in proc.stdout
+
+    refused = _cli("profile", tmp_path / "bdt.json", "--plan", tmp_path / "plan.json", *data, "--out", tmp_path / "x")
+    assert refused.returncode != 0 and "--precision" in refused.stderr and not (tmp_path / "x").exists()

@@ -17,13 +17,31 @@ def _jets(args):
     return load_jets(args.data, n_events=args.events)
 
 
+def _is_bdt(path: Path) -> bool:
+    """Whether ``path`` is a BDT: an exported BDT project folder or a saved BDT (xgboost, conifer)."""
+    from ..bdt.ensemble import is_bdt_file
+    from ..project import PROJECT_FILE, Project
+
+    if (path / PROJECT_FILE).is_file():
+        return Project.open(path).family == "bdt"
+    return is_bdt_file(path)
+
+
 def _profile(args):
     from .._io import atomic_directory, write_json_atomic
+    from ..exceptions import ConfigError
     from ..plots import save_figure
     from ..hls import PrecisionPlan
     from ..train import load_model
     from ..quantize import profile
 
+    if _is_bdt(args.model):
+        if args.plan:
+            raise ConfigError(f"{args.model} is a BDT: its types are parts of --precision (e.g. "
+                              "'input=ap_fixed<16,6> score=ap_fixed<18,8>'), not a --plan.")
+        return _profile_bdt(args)
+    if args.precision:
+        raise ConfigError(f"--precision is for BDTs; {args.model} is a neural network: give a --plan.")
     with atomic_directory(args.out, overwrite=args.force) as tmp:
         model = load_model(args.model)  # the model and the plan first: their errors come before any work
         plan = PrecisionPlan.load(args.plan) if args.plan else None
@@ -39,6 +57,26 @@ def _profile(args):
           + (" and suggested_plan.json" if prof.suggested is not None else ""))
 
 
+def _profile_bdt(args):
+    """``profile`` of a BDT: a saved model (.json, .ubj) or an exported BDT project folder."""
+    from .._io import atomic_directory, write_json_atomic
+    from ..bdt.profile import profile_bdt
+    from ..bdt.train import load_bdt
+    from ..plots import save_figure
+    from ..project import PROJECT_FILE
+
+    model = args.model if (args.model / PROJECT_FILE).is_file() else load_bdt(args.model)
+    with atomic_directory(args.out, overwrite=args.force) as tmp:
+        prof = profile_bdt(model, _jets(args), precision=args.precision, sample=args.sample)
+        prof.model_name = args.model.stem if args.model.suffix else args.model.name
+        save_figure(prof.plot(), tmp / "profile.png", close=True)
+        write_json_atomic(tmp / "profile.json", prof.to_dict())
+        write_json_atomic(tmp / "suggested_precision.json", prof.suggested_precision)
+    print(prof.summary())
+    print(f"Wrote {args.out}/profile.png, profile.json and suggested_precision.json "
+          f"(export with --precision '{prof.suggested_text()}')")
+
+
 def _study(args):
     from .._io import atomic_directory, write_json_atomic
     from ..plots import save_figure
@@ -47,11 +85,33 @@ def _study(args):
     from ..quantize.study import check_settings
 
     check_settings(args.mode, args.bits, args.integer_bits, args.sparsities, args.epochs)
+    if _is_bdt(args.model):
+        return _study_bdt(args)
     with atomic_directory(args.out, overwrite=args.force) as tmp:
         model = load_model(args.model)
         study = bit_width_study(model, _jets(args), bits=args.bits, mode=args.mode,
                                 integer_bits=args.integer_bits, sparsities=args.sparsities,
                                 epochs=args.epochs)
+        write_json_atomic(tmp / "study.json", study.to_dict())
+        save_figure(study.plot(), tmp / "study.png", close=True)
+    print(study.table())
+    print(f"Wrote {args.out}/study.json and study.png ({study.seconds:.1f} s)")
+
+
+def _study_bdt(args):
+    """``study`` of a BDT: accuracy against total bits on the emulator (PTQ only)."""
+    from .._io import atomic_directory, write_json_atomic
+    from ..bdt.study import precision_study
+    from ..bdt.train import load_bdt
+    from ..exceptions import ConfigError
+    from ..plots import save_figure
+    from ..project import PROJECT_FILE
+
+    if args.mode != "ptq" or args.sparsities:
+        raise ConfigError(f"{args.model} is a BDT: its study is PTQ over --bits (no QAT, no --sparsities).")
+    model = args.model if (args.model / PROJECT_FILE).is_file() else load_bdt(args.model)
+    with atomic_directory(args.out, overwrite=args.force) as tmp:
+        study = precision_study(model, _jets(args), widths=args.bits, integer_bits=args.integer_bits)
         write_json_atomic(tmp / "study.json", study.to_dict())
         save_figure(study.plot(), tmp / "study.png", close=True)
     print(study.table())
@@ -97,10 +157,15 @@ def register(sub):
     from ..quantize.study import DEFAULT_BITS, MODES
 
     p = add_verb(sub, "profile", _profile,
-                 "profile a model's weights, biases and layer outputs against a precision plan; "
-                 "write plots, overflow and vanish counts and a suggested plan")
-    p.add_argument("model", type=Path, help="the model, a .keras file")
+                 "profile a model's weights, biases and layer outputs against a precision plan (a BDT's "
+                 "inputs, thresholds, leaves and scores against its precision); write plots, overflow "
+                 "and vanish counts and a suggested plan (BDT: precision)")
+    p.add_argument("model", type=Path,
+                   help="the model: a .keras file, or a BDT (xgboost .json/.ubj, or an exported BDT project folder)")
     p.add_argument("--plan", type=Path, help="a precision plan (JSON); default: ap_fixed<16,6> everywhere")
+    p.add_argument("--precision", default=None,
+                   help="BDT only: one type, or parts such as 'input=ap_fixed<16,6> score=ap_fixed<6,3>' "
+                        "(default: the project's, else ap_fixed<16,6>)")
     p.add_argument("--sample", type=int, default=DEFAULT_SAMPLE,
                    help="training events to profile (default: %(default)s)")
     _data_options(p)
@@ -108,7 +173,8 @@ def register(sub):
     p = add_verb(sub, "study", _study,
                  "measure test accuracy against total bits (PTQ on the emulator, or QAT), "
                  "optionally against sparsity; write study.json and study.png")
-    p.add_argument("model", type=Path, help="the float model, a .keras file")
+    p.add_argument("model", type=Path,
+                   help="the float model: a .keras file, or a BDT (xgboost .json/.ubj, or an exported BDT project)")
     p.add_argument("--bits", type=_numbers(int, "widths"), default=DEFAULT_BITS,
                    help="total widths (default: %s)" % ",".join(map(str, DEFAULT_BITS)))
     p.add_argument("--mode", choices=MODES, default="ptq",
