@@ -1,9 +1,9 @@
 """Re-create the overlay packages shipped in bitstreams/, reproducibly.
 
     python bitstreams/make_packages.py [--data synthetic|openml|auto|PATH] [--out bitstreams]
-                                       [--only jet_mlp|jet_mlp_pynq] [--keep-projects DIR]
+                                       [--only jet_mlp|jet_mlp_pynq|jet_bdt_pynq] [--keep-projects DIR]
 
-Two packages, both for the PYNQ-Z2 (hls4ml VivadoAccelerator, AXI stream, 100 MHz):
+Three packages, all for the PYNQ-Z2 at 100 MHz. Two networks (hls4ml VivadoAccelerator, AXI stream):
 
 * ``jet_mlp``: the tutorial model, Dense 16-64-32-32-5, ReLU, softmax, everything ``ap_fixed<16,6>``,
   reuse factor 1. Its software overlay is exact; at reuse 1 it is far too large for the Z2's 220 DSPs.
@@ -12,8 +12,13 @@ Two packages, both for the PYNQ-Z2 (hls4ml VivadoAccelerator, AXI stream, 100 MH
   zero), 6-bit weights and biases, 16-bit results sized from the data, reuse factor 32 so it fits
   the xc7z020.
 
-Training, export and packaging need the ``lab`` extra (TensorFlow, hls4ml); the packages then run
-with numpy alone. Seeds are fixed, so a run on the same data reproduces the same firmware. Adding
+And one BDT (conifer's Zynq accelerator: AXI-lite control registers, float32 buffers over m_axi):
+
+* ``jet_bdt_pynq``: xgboost, 8 rounds of depth-3 trees per class (40 trees for the 5 jet classes),
+  inputs, thresholds and scores ``ap_fixed<16,6>``, exported with ``backend="pynq-z2"``.
+
+Training, export and packaging need the ``lab`` extra (TensorFlow, hls4ml; xgboost and conifer for
+the BDT); the packages then run with numpy alone. Seeds are fixed, so a run on the same data reproduces the same firmware. Adding
 a bitstream is a separate step on a machine with Vivado (see bitstreams/README.md).
 """
 
@@ -33,6 +38,11 @@ log = logging.getLogger("make_packages")
 
 PRUNE_FRACTION = 0.75
 VERSION = "1.0.0"
+PACKAGES = ("jet_mlp", "jet_mlp_pynq", "jet_bdt_pynq")
+#: The shipped BDT: small enough to read, large enough to classify the jets.
+BDT_SETTINGS = {"library": "xgboost", "rounds": 8, "depth": 3, "learning_rate": 0.5, "early_stopping": None,
+                "validation_split": 0.0, "seed": 0}
+BDT_PRECISION = "ap_fixed<16,6>"
 
 
 def train_classic(dataset, epochs):
@@ -67,6 +77,30 @@ def export_and_package(model, dataset, name, out_root, work, keep_projects, **ex
     return path
 
 
+def bdt_package(dataset, name, out_root, work, keep_projects):
+    """Train the seeded BDT on the jets, export it for the PYNQ-Z2 (conifer's accelerator) and package it."""
+    from fastml_lab.bdt.export import export_bdt
+    from fastml_lab.bdt.train import train_bdt
+    from fastml_lab.overlay import package
+
+    model = train_bdt(dataset, **BDT_SETTINGS)
+    project_dir = (keep_projects or work) / name
+    if project_dir.exists():
+        shutil.rmtree(project_dir)
+    project = export_bdt(model, project_dir, backend="pynq-z2", precision=BDT_PRECISION, scaler=dataset.scaler,
+                         class_names=list(dataset.class_names), feature_names=list(dataset.feature_names),
+                         name=name)
+    firmware = project.firmware()
+    accuracy = float(np.mean(np.argmax(firmware.predict(dataset.X_test), axis=1) == dataset.labels_test))
+    float_accuracy = float(np.mean(np.argmax(model.decision_function(dataset.X_test), axis=1)
+                                   == dataset.labels_test))
+    log.info("%s: %d trees, float accuracy %.4f, firmware (emulated) accuracy %.4f on %d test jets.",
+             name, project.meta["n_trees"], float_accuracy, accuracy, len(dataset.labels_test))
+    path = package(project, name=name, out=out_root / name, version=VERSION, overwrite=True)
+    log.info("%s -> %s (%.1f kB)", name, path, sum(p.stat().st_size for p in path.iterdir()) / 1024)
+    return path
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="synthetic",
@@ -74,7 +108,7 @@ def main(argv=None) -> int:
     parser.add_argument("--events", type=int, default=100_000, help="jets used (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=20, help="training epochs (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=HERE, help="where the packages go (default: %(default)s)")
-    parser.add_argument("--only", choices=("jet_mlp", "jet_mlp_pynq"), action="append",
+    parser.add_argument("--only", choices=PACKAGES, action="append",
                         help="make only this package (repeatable)")
     parser.add_argument("--keep-projects", type=Path, default=None,
                         help="keep the exported hls4ml projects here (for a Vivado build)")
@@ -86,13 +120,17 @@ def main(argv=None) -> int:
     from fastml_lab.hls.plan import PrecisionPlan
     from fastml_lab.quantize import prune
 
-    wanted = args.only or ["jet_mlp", "jet_mlp_pynq"]
+    wanted = args.only or list(PACKAGES)
     dataset = load_jets(source=args.data, n_events=args.events, seed=0, progress=False)
     log.info("Data: %s", dataset)
     if args.keep_projects:
         args.keep_projects.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
+        if "jet_bdt_pynq" in wanted:
+            bdt_package(dataset, "jet_bdt_pynq", args.out, work, args.keep_projects)
+        if "jet_mlp" not in wanted and "jet_mlp_pynq" not in wanted:
+            return 0
         model = train_classic(dataset, args.epochs)
         if "jet_mlp" in wanted:
             export_and_package(model, dataset, "jet_mlp", args.out, work, args.keep_projects,

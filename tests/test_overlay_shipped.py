@@ -11,7 +11,7 @@ import pytest
 from fastml_lab.overlay import list_overlays, load, open_package
 from fastml_lab.overlay.catalog import shipped_dirs
 
-SHIPPED = ("jet_mlp", "jet_mlp_pynq")
+SHIPPED = ("jet_mlp", "jet_mlp_pynq", "jet_bdt_pynq")
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -28,6 +28,28 @@ def test_shipped_package_runs_in_software_from_anywhere(name, tmp_path, monkeypa
         Y = ol.predict(raw, scale=True)
         assert Y.shape == (500, 5) and np.all(np.isfinite(Y))
         assert set(ol.labels(raw[:20], scale=True)) <= set(pkg.class_names)
+
+
+def test_shipped_bdt_is_conifers_accelerator_and_runs_its_emulator(tmp_path, monkeypatch):
+    from fastml_lab.emulator import Firmware
+    from fastml_lab.overlay.packaging import CONIFER_CONTROL_BITS, CONIFER_REGISTERS
+
+    monkeypatch.chdir(tmp_path)
+    pkg = open_package("jet_bdt_pynq")
+    assert pkg.family == "bdt" and pkg.manifest["source"]["n_trees"] == 40
+    io = pkg.io
+    assert io["interface"] == "s_axilite_m_axi" and io["word_dtype"] == "float32"
+    assert io["registers"] == CONIFER_REGISTERS and io["control_bits"] == CONIFER_CONTROL_BITS
+    firmware = Firmware.load(pkg.path)
+    pkg.check_firmware_digest(firmware)
+    assert (firmware.n_inputs, firmware.n_outputs) == (pkg.n_inputs, pkg.n_outputs)
+    assert (str(firmware.input_type), str(firmware.output_type)) == (io["input_type"], io["output_type"])
+    assert firmware.description["layers"][0]["op"] == "bdt"
+    assert pkg.timing.get("source") in (None, "estimate", "synthesis report")
+    X = np.random.default_rng(1).normal(scale=2.0, size=(400, 16)).astype(np.float32)
+    with load("jet_bdt_pynq", backend="software") as ol:
+        np.testing.assert_array_equal(ol.predict(X), firmware.predict(X))
+        assert ol.describe()["family"] == "bdt"
 
 
 def test_shipped_packages_are_listed():
