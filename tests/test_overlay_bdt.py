@@ -333,6 +333,7 @@ def test_load_picks_the_register_driver_for_a_bdt(built, firmware, tmp_path, mon
     with load(built.path, lock_dir=tmp_path, max_events=100) as ol:
         assert isinstance(ol, RegisterBoardOverlay) and ol.backend == "board"
         assert ol.ip_name == "conifer_myproject" and ol.describe()["registers"]["x"] == 0x38
+        assert ol.describe()["ip"] == ["conifer_myproject"]
         assert pynq.overlays[0].bitfile == str(built.bitstream_path)
     with pytest.raises(BoardError, match="not an AXI stream behind a DMA"):
         BoardOverlay(built, lock_dir=tmp_path, pynq=pynq)
@@ -423,3 +424,20 @@ def test_verify_records_a_clean_board_run(board, built, probes):
     result = ol.verify(probes[:300])
     assert result["mismatches"] == 0 and result["events"] == 300
     assert open_package(built.path).status == VERIFIED
+
+
+def test_a_bdt_package_runs_with_numpy_alone(pkg, probes, csim, tmp_path):
+    """The driver module and a BDT's software run import neither conifer, xgboost nor any heavy library."""
+    import subprocess
+
+    np.save(tmp_path / "X.npy", probes)
+    code = (
+        "import sys, numpy as np; import fastml_lab.overlay.register_board; from fastml_lab.overlay import load;"
+        f"ol = load({str(pkg.path)!r}, backend='software'); np.save({str(tmp_path / 'Y.npy')!r}, "
+        f"ol.predict(np.load({str(tmp_path / 'X.npy')!r})));"
+        "heavy = {'tensorflow', 'keras', 'hls4ml', 'sklearn', 'pandas', 'pynq', 'scipy', 'conifer', 'xgboost'};"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    np.testing.assert_array_equal(np.load(tmp_path / "Y.npy"), csim)

@@ -234,7 +234,7 @@ class RegisterBoardOverlay(Accelerator):
 
     def describe(self) -> dict:
         info = super().describe()
-        info.update({"ip": self.ip_name, "registers": dict(self.registers), "timeout_s": self.timeout_s,
+        info.update({"ip": [self.ip_name], "registers": dict(self.registers), "timeout_s": self.timeout_s,
                      "lock": str(self._lock.path)})
         return info
 
