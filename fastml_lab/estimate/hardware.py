@@ -1,0 +1,372 @@
+"""One hardware estimate for a model and a target: :func:`estimate` returns an :class:`Estimate`.
+
+The source is an exported project (object or folder), an emulator Firmware, a Keras/HGQ2 model
+(object or ``.keras`` path; described by a temporary hls4ml export, no g++) or a BDT (a BDT
+project or model file, estimated by :func:`fastml_lab.bdt.estimate.estimate_bdt`, conifer's model).
+The target is a board of the board table (its part, clock and budget; the AXI-stream wrapper when
+the board streams) or a bare FPGA part (no budget, so no verdict).
+
+Every figure carries its kind: ``"C-synthesis estimate"`` (the model, :mod:`.model`),
+``"after implementation"`` (C synthesis times the place-and-route factors below, only where a
+published implementation of the same flow exists: the Zynq-7000 board flow) and
+``"synthesis report"`` (a report recorded with ``fastml-lab synth PRJ --report``: it replaces the
+estimate's totals wherever they are shown).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..boards import DEFAULT_BOARD, DEFAULT_PRECISION, Board, Resources, get_board
+from ..exceptions import ConfigError
+from .model import (C_SYNTHESIS, FLAVOURS, IMPLEMENTATION, STRATEGIES, SYNTHESIS_REPORT, LayerCost, combine,
+                    device_of, layer_costs)
+from .wrapper import axi_stream_cost
+
+__all__ = ["Estimate", "estimate", "DMA_MARGIN", "IMPLEMENTATION_FACTORS", "flavour_for"]
+
+#: What the board design adds around the IP (AXI DMA, interconnect, reset; PS7 is hard logic): the
+#: published PYNQ-Z2 implementation (20,668 LUT, 23,097 FF, 7 BRAM36) minus its IP's share.
+DMA_MARGIN = Resources(dsp=0, lut=3_000, ff=3_500, bram_18k=10)
+#: After implementation / C synthesis on the Zynq-7000 board flow (Vivado HLS, then Vivado): the
+#: published PYNQ-Z2 run (IP 41,606 LUT and 24,483 FF in C synthesis; 20,668 LUT and 23,097 FF for
+#: the whole placed design). Field notes give 0.30 for LUTs on another Z2 project: expect 0.3-0.45.
+IMPLEMENTATION_FACTORS = {"dsp": 1.0, "lut": 0.42, "ff": 0.80, "bram_18k": 1.0}
+RESOURCE_KEYS = ("dsp", "lut", "ff", "bram_18k")
+
+
+def flavour_for(backend: str | None) -> str:
+    """The HLS tool a target is built with: a board (hls4ml's VivadoAccelerator backend, which needs
+    Vivado HLS 2020.1 or older) -> ``"vivado"``; a bare part (hls4ml's Vitis backend) -> ``"vitis"``."""
+    return "vitis" if backend in (None, "vitis") else "vivado"
+
+
+@dataclass
+class Estimate:
+    """Latency, II and resources of one model on one target, per layer and in total."""
+
+    source: str
+    part: str
+    clock_mhz: float
+    flavour: str
+    strategy: str
+    reuse_factor: int
+    board: Board | None = None
+    layers: list = field(default_factory=list)
+    wrapper: LayerCost | None = None
+    latency_cycles: int = 0
+    ii_cycles: int = 1
+    resources: dict = field(default_factory=dict)
+    kind: str = C_SYNTHESIS
+    report: dict | None = None
+    family: str = "nn"
+    io_type: str = "io_parallel"
+
+    # ------------------------------------------------------------------ derived figures
+    @property
+    def clock_period_ns(self) -> float:
+        return 1000.0 / self.clock_mhz
+
+    @property
+    def latency_ns(self) -> float:
+        return self.latency_cycles * self.clock_period_ns
+
+    @property
+    def events_per_s(self) -> float:
+        return self.clock_mhz * 1e6 / max(1, self.ii_cycles)
+
+    @property
+    def implementation(self) -> dict | None:
+        """Resources after placement and routing, the IP plus the board design (``DMA_MARGIN``);
+        None where no published implementation of the flow backs the factors (a bare part)."""
+        if self.board is None or self.family != "nn" or device_of(self.part).family != "7-series":
+            return None
+        ip = {key: int(round(self.resources[key] * IMPLEMENTATION_FACTORS[key])) for key in RESOURCE_KEYS}
+        return {key: ip[key] + getattr(DMA_MARGIN, key) for key in RESOURCE_KEYS}
+
+    @property
+    def budget(self) -> dict | None:
+        return None if self.board is None else {
+            "dsp": self.board.resources.dsp, "lut": self.board.resources.lut,
+            "ff": self.board.resources.ff, "bram_18k": self.board.resources.bram_18k}
+
+    def compared(self) -> tuple:
+        """``(figures, kind)`` the verdict compares with the budget: after implementation where the
+        flow has factors, else the C-synthesis figures plus the board design's margin."""
+        after = self.implementation
+        if after is not None:
+            return after, IMPLEMENTATION
+        margin = {key: getattr(DMA_MARGIN, key) if self.board is not None and self.wrapper else 0
+                  for key in RESOURCE_KEYS}
+        return {key: self.resources[key] + margin[key] for key in RESOURCE_KEYS}, self.kind
+
+    @property
+    def fits(self) -> bool | None:
+        """Whether every resource fits the board's budget; None for a bare part (no budget)."""
+        if self.board is None:
+            return None
+        figures, _ = self.compared()
+        return all(figures[key] <= self.budget[key] for key in RESOURCE_KEYS)
+
+    def utilization(self) -> dict | None:
+        if self.board is None:
+            return None
+        figures, _ = self.compared()
+        return {key: figures[key] / self.budget[key] for key in RESOURCE_KEYS}
+
+    def verdict(self) -> str:
+        if self.board is None:
+            return f"{self.part} is a bare part with no budget in the board table: no verdict."
+        figures, kind = self.compared()
+        tight = max(RESOURCE_KEYS, key=lambda k: figures[k] / self.budget[k])
+        use = figures[tight] / self.budget[tight]
+        word = "fits" if self.fits else "does not fit"
+        return (f"{word} the {self.board.title} ({kind}, with the AXI DMA margin): the tightest resource is "
+                f"{_LABELS[tight]} at {use:.0%} of {self.budget[tight]:,}.")
+
+    def timing(self) -> dict:
+        """The project record's timing (``project.TIMING_KEYS``): source "estimate"."""
+        from ..project import ESTIMATE
+
+        return {"latency_cycles": int(self.latency_cycles), "ii_cycles": int(self.ii_cycles),
+                "clock_mhz": round(self.clock_mhz, 3), "source": ESTIMATE}
+
+    # ------------------------------------------------------------------ output
+    def rows(self) -> list:
+        rows = [layer.to_dict() for layer in self.layers]
+        if self.wrapper is not None:
+            rows.append(self.wrapper.to_dict())
+        return rows
+
+    def to_dict(self) -> dict:
+        figures, compared_kind = self.compared()
+        return {
+            "family": self.family, "source": self.source, "kind": self.kind,
+            "target": {"board": self.board.name if self.board else None, "part": self.part,
+                       "clock_mhz": round(self.clock_mhz, 3), "flavour": self.flavour,
+                       "strategy": self.strategy, "reuse_factor": self.reuse_factor, "io_type": self.io_type,
+                       "wrapper": self.wrapper is not None},
+            "totals": {"latency_cycles": self.latency_cycles, "latency_ns": round(self.latency_ns, 3),
+                       "ii_cycles": self.ii_cycles, "events_per_s": round(self.events_per_s, 1),
+                       **self.resources, "kind": self.kind},
+            "after_implementation": (None if self.implementation is None else
+                                     {**self.implementation, "kind": IMPLEMENTATION,
+                                      "includes": "IP and the board's AXI DMA design"}),
+            "synthesis_report": self.report,
+            "budget": self.budget, "fits": self.fits, "compared": {**figures, "kind": compared_kind},
+            "verdict": self.verdict(),
+            "layers": [{**row, "kind": C_SYNTHESIS} for row in self.rows()],
+        }
+
+    def table(self) -> str:
+        """The per-layer table, the totals and the verdict, as text."""
+        target = (f"{self.board.title} ({self.part})" if self.board else self.part)
+        head = (f"Hardware estimate for {self.source} on {target} at {self.clock_mhz:g} MHz: "
+                f"{FLAVOURS[self.flavour].title}, {self.strategy} strategy, reuse factor {self.reuse_factor}, "
+                f"{self.io_type}")
+        cols = ("layer", "op", "latency", "II", "DSP", "LUT", "FF", "BRAM18")
+        body = [(r["name"], r["op"], str(r["latency_cycles"]), str(r["ii_cycles"]), f"{r['dsp']:,}",
+                 f"{r['lut']:,}", f"{r['ff']:,}", str(r["bram_18k"])) for r in self.rows()]
+        total = ("total", self.kind, str(self.latency_cycles), str(self.ii_cycles),
+                 *(f"{self.resources[k]:,}" for k in RESOURCE_KEYS))
+        lines = [head] + _columns([cols] + body + [total])
+        if self.report is not None:
+            lines.append(f"(the totals are the recorded synthesis report's; the layer rows stay "
+                         f"{C_SYNTHESIS}s)")
+        after = self.implementation
+        if after is not None:
+            lines.append(f"{IMPLEMENTATION} (IP + AXI DMA design): " + ", ".join(
+                f"{_LABELS[k]} {after[k]:,}" for k in RESOURCE_KEYS))
+        lines.append(f"latency {self.latency_cycles} cycles = {self.latency_ns:,.0f} ns, II {self.ii_cycles} "
+                     f"cycles = {self.events_per_s:,.0f} events/s ({self.kind})")
+        lines.append(self.verdict())
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"Estimate({self.latency_cycles} cycles, II {self.ii_cycles}, DSP {self.resources.get('dsp')}, "
+                f"LUT {self.resources.get('lut')}, {self.kind} on {self.part})")
+
+
+_LABELS = {"dsp": "DSP", "lut": "LUT", "ff": "FF", "bram_18k": "BRAM18"}
+
+
+def _columns(rows: list) -> list:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+            for row in rows]
+
+
+# ---------------------------------------------------------------------------------- target
+@dataclass(frozen=True)
+class Target:
+    board: Board | None
+    part: str
+    clock_ns: float
+    flavour: str
+    interface: str
+
+
+def resolve_target(board=None, part=None, clock_ns=None, flavour=None, default_board=None,
+                   default_part=None, default_clock_ns=None, default_interface="parallel") -> Target:
+    """The board or bare part, its clock, the HLS flavour and whether the AXI-stream wrapper is there."""
+    if board is not None and part is not None:
+        raise ConfigError("Give a board (--board) or a bare part (--part), not both.")
+    if isinstance(board, str):
+        board = get_board(board)
+    if board is None and part is None:
+        if default_board is not None:
+            board = get_board(default_board) if isinstance(default_board, str) else default_board
+        elif default_part is not None:
+            part = default_part
+        else:
+            board = get_board(DEFAULT_BOARD)
+    if board is not None:
+        part = board.part
+        interface = board.interface
+        clock_ns = clock_ns or board.clock_period_ns
+    else:
+        interface = default_interface if default_part is not None and part == default_part else "parallel"
+        board = None
+        clock_ns = clock_ns or default_clock_ns or get_board(DEFAULT_BOARD).clock_period_ns
+    device_of(part)  # refuses unknown parts early
+    flavour = flavour or ("vivado" if board is not None else "vitis")
+    if flavour not in FLAVOURS:
+        raise ConfigError(f"Unknown HLS flavour {flavour!r}; valid: {', '.join(FLAVOURS)}.")
+    return Target(board, part, float(clock_ns), flavour, interface)
+
+
+# ---------------------------------------------------------------------------------- estimate
+def estimate(source, board=None, part=None, *, flavour: str | None = None, precision: str | None = None,
+             reuse_factor: int | None = None, strategy: str | None = None,
+             clock_period_ns: float | None = None) -> Estimate:
+    """The hardware estimate of ``source`` (see the module docstring) on ``board`` or ``part``.
+
+    A project brings its own precision, reuse factor, strategy, board (or part) and clock;
+    ``reuse_factor`` and ``strategy`` given here replace them (a what-if), ``board``/``part`` move
+    it to another target. A Keras model takes ``precision`` (default ``ap_fixed<16,6>``; an HGQ2
+    model brings its own types), reuse factor 1 and the Latency strategy unless given. A project
+    with a recorded synthesis report shows the report's totals (kind "synthesis report").
+    """
+    if strategy is not None:
+        strategy = _check_strategy(strategy)
+    if reuse_factor is not None and (isinstance(reuse_factor, bool) or not isinstance(reuse_factor, int)
+                                     or reuse_factor < 1):
+        raise ConfigError(f"reuse_factor must be an integer >= 1; got {reuse_factor!r}.")
+    found = _read_source(source, precision)
+    if found["family"] == "bdt":
+        from .bdt import estimate_bdt_source
+
+        return estimate_bdt_source(found, board=board, part=part)
+    target = resolve_target(board, part, clock_period_ns, flavour, default_board=found.get("board"),
+                            default_part=found.get("part"), default_clock_ns=found.get("clock_ns"),
+                            default_interface=found["description"].get("interface", "parallel"))
+    return estimate_description(found["description"], found["arrays"], target, source_name=found["name"],
+                                reuse_factor=reuse_factor or found.get("reuse"), strategy=strategy or found.get("strategy"),
+                                report=None if (board or part or reuse_factor or strategy) else found.get("report"))
+
+
+def estimate_description(description: dict, arrays: dict, target: Target, *, source_name: str = "firmware",
+                         reuse_factor: int | None = None, strategy: str | None = None,
+                         report: dict | None = None) -> Estimate:
+    """The estimate of a firmware description (numpy only) on a resolved :class:`Target`."""
+    flavour, device = FLAVOURS[target.flavour], device_of(target.part)
+    costs = layer_costs(description, arrays, flavour=flavour, device=device, clock_ns=target.clock_ns,
+                        reuse=reuse_factor, strategy=strategy)
+    dense = [spec for spec in description["layers"] if spec["op"] == "dense"]
+    used = {strategy or spec.get("strategy", "latency").capitalize() for spec in dense} or {"Latency"}
+    latency, ii = combine(costs, used)
+    totals = {key: sum(getattr(c, key) for c in costs) for key in RESOURCE_KEYS}
+    wrapper = None
+    if target.interface == "axi_stream":
+        from ..fixed import FixedType
+
+        word = target.board.word_dtype if target.board is not None else "float32"
+        wrapper = axi_stream_cost(int(description["n_inputs"]), int(description["n_outputs"]),
+                                  FixedType.from_dict(description["input_type"]).width, latency,
+                                  word=word, flavour=flavour, device=device, clock_ns=target.clock_ns)
+        latency = wrapper.latency
+        ii = max(ii, wrapper.ii)
+        for key in RESOURCE_KEYS:
+            totals[key] += getattr(wrapper, key)
+    reuse_used = reuse_factor or max((int(spec.get("reuse_factor", 1)) for spec in dense), default=1)
+    result = Estimate(source=source_name, part=target.part, clock_mhz=1000.0 / target.clock_ns,
+                      flavour=target.flavour, strategy=" + ".join(sorted(used)), reuse_factor=int(reuse_used),
+                      board=target.board, layers=costs, wrapper=wrapper, latency_cycles=int(latency),
+                      ii_cycles=int(ii), resources=totals)
+    if report:
+        _apply_report(result, report)
+    return result
+
+
+def _apply_report(result: Estimate, report: dict) -> None:
+    """A recorded synthesis report's figures replace the totals."""
+    res = report.get("resources") or {}
+    mapping = {"dsp": "DSP", "lut": "LUT", "ff": "FF", "bram_18k": "BRAM_18K"}
+    for key, name in mapping.items():
+        if res.get(name) is not None:
+            result.resources[key] = int(res[name])
+    result.latency_cycles = int(report.get("latency_cycles") or result.latency_cycles)
+    result.ii_cycles = int(report.get("ii_cycles") or result.ii_cycles)
+    if report.get("target_clock_ns"):
+        result.clock_mhz = 1000.0 / float(report["target_clock_ns"])
+    result.kind = SYNTHESIS_REPORT
+    result.report = dict(report)
+
+
+def _check_strategy(strategy) -> str:
+    text = str(strategy).capitalize()
+    if text not in STRATEGIES:
+        raise ConfigError(f"Unknown strategy {strategy!r}; valid: {', '.join(STRATEGIES)}.")
+    return text
+
+
+def _read_source(source, precision) -> dict:
+    """What the estimate needs from any source: family, description, arrays and a project's settings."""
+    from ..project import PROJECT_FILE, Project
+
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if (path / PROJECT_FILE).is_file():
+            source = Project.open(path)
+        elif path.suffix in (".json", ".ubj"):
+            return {"family": "bdt", "model": path, "name": f"BDT {path.name}"}
+        elif not path.exists():
+            raise ConfigError(f"{path} is neither an exported project (a folder with {PROJECT_FILE}) nor a "
+                              "model file (.keras, or a BDT's .json/.ubj).")
+    if isinstance(source, Project):
+        if precision is not None:
+            raise ConfigError(f"The project {source.path} brings its own precision; export it again with "
+                              f"--precision {precision!r} to estimate another one.")
+        if source.family == "bdt":
+            return {"family": "bdt", "model": source, "name": f"project {source.path}"}
+        firmware = source.firmware()
+        period = source.meta.get("clock_period_ns")
+        return {"family": "nn", "description": firmware.description, "arrays": firmware.arrays,
+                "name": f"project {source.name}", "board": source.board, "part": source.part,
+                "clock_ns": float(period) if period else None, "reuse": source.reuse_factor,
+                "strategy": source.meta.get("strategy"), "report": source.synthesis}
+    if hasattr(source, "description") and hasattr(source, "arrays"):
+        if getattr(source, "description", {}).get("layers", [{}])[0].get("op") == "bdt":
+            return {"family": "bdt", "model": source, "name": "BDT firmware"}
+        return {"family": "nn", "description": source.description, "arrays": source.arrays, "name": "firmware"}
+    if type(source).__name__ in ("BDTModel",) or isinstance(source, dict):
+        return {"family": "bdt", "model": source, "name": "BDT"}
+    return _describe_keras(source, precision)
+
+
+def _describe_keras(model, precision) -> dict:
+    """A Keras/HGQ2 model (or ``.keras`` path) described by a temporary export at reuse 1."""
+    from ..hls.describe import describe
+    from ..hls.keras_model import as_model, has_quantizers
+
+    keras_model = as_model(model)
+    quantized = has_quantizers(keras_model)
+    if quantized and precision is not None:
+        raise ConfigError("This model is quantization-aware (HGQ2): its quantizers set every precision; "
+                          "leave out the precision.")
+    firmware = describe(keras_model, precision=None if quantized else (precision or DEFAULT_PRECISION))
+    name = getattr(keras_model, "name", "model")
+    label = f"Keras model {name!r}" + ("" if quantized else f" at {precision or DEFAULT_PRECISION}")
+    return {"family": "nn", "description": firmware.description, "arrays": firmware.arrays, "name": label}
+

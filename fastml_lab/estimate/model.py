@@ -1,0 +1,364 @@
+"""The cost model: latency, II, DSP, LUT, FF and BRAM of an hls4ml firmware description, layer by layer.
+
+It reads what the firmware really computes (the emulator's description: layer list, fixed-point
+types, the stored weights) and prices it the way HLS builds it:
+
+* **Dense, Latency strategy** (``nnet::dense_latency``, weights are constants). Every non-zero
+  weight is one multiplication by a constant. A weight that is a power of two is a shift (free).
+  Otherwise it goes to a DSP slice when the weight has at least ``dsp_weight_bits`` significant
+  bits and its input at least ``dsp_input_bits`` bits (the flavour's rule, :data:`FLAVOURS`), else
+  it is built from LUTs as shift-and-add (``lut_per_mult_bit`` per bit of each extra adder). The
+  products of one output are summed in a balanced adder tree: one adder per term, each as wide as
+  the product (at most the accumulator), ``lut_per_add_bit`` LUT per bit. Vivado HLS honours the
+  reuse factor's ``ALLOCATION`` limit (DSPs divided by the reuse factor, multiplexers added,
+  latency longer); Vitis HLS 2024.1 does not for constant weights (published: 1502 -> 1476 DSP
+  from reuse 1 to 2).
+* **Dense, Resource strategy** (``nnet::dense_resource``): the weights sit in a ROM, so every
+  product, zero or not, is a real multiplier: ``ceil(n_in * n_out / R)`` of them, each a DSP when
+  both operands are DSP-wide. Latency about R plus the adder tree; the ROM is BRAM when it is
+  deep enough. **No published point covers this strategy**: its figures are the model's, unchecked.
+* **Latency**: each layer's adder tree is cut into clock cycles by the part's speed (an adder
+  level costs ``t_add_ns`` times the device's delay factor, :func:`device_of`), at the target
+  clock minus the flavour's clock uncertainty; plus the flavour's cycles for the multiply,
+  activations and softmax. io_parallel with the Latency strategy is one pipeline (II = the largest
+  reuse factor); the Resource strategy makes hls4ml use DATAFLOW (II = the slowest layer).
+* **Registers** (FF): the bits alive at each cycle boundary of each layer's tree, times ``ff_per_bit``
+  and the part's delay factor (a slower part cuts each operation into more stages).
+* **Tables** (softmax exp/inverse, sigmoid/tanh/ELU): ROMs, one copy per two parallel reads.
+
+The constants are calibrated on the published synthesis points of
+:mod:`fastml_lab.estimate.published` (see that module and the README for which ones and how far the
+model is from each). numpy only: this module runs on the board.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..exceptions import ConfigError
+from ..fixed import FixedType
+
+__all__ = ["C_SYNTHESIS", "IMPLEMENTATION", "SYNTHESIS_REPORT", "FLAVOURS", "STRATEGIES", "Flavour",
+           "Device", "LayerCost", "device_of", "significant_bits", "layer_costs", "combine",
+           "valid_reuse_factors"]
+
+#: Kinds of figure: what the model gives, what the model's place-and-route factors give, and what
+#: a recorded synthesis report says.
+C_SYNTHESIS = "C-synthesis estimate"
+IMPLEMENTATION = "after implementation"
+SYNTHESIS_REPORT = "synthesis report"
+STRATEGIES = ("Latency", "Resource")
+#: BRAM18 holds 18 Kib (512 x 36 at its widest).
+BRAM18_BITS = 18 * 1024
+#: A Resource-strategy weight ROM at least this deep (the reuse factor) goes to BRAM.
+ROM_MIN_DEPTH = 32
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """How one HLS tool builds hls4ml's C++ (the constants, calibrated on published points)."""
+
+    name: str
+    title: str
+    dsp_weight_bits: int      # a constant weight needs this many significant bits to go to a DSP
+    dsp_input_bits: int       # ... and its input this many bits
+    shares_dsps: bool         # the Latency strategy's ALLOCATION limit divides the DSPs by the reuse factor
+    clock_uncertainty: float  # the fraction of the clock period the tool keeps as margin
+    t_add_ns: float           # one adder level on the fastest part (delay factor 1)
+    mult_cycles: int          # registers around a dense layer's multiplications and its output cast
+    activation_cycles: int    # a ReLU-like activation
+    table_cycles: int         # a table activation (sigmoid, tanh, ELU)
+    softmax_cycles: int       # the softmax (max tree, exp table, sum, inverse table, multiply)
+    lut_per_add_bit: float
+    lut_per_mult_bit: float
+    lut_per_mux_bit: float    # the multiplexers in front of a DSP shared by the reuse factor
+    ff_per_bit: float
+    lut_per_output_bit: float  # each output's cast to the result type and the layer's control
+
+
+FLAVOURS = {
+    "vitis": Flavour(
+        name="vitis", title="Vitis HLS", dsp_weight_bits=9, dsp_input_bits=10, shares_dsps=False,
+        clock_uncertainty=0.27, t_add_ns=0.55, mult_cycles=1, activation_cycles=0, table_cycles=1,
+        softmax_cycles=3, lut_per_add_bit=1.0, lut_per_mult_bit=0.3, lut_per_mux_bit=0.8,
+        ff_per_bit=0.07, lut_per_output_bit=3.0),
+    "vivado": Flavour(
+        name="vivado", title="Vivado HLS", dsp_weight_bits=3, dsp_input_bits=10, shares_dsps=True,
+        clock_uncertainty=0.125, t_add_ns=0.6, mult_cycles=1, activation_cycles=0, table_cycles=1,
+        softmax_cycles=1, lut_per_add_bit=1.0, lut_per_mult_bit=0.3, lut_per_mux_bit=0.8,
+        ff_per_bit=0.34, lut_per_output_bit=3.0),
+}
+
+
+@dataclass(frozen=True)
+class Device:
+    """What the model needs to know about an FPGA part: its family and how fast its logic is."""
+
+    part: str
+    family: str
+    delay: float        # logic delay relative to an UltraScale+ -2 part
+    dsp_widths: tuple   # the DSP multiplier's operand widths
+
+
+def device_of(part: str) -> Device:
+    """The :class:`Device` of an AMD/Xilinx part name: the family from its prefix, the delay from its
+    speed grade (``-1`` slowest). ``xc7z020clg400-1`` -> 7-series, delay 1.6."""
+    text = str(part).lower().replace("_", "-")
+    grade = text.rsplit("-", 2)
+    speed = next((g for g in reversed(grade) if g[:1] in "123"), "2")
+    fast = speed.startswith(("2", "3"))
+    if text.startswith(("xc7", "xa7", "xq7")):
+        return Device(part, "7-series", 1.35 if fast else 1.6, (25, 18))
+    if text.startswith(("xczu", "xcu", "xcvu", "xcku", "xcvc", "xcve", "xcvp", "xcau", "xck")):
+        return Device(part, "UltraScale+", 1.0 if fast else 1.5, (27, 18))
+    raise ConfigError(f"Unknown FPGA part {part!r}: the estimate knows AMD/Xilinx 7-series (xc7...) and "
+                      "UltraScale(+)/Versal parts (xczu..., xcu..., xcvu..., xcku...).")
+
+
+@dataclass
+class LayerCost:
+    """One layer's (or the wrapper's) figures."""
+
+    name: str
+    op: str
+    latency: int = 0
+    ii: int = 1
+    dsp: int = 0
+    lut: int = 0
+    ff: int = 0
+    bram_18k: int = 0
+    detail: str = ""
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "op": self.op, "latency_cycles": self.latency, "ii_cycles": self.ii,
+                "dsp": self.dsp, "lut": self.lut, "ff": self.ff, "bram_18k": self.bram_18k,
+                "detail": self.detail}
+
+
+# ---------------------------------------------------------------------------------- weights
+def significant_bits(values) -> np.ndarray:
+    """Per value: the bits from its highest to its lowest set bit, plus a sign bit; 0 for zero.
+
+    ``0.75`` (binary 0.11) -> 3, ``-4`` -> 2, ``0.1015625`` (binary 0.0001101) -> 5.
+    """
+    values = np.abs(np.asarray(values, dtype=np.float64))
+    mantissa, _ = np.frexp(values)  # values = mantissa * 2**e, mantissa in [0.5, 1)
+    code = (mantissa * 2.0 ** 53).astype(np.int64)  # the 53-bit integer significand
+    lowest = code & -code
+    trailing = np.log2(np.where(code > 0, lowest, 1)).astype(np.int64)
+    return np.where(code > 0, 53 - trailing + 1, 0)
+
+
+def csd_digits(values) -> np.ndarray:
+    """Per value: the non-zero digits of its canonical signed-digit form (the adds a shift-and-add
+    multiplier by that constant needs, plus one); 0 for zero, 1 for a power of two."""
+    values = np.abs(np.asarray(values, dtype=np.float64))
+    mantissa, _ = np.frexp(values)
+    code = (mantissa * 2.0 ** 53).astype(np.int64)
+    code = code // np.where(code > 0, code & -code, 1)  # odd integers with the same digits
+    count = np.zeros(code.shape, dtype=np.int64)
+    while np.any(code > 0):
+        odd = (code & 1) == 1
+        digit = np.where(odd, 2 - (code & 3), 0)  # +1 or -1, chosen so the next bit is 0
+        count += odd
+        code = (code - digit) >> 1
+    return count
+
+
+# ---------------------------------------------------------------------------------- layers
+def _ceil_log2(n) -> int:
+    return int(math.ceil(math.log2(n))) if n > 1 else 0
+
+
+def _add_cycles(depth: int, flavour: Flavour, device: Device, clock_ns: float) -> int:
+    usable = clock_ns * (1.0 - flavour.clock_uncertainty)
+    return int(math.ceil(depth * flavour.t_add_ns * device.delay / usable - 1e-9))
+
+
+def _tree_register_bits(terms: np.ndarray, widths: np.ndarray, depth: int, cycles: int) -> float:
+    """Bits held in registers when a balanced tree of ``terms`` values per output is cut into
+    ``cycles`` evenly spaced stages: at the boundary after level ``k * depth / cycles`` about
+    ``terms / 2**level`` partial sums per output are alive."""
+    if cycles <= 0 or depth <= 0:
+        return float((np.minimum(terms, 1) * widths).sum())
+    bits = 0.0
+    for k in range(cycles):
+        level = k * depth / cycles
+        bits += float((np.maximum(terms / 2.0 ** level, 1.0) * widths).sum())
+    return bits
+
+
+def dense_cost(name: str, weights: np.ndarray, input_bits: np.ndarray, accum: FixedType, result: FixedType,
+               weight_type: FixedType, strategy: str, reuse: int, flavour: Flavour, device: Device,
+               clock_ns: float) -> LayerCost:
+    """One dense layer (see the module docstring)."""
+    n_in, n_out = weights.shape
+    a = np.broadcast_to(np.asarray(input_bits, dtype=np.int64)[:, None], weights.shape)
+    s = significant_bits(weights)
+    live = (s > 0) & (a > 0)
+    terms = live.sum(axis=0) + 1  # + the bias
+    depth = _ceil_log2(int(terms.max()) if terms.size else 1)
+    add_cycles = _add_cycles(depth, flavour, device, clock_ns)
+    product_bits = np.minimum(a + s, accum.width)
+    add_width = np.minimum(product_bits.max(axis=0, initial=1) + np.ceil(np.log2(terms)).astype(int), accum.width)
+    if strategy == "Resource":
+        return _dense_resource(name, weights, a, live, terms, depth, add_cycles, add_width, weight_type,
+                               reuse, flavour, device)
+    digits = csd_digits(weights)
+    shifted = live & (digits == 1)
+    on_dsp = live & ~shifted & (s >= flavour.dsp_weight_bits) & (a >= flavour.dsp_input_bits)
+    in_lut = live & ~shifted & ~on_dsp
+    wide, narrow = np.maximum(a, weight_type.width), np.minimum(a, weight_type.width)
+    slices = np.ceil(wide / device.dsp_widths[0]) * np.ceil(narrow / device.dsp_widths[1])
+    dsp_all = int(slices[on_dsp].sum())
+    n_dsp = int(on_dsp.sum())
+    share = min(reuse, max(1, n_dsp)) if flavour.shares_dsps else 1
+    dsp = int(math.ceil(dsp_all / share))
+    # The ALLOCATION limit leaves ``dsp`` multipliers for ``n_dsp`` products: they take turns.
+    turns = int(math.ceil(n_dsp / max(1, dsp))) if share > 1 else 1
+    mult_lut = float(((digits - 1) * (a + s))[in_lut].sum()) * flavour.lut_per_mult_bit
+    add_lut = float(((terms - 1) * add_width).sum()) * flavour.lut_per_add_bit
+    mux_lut = float((a + s)[on_dsp].sum()) * (share - 1) / share * flavour.lut_per_mux_bit
+    out_lut = n_out * result.width * flavour.lut_per_output_bit
+    pipeline = flavour.mult_cycles + add_cycles
+    cycles = pipeline + (turns - 1)
+    # A slower part cuts every operation into proportionally more stages: registers scale with its delay.
+    ff = (_tree_register_bits(terms, add_width, depth, pipeline) * flavour.ff_per_bit * device.delay
+          + n_out * result.width)
+    return LayerCost(
+        name, "dense", latency=cycles, ii=reuse, dsp=dsp,
+        lut=int(round(mult_lut + add_lut + mux_lut + out_lut)), ff=int(round(ff)),
+        detail=(f"{int(live.sum())} of {weights.size} products: {int(on_dsp.sum())} DSP, "
+                f"{int(in_lut.sum())} LUT, {int(shifted.sum())} shifts; adder depth {depth}"))
+
+
+def _dense_resource(name, weights, a, live, terms, depth, add_cycles, add_width, weight_type, reuse,
+                    flavour, device) -> LayerCost:
+    """hls4ml's Resource strategy: the weights in a ROM, ``ceil(n_in*n_out/R)`` real multipliers."""
+    n_in, n_out = weights.shape
+    block = int(math.ceil(weights.size / reuse))
+    a_max = int(a.max()) if a.size else 0
+    wide, narrow = max(a_max, weight_type.width), min(a_max, weight_type.width)
+    dsp_mult = narrow >= flavour.dsp_input_bits
+    per_slice = math.ceil(wide / device.dsp_widths[0]) * math.ceil(narrow / device.dsp_widths[1])
+    dsp = block * per_slice if dsp_mult else 0
+    mult_lut = 0.0 if dsp_mult else block * a_max * weight_type.width * flavour.lut_per_mult_bit * 2
+    acc_width = int(add_width.max()) if add_width.size else 1
+    add_lut = block * acc_width * flavour.lut_per_add_bit
+    mux_lut = block * a_max * flavour.lut_per_mux_bit * (1 if reuse > 1 else 0)
+    # The ROM is block x width bits wide and R deep: BRAM (36 bits x 512 per BRAM18) once it is deep
+    # enough to fill one (R >= ROM_MIN_DEPTH), else registers and LUTs.
+    wide_bits = block * weight_type.width
+    if reuse >= ROM_MIN_DEPTH:
+        bram, rom_lut = int(math.ceil(wide_bits / 36) * math.ceil(reuse / 512)), 0.0
+    else:
+        bram, rom_lut = 0, wide_bits * math.ceil(reuse / 2) * 0.5 if reuse > 1 else 0.0
+    mult_lut += rom_lut
+    cycles = reuse + flavour.mult_cycles + 2
+    ff = (block * acc_width + n_out * acc_width) * flavour.ff_per_bit * 2 + n_out * acc_width
+    out_lut = n_out * acc_width * flavour.lut_per_output_bit
+    return LayerCost(name, "dense", latency=cycles, ii=reuse, dsp=dsp,
+                     lut=int(round(mult_lut + add_lut + mux_lut + out_lut)), ff=int(round(ff)),
+                     bram_18k=bram, detail=f"Resource strategy: {block} multipliers, weights in ROM")
+
+
+def _table_brams(entries: int, width: int, reads: int) -> int:
+    bits = entries * width
+    if bits <= 4096:  # small tables become LUT ROMs
+        return 0
+    return int(math.ceil(bits / BRAM18_BITS)) * int(math.ceil(reads / 2))
+
+
+def activation_cost(spec: dict, n: int, flavour: Flavour) -> LayerCost:
+    """ReLU-like activations (a compare and a multiplexer per value) and table activations."""
+    width = FixedType.from_dict(spec["result_type"]).width
+    op = spec["op"]
+    if "table_size" in spec:
+        table = FixedType.from_dict(spec["table_type"]).width if "table_type" in spec else 18
+        return LayerCost(spec["name"], op, latency=flavour.table_cycles, dsp=0, lut=n * width,
+                         ff=n * width, bram_18k=_table_brams(int(spec["table_size"]), table, n),
+                         detail=f"{n} lookups in a {spec['table_size']}-entry table")
+    if op in ("quantize", "linear"):
+        return LayerCost(spec["name"], op, detail="wiring")
+    cycles = flavour.activation_cycles
+    return LayerCost(spec["name"], op, latency=cycles, lut=int(n * width * 0.5),
+                     ff=n * width * cycles, detail=f"{n} values")
+
+
+def softmax_cost(spec: dict, n: int, flavour: Flavour, device: Device) -> LayerCost:
+    exp_w = FixedType.from_dict(spec["exp_table_type"]).width
+    inv_w = FixedType.from_dict(spec["inv_table_type"]).width
+    bram = (_table_brams(int(spec["exp_table_size"]), exp_w, n)
+            + _table_brams(int(spec["inv_table_size"]), inv_w, 1))
+    dsp = n * (1 if exp_w >= flavour.dsp_input_bits else 0)
+    return LayerCost(spec["name"], "softmax", latency=flavour.softmax_cycles + _ceil_log2(n) // 2, dsp=dsp,
+                     lut=n * (exp_w + inv_w) * 4, ff=n * (exp_w + inv_w) * 2, bram_18k=bram,
+                     detail=f"{n} exp lookups, 1 inverse lookup, {n} products")
+
+
+def normalize_cost(spec: dict, n: int, flavour: Flavour) -> LayerCost:
+    width = FixedType.from_dict(spec["result_type"]).width
+    scale = FixedType.from_dict(spec["scale_type"]).width
+    dsp = n if scale >= flavour.dsp_weight_bits and width >= flavour.dsp_input_bits else 0
+    return LayerCost(spec["name"], "normalize", latency=flavour.mult_cycles, dsp=dsp,
+                     lut=n * width * (1 if dsp else 3), ff=n * width, detail=f"{n} scale-and-shift")
+
+
+# ---------------------------------------------------------------------------------- the model
+def layer_costs(description: dict, arrays: dict, *, flavour: Flavour, device: Device, clock_ns: float,
+                reuse: int | None = None, strategy: str | None = None) -> list:
+    """Per-layer :class:`LayerCost` of a firmware description (its ``layers`` and stored arrays).
+
+    ``reuse`` and ``strategy`` override the description's own (per dense layer) when given.
+    """
+    from types import SimpleNamespace
+
+    from ..quantize.operands import from_firmware
+
+    parts = SimpleNamespace(description=description, arrays=arrays, n_inputs=int(description["n_inputs"]))
+    operands = {layer.name: layer for layer in from_firmware(parts).layers}
+    n = int(description["n_inputs"])
+    costs = []
+    for spec in description["layers"]:
+        op = spec["op"]
+        if op == "dense":
+            layer = operands[spec["name"]]
+            layer_strategy = strategy or spec.get("strategy", "latency").capitalize()
+            layer_reuse = int(reuse or spec.get("reuse_factor", 1))
+            costs.append(dense_cost(
+                spec["name"], layer.weights, layer.input_bits, FixedType.from_dict(spec["accum_type"]),
+                FixedType.from_dict(spec["result_type"]), FixedType.from_dict(spec["weight_type"]),
+                layer_strategy, layer_reuse, flavour, device, clock_ns))
+            n = int(spec["n_out"])
+        elif op == "softmax":
+            costs.append(softmax_cost(spec, n, flavour, device))
+        elif op == "normalize":
+            costs.append(normalize_cost(spec, n, flavour))
+        else:
+            costs.append(activation_cost(spec, n, flavour))
+    return costs
+
+
+def combine(costs: list, strategy_used: set) -> tuple:
+    """(latency, II) of the layers together: one pipeline for io_parallel with the Latency strategy
+    (II = the largest reuse factor), DATAFLOW when any layer uses the Resource strategy (II = the
+    slowest layer, latency = the sum plus one cycle per hand-over)."""
+    latency = sum(c.latency for c in costs)
+    if "Resource" in strategy_used:
+        return latency + len(costs), max((c.latency for c in costs), default=1)
+    return latency, max((c.ii for c in costs), default=1)
+
+
+def valid_reuse_factors(n_in: int, n_out: int) -> list:
+    """Reuse factors hls4ml accepts for a dense layer (its ``_validate_reuse_factor`` rule, which the
+    export also enforces)."""
+    valid = []
+    for rf in range(1, n_in * n_out + 1):
+        limit = math.ceil(n_in * n_out / min(n_in, rf))
+        ok = (limit % n_out == 0 or rf >= n_in) and (rf % n_in == 0 or rf < n_in)
+        if ok and (n_in * n_out) % rf == 0:
+            valid.append(rf)
+    return valid

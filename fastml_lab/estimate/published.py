@@ -1,0 +1,150 @@
+"""Published synthesis points (``published_points.csv``) and the model's prediction for each.
+
+Each row of the CSV is one published figure set with its source (repository and file, or the
+tutorial commit), tool, part, clock, model, strategy, reuse factor and interface. The published
+models' weights are not available, so each model is rebuilt from its architecture and a few
+stated assumptions (:data:`ASSUMPTIONS`), with a fixed seed:
+
+* ``jet_float``: the jet MLP 16-64-32-32-5 (ReLU, softmax), weights drawn from Keras's default
+  initializer (Glorot-uniform, limit ``sqrt(6 / (n_in + n_out))``) and rounded to ``ap_fixed<16,6>``;
+  inputs, results and accumulators ``ap_fixed<16,6>`` (hls4ml's default for those tutorials);
+* ``jet_pruned75``: the same, each layer pruned to its 25% largest weights, the survivors doubled
+  (retraining restores each output's variance with a quarter of the terms: ``1/sqrt(0.25)``);
+* ``jet_qat6_pruned75``: the pruned weights on QKeras ``quantized_bits(6, 0)``'s grid
+  (``ap_fixed<6,1>``), activations ``quantized_relu(6)`` (``ap_ufixed<6,0>``) into layers 2-4,
+  the first layer's inputs ``ap_fixed<16,6>``;
+* ``dense_1x2_elu``: hls4ml's ``test_dense`` (Dense(2) on one input, kernel uniform in [1, 10],
+  ELU as a 1024-entry table).
+
+numpy only.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from ..boards import board_for_part
+from ..fixed import FixedType
+
+__all__ = ["POINTS_FILE", "ASSUMPTIONS", "load_points", "point_firmware", "predict_point", "compare_points"]
+
+POINTS_FILE = Path(__file__).with_name("published_points.csv")
+ASSUMPTIONS = (
+    "Float-trained weights keep the scale of Keras's Glorot-uniform initializer and are rounded to ap_fixed<16,6>.",
+    "A 75%-pruned model keeps each layer's 25% largest weights, doubled by the retraining.",
+    "A 6-bit QKeras model's weights lie on ap_fixed<6,1>'s grid, its activations are ap_ufixed<6,0>.",
+    "Inputs, layer results and accumulators of the tutorials' models are ap_fixed<16,6>.",
+)
+SEED = 2024
+JET = (16, 64, 32, 32, 5)
+_NUMBERS = ("latency", "ii", "dsp", "lut", "ff", "bram_18k")
+
+
+def load_points(path=POINTS_FILE) -> list:
+    """The published points as dicts (numbers as int, absent figures as None)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for key in _NUMBERS + ("reuse",):
+            row[key] = int(row[key]) if row[key] not in ("", None) else None
+        row["clock_ns"] = float(row["clock_ns"])
+    return rows
+
+
+def _t(text: str) -> dict:
+    return FixedType.parse(text).to_dict()
+
+
+def _glorot(rng, n_in, n_out):
+    limit = np.sqrt(6.0 / (n_in + n_out))
+    return rng.uniform(-limit, limit, size=(n_in, n_out))
+
+
+def _prune(w, keep=0.25):
+    threshold = np.quantile(np.abs(w), 1.0 - keep)
+    return np.where(np.abs(w) >= threshold, w / np.sqrt(keep), 0.0)
+
+
+def point_firmware(model: str, seed: int = SEED) -> tuple:
+    """``(description, arrays)`` of one of the rebuilt published models (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    if model == "dense_1x2_elu":
+        sizes, weights = (1, 2), [rng.uniform(1.0, 10.0, size=(1, 2))]
+        wtype, acts, final = "ap_fixed<16,6>", [], "elu"
+    else:
+        sizes = JET
+        weights = [_glorot(rng, a, b) for a, b in zip(JET[:-1], JET[1:])]
+        if model in ("jet_pruned75", "jet_qat6_pruned75"):
+            weights = [_prune(w) for w in weights]
+        elif model != "jet_float":
+            raise KeyError(f"unknown published model {model!r}")
+        wtype = "ap_fixed<6,1>" if model == "jet_qat6_pruned75" else "ap_fixed<16,6>"
+        act_type = "ap_ufixed<6,0>" if model == "jet_qat6_pruned75" else "ap_fixed<16,6>"
+        acts, final = [act_type] * (len(sizes) - 2), "softmax"
+    default = "ap_fixed<16,6>"
+    layers, arrays = [], {}
+    for i, w in enumerate(weights):
+        name = f"fc{i + 1}"
+        wt = FixedType.parse(wtype)
+        arrays[f"{name}/weight"] = wt.to_raw(wt.quantize(w)).astype(np.int64)
+        arrays[f"{name}/bias"] = np.zeros(w.shape[1], dtype=np.int64)
+        layers.append({"name": name, "op": "dense", "data_type": _t(default), "result_type": _t(default),
+                       "n_in": int(w.shape[0]), "n_out": int(w.shape[1]), "weight_type": _t(wtype),
+                       "bias_type": _t(default), "accum_type": _t(default), "strategy": "latency",
+                       "reuse_factor": 1})
+        if i < len(acts):
+            layers.append({"name": f"{name}_relu", "op": "relu", "data_type": _t(default),
+                           "result_type": _t(acts[i])})
+    if final == "softmax":
+        t18 = _t("ap_fixed<18,8,AP_RND,AP_SAT>")
+        layers.append({"name": "softmax", "op": "softmax", "data_type": _t(default), "result_type": _t(default),
+                       "implementation": "stable", "exp_table_size": 1024, "inv_table_size": 1024,
+                       "exp_table_type": t18, "inv_table_type": t18, "inv_inp_type": t18, "accum_type": t18,
+                       "index_type": _t("ap_ufixed<15,5>")})
+    else:
+        layers.append({"name": "elu", "op": "elu", "data_type": _t(default), "result_type": _t(default),
+                       "table_size": 1024, "table_type": _t("ap_fixed<18,8>")})
+    description = {"schema_version": 1, "interface": "parallel", "n_inputs": sizes[0], "n_outputs": sizes[-1],
+                   "input_type": _t(default), "output_type": _t(default), "layers": layers}
+    return description, arrays
+
+
+def predict_point(point: dict) -> dict:
+    """The model's figures for one published point: ``{latency, ii, dsp, lut, ff, bram_18k}``."""
+    from .hardware import IMPLEMENTATION, Target, estimate_description
+
+    description, arrays = point_firmware(point["model"])
+    board = board_for_part(point["part"]) if point["interface"] == "axi_stream" else None
+    target = Target(board, point["part"], point["clock_ns"], point["flavour"], point["interface"])
+    if board is None and point["interface"] == "axi_stream":
+        raise ValueError(f"point {point['id']}: an AXI-stream point needs a board's part")
+    result = estimate_description(description, arrays, target, source_name=point["id"],
+                                  reuse_factor=point["reuse"], strategy=point["strategy"])
+    figures = dict(result.resources)
+    if point["kind"] == IMPLEMENTATION:
+        figures = dict(result.implementation)
+    figures.update(latency=result.latency_cycles, ii=result.ii_cycles)
+    return figures
+
+
+def compare_points(points=None) -> list:
+    """Per point and figure: published, predicted, error (relative for resources, cycles for
+    latency and II). Rows: ``{id, flavour, kind, quantity, published, predicted, error}``."""
+    rows = []
+    for point in points if points is not None else load_points():
+        predicted = predict_point(point)
+        for key in _NUMBERS:
+            if point[key] is None:
+                continue
+            published, value = point[key], predicted[key]
+            if key in ("latency", "ii"):
+                error = value - published
+            else:
+                error = (value - published) / published
+            rows.append({"id": point["id"], "flavour": point["flavour"], "kind": point["kind"],
+                         "interface": point["interface"], "quantity": key, "published": published,
+                         "predicted": value, "error": error})
+    return rows
