@@ -378,3 +378,212 @@ def test_an_export_whose_check_fails_leaves_no_project(walked, tmp_path, monkeyp
     assert step.outcome == "error" and "g++" in step.errors.text
     assert step.state.project is None
     assert_no_project_to_restore(folder)
+
+
+# ------------------------------------------------------------------------------ boosted decision trees
+def make_bdt(n_events: int = 600):
+    """A small BDT on learnable blobs (trained in a fraction of a second)."""
+    from conftest import make_blobs
+    from fastml_lab.bdt.train import train_bdt
+
+    return train_bdt(make_blobs(n_events), rounds=3, depth=2, early_stopping=None)
+
+
+def test_a_bdt_model_turns_step_three_into_precision_and_a_network_turns_it_back(tmp_path):
+    pytest.importorskip("xgboost")
+    from fastml_lab.train import build_model
+
+    walk = Walk(tmp_path / "lab")
+    assert walk.wait_restored(30)
+    quantize, export, train = walk.step("quantize"), walk.step("export"), walk.step("train")
+    walk.go(2)
+    walk.state.model = make_bdt()
+    assert walk.state.family == "bdt"
+    assert [label for label, _ in walk.stepper.options][2] == "3 · Precision" == quantize.title
+    assert walk.stepper.value == 2 and walk.stack.selected_index == 2  # relabelling keeps the step shown
+    assert "3 · Precision" in quantize.header.value and "wraps" in quantize.header.value
+    assert quantize.nn_box.layout.display == "none" and quantize.bdt_box.layout.display == "flex"
+    assert [value for _, value in export.plan_source.options] == ["quantize", "uniform"]
+    assert export.plan_source.value == "uniform" and export.nn_box.layout.display == "none"
+    assert train.family.value == "bdt" and train.nn_box.layout.display == "none"
+    walk.state.precision = "ap_fixed<12,4>"
+    assert export.plan_source.value == "quantize"  # the Precision step's choice is preferred
+    quantize.bdt_precision.value = "ap_fixed<6,9"
+    with pytest.raises(Exception, match="ap_fixed<6,9"):
+        quantize.settings()
+    walk.state.model = build_model("8", seed=0)
+    assert walk.state.family == "nn"
+    assert [label for label, _ in walk.stepper.options][2] == "3 · Quantize" == quantize.title
+    assert quantize.nn_box.layout.display == "flex" and export.nn_box.layout.display == "flex"
+    assert [value for _, value in export.plan_source.options] == ["quantize", "uniform", "data"]
+    assert train.family.value == "nn"
+
+
+@pytest.fixture(scope="module")
+def bdt_walked(tmp_path_factory):
+    """A walk on quick settings that trains boosted decision trees: every step's Run clicked in
+    order (step 3 is Precision), the toolkit calls each made recorded."""
+    pytest.importorskip("xgboost")
+    pytest.importorskip("conifer")
+    walk = Walk(tmp_path_factory.mktemp("bdt_walk") / "lab", quick=True)
+    assert walk.wait_restored(30)
+    walk.state.folder.mkdir(parents=True)
+    for stale in ("model.keras", "quantized.keras"):  # what a network trained here before left
+        (walk.state.folder / stale).write_bytes(b"an earlier network")
+    walk.ran = {}
+    run = Call.run
+
+    def recorded(call, names, **hooks):
+        walk.ran[current].append((call, sorted(hooks)))
+        return run(call, names, **hooks)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Call, "run", recorded)
+        for step in walk.steps:
+            current = step.name
+            walk.ran[current] = []
+            walk.go(walk.steps.index(step))
+            if step.name == "train":
+                step.family.value = "bdt"
+            click_and_wait(step)
+            assert step.outcome == "done", f"{step.name}: {step.errors.text}\n{step.runner.error_details}"
+            assert step.errors.text == ""
+    return walk
+
+
+@pytest.mark.slow
+def test_bdt_train_grows_trees_at_the_quick_sizes_and_replaces_the_network(bdt_walked):
+    from fastml_lab.bdt.train import BDTModel
+    from fastml_lab.tutorial.sizes import settings
+
+    quick = settings(True, "walk")
+    step, state = bdt_walked.step("train"), bdt_walked.state
+    model = state.model
+    assert isinstance(model, BDTModel) and state.family == "bdt"
+    assert (model.spec.rounds, model.spec.depth, model.spec.learning_rate, model.spec.early_stopping) == (
+        quick.bdt_rounds, quick.bdt_depth, quick.bdt_learning_rate, quick.bdt_early_stopping)
+    assert 0.5 < state.evaluation.accuracy <= 1.0  # synthetic jets: about 0.73
+    assert numbers(step)["test accuracy"] == f"{state.evaluation.accuracy:.4f}"
+    assert numbers(step)["model"].startswith("boosted decision trees (xgboost)")
+    assert_figures(step, "training", "roc", "confusion")
+    folder = state.folder
+    assert (folder / "bdt_model.json").is_file() and (folder / "bdt_model.bdt.json").is_file()
+    assert not (folder / "model.keras").exists() and not (folder / "quantized.keras").exists()
+    assert [label for label, _ in bdt_walked.stepper.options][2] == "3 · Precision"
+
+
+@pytest.mark.slow
+def test_bdt_precision_step_profiles_studies_and_hands_the_suggestion_to_export(bdt_walked):
+    from fastml_lab.bdt.profile import profile_bdt
+
+    step, state = bdt_walked.step("quantize"), bdt_walked.state
+    assert step.title == "3 · Precision"
+    prof = profile_bdt(state.model, state.dataset.X_test, precision=step.bdt_precision.value)
+    assert numbers(step)["suggested precision"] == prof.suggested_text() == state.precision
+    assert numbers(step)["profile"].startswith(f"{prof.total_overflows:,} overflows")
+    row = numbers(step)["accuracy vs bits"]
+    assert row.startswith("6b ") and "16b " in row and "(float " in row
+    assert_figures(step, "profile", "study")
+    saved = json.loads((state.folder / "quantize" / "precision.json").read_text())
+    assert saved == {"precision": state.precision}
+    assert bdt_walked.stepper.icons[2] == "check"
+
+
+@pytest.mark.slow
+def test_bdt_precision_step_flags_a_score_type_that_wraps(bdt_walked, tmp_path):
+    from fastml_lab.widgets import QuantizeStep
+
+    state = bdt_walked.state
+    step = QuantizeStep(dataset=state.dataset, model=state.model, project_dir=tmp_path / "lab")
+    narrow = "input=ap_fixed<16,6> score=ap_fixed<6,2>"  # scores from -2 to 1.9375, then they wrap
+    step.bdt_precision.value = narrow
+    step.use_suggested.value = False
+    step.widths.value = "8"
+    click_and_wait(step, 120)
+    assert step.outcome == "done", step.errors.text
+    flipped = [note for note in step.result.notes if "sign flips" in note]
+    assert flipped and "ap_fixed<6,2>" in flipped[0]
+    overflows = int(numbers(step)["profile"].split("(")[1].split()[0].replace(",", ""))
+    assert overflows > 0 and flipped[0].startswith(f"{overflows:,} scores")
+    assert numbers(step)["precision for Export"] == narrow == step.state.precision
+
+
+@pytest.mark.slow
+def test_bdt_export_checks_the_c_simulation_with_0_mismatches_and_estimates_it(bdt_walked):
+    step, state = bdt_walked.step("export"), bdt_walked.state
+    project = state.project
+    assert project.family == "bdt" and project.path == state.folder / "hls_project"
+    assert " ".join(f"{part}={t}" for part, t in project.meta["precision"].items()
+                    if part != "weight") == state.precision
+    check = numbers(step)["bit-exact check"]
+    assert check.startswith("0 mismatches") and "10,000 output values (2,000 jets)" in check
+    assert "float trees" in numbers(step)["accuracy"]
+    latency = numbers(step)["latency (estimate before synthesis)"]
+    assert "cycles" in latency and latency.endswith(" ns")
+    assert numbers(step)["resource estimate"].endswith(" 0 DSP")
+    assert_figures(step, "roc", "fit")
+    assert step.nn_box.layout.display == "none"
+
+
+@pytest.mark.slow
+def test_bdt_deploy_runs_the_software_overlay_as_the_emulator_does(bdt_walked):
+    step, state = bdt_walked.step("deploy"), bdt_walked.state
+    assert "software overlay" in numbers(step)["ran on"]
+    assert (state.package / "manifest.json").is_file()
+    overlay_acc = float(numbers(step)["accuracy"].split()[1].rstrip(","))
+    fixed = float(numbers(bdt_walked.step("export"))["accuracy"].split()[2].rstrip(","))
+    assert overlay_acc == fixed  # the overlay is the exported firmware
+    assert "float trees" in numbers(step)["accuracy"]
+    assert_figures(step, "throughput")
+    assert list(bdt_walked.stepper.icons) == ["check"] * 5
+
+
+#: The toolkit functions each step of a BDT walk must call through its Calls.
+CALLED_BDT = {
+    "train": {"fastml_lab.bdt.train.train_bdt", "fastml_lab.evaluate.evaluate", "model.save"},
+    "quantize": {"fastml_lab.bdt.profile.profile_bdt", "fastml_lab.bdt.study.precision_study"},
+    "export": {"fastml_lab.bdt.export_bdt", "fastml_lab.hls.check.check_project",
+               "fastml_lab.bdt.estimate.estimate_bdt"},
+    "deploy": {"fastml_lab.overlay.package", "fastml_lab.overlay.load", "ol.predict", "ol.profile"},
+}
+
+
+@pytest.mark.slow
+def test_bdt_show_code_is_the_calls_the_panel_ran_and_runs_as_a_script(bdt_walked, tmp_path):
+    scripts = []
+    for step in bdt_walked.steps:
+        ran = bdt_walked.ran[step.name]
+        code = step.code(step.result.settings)
+        assert CALLED_BDT.get(step.name, set()) <= {call.function for call, _ in ran}, step.name
+        names = set(GIVEN) | {call.assign for call, _ in ran if call.assign}
+        for call, _ in ran:
+            assert call.expression(names) in code, f"{step.name}: {call.expression(names)!r} not in:\n{code}"
+        scripts.append(code)
+    assert "precision=precision" in bdt_walked.step("export").code(bdt_walked.step("export").result.settings)
+    folder = str(bdt_walked.state.folder)
+    script = "\n".join(scripts).replace(folder, str(tmp_path / "script"))
+    scope = {}
+    exec(compile(script, "bdt walk", "exec"), scope)  # noqa: S102 (the walk's own code, five steps in order)
+    assert scope["check"].mismatches == 0 and scope["check"].events == 2000
+    assert scope["precision"] == bdt_walked.state.precision
+    emulated = bdt_walked.state.project.firmware().predict(bdt_walked.state.dataset.X_test)
+    assert np.array_equal(scope["emulated"], emulated) and np.array_equal(scope["outputs"], emulated)
+    assert (tmp_path / "script" / "bitstreams" / "lab_model" / "manifest.json").is_file()
+
+
+@pytest.mark.slow
+def test_running_the_cell_again_picks_up_the_bdt_walk(bdt_walked):
+    again = Walk(bdt_walked.state.folder)
+    assert again.wait_restored(120)
+    state, before = again.state, bdt_walked.state
+    assert state.family == "bdt" and type(state.model).__name__ == "BDTModel"
+    x = before.dataset.X_test[:200]
+    assert np.array_equal(state.model.decision_function(x), before.model.decision_function(x))
+    assert state.precision == before.precision
+    assert state.project.family == "bdt" and state.package == before.package
+    assert [label for label, _ in again.stepper.options][2] == "3 · Precision"
+    assert again.step("train").family.value == "bdt" and again.step("export").plan_source.value == "quantize"
+    assert "boosted decision trees" in again.status.value and "BDT precision" in again.status.value
+    assert list(again.stepper.icons) == ["check"] * 5
+    for step in again.steps:
+        assert step.result is not None and figures_shown(step), step.name

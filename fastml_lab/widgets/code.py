@@ -7,8 +7,8 @@ that are variables of the script (``ds``, ``model``, ``plan``, ``ds.X_test``) ar
 objects, read from the step's variables when the call runs. What only the panel needs (progress
 hooks, a Stop callback, ``progress=False``) is passed to :meth:`Call.run` and not shown.
 
-The snippets chain: Data makes ``ds``, Train ``model``, Quantize ``qmodel`` and/or ``plan``,
-Export ``prj``; together they run as a script.
+The snippets chain: Data makes ``ds``, Train ``model``, Quantize ``qmodel`` and/or ``plan`` (for
+boosted decision trees, Precision makes ``precision``), Export ``prj``; together they run as a script.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ MODULE_ALIASES = {"numpy": "np", "fastml_lab.quantize": "quantize", "fastml_lab.
 #: Longer calls are written one argument per line.
 LINE_LENGTH = 100
 #: The variables the earlier steps' snippets define.
-GIVEN = ("ds", "model", "qmodel", "plan", "prj")
+GIVEN = ("ds", "model", "qmodel", "plan", "precision", "prj")
 
 
 class Ref:

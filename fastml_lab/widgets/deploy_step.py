@@ -110,15 +110,28 @@ class DeployStep(Step):
         return result
 
     def _accuracy(self, X, labels, outputs, result: StepResult) -> None:
-        model = self.state.model
-        keras_classes = None
-        if model is not None and model.inputs[0].shape[-1] == X.shape[1]:
-            keras_classes = np.asarray(model.predict(X, batch_size=4096, verbose=0)).argmax(axis=1)
-        classes = outputs.argmax(axis=1)
+        model, project = self.state.model, self.state.project
+        float_classes, name = None, "Keras"
+        if self.state.family == "bdt":  # the float trees, when they are what was exported
+            if model is not None and project.family == "bdt":
+                float_classes, name = classes_of(model.predict(X)), "the float trees"
+        elif model is not None and project.family == "nn" and model.inputs[0].shape[-1] == X.shape[1]:
+            float_classes = np.asarray(model.predict(X, batch_size=4096, verbose=0)).argmax(axis=1)
+        classes = classes_of(outputs)
         if labels is not None:
             text = f"overlay {np.mean(classes == labels):.4f}"
-            if keras_classes is not None:
-                text += f", Keras float model {np.mean(keras_classes == labels):.4f}"
+            if float_classes is not None:
+                label = "Keras float model" if name == "Keras" else name
+                text += f", {label} {np.mean(float_classes == labels):.4f}"
             result.add("accuracy", f"{text} on {len(labels):,} test jets")
-        if keras_classes is not None:
-            result.add("same class as Keras", f"{np.mean(classes == keras_classes):.2%} of the jets")
+        if float_classes is not None:
+            result.add(f"same class as {name}", f"{np.mean(classes == float_classes):.2%} of the jets")
+
+
+def classes_of(scores) -> np.ndarray:
+    """The class of each row of ``scores``: the argmax, or for one column (a two-class BDT's raw
+    score) class 1 where the score is positive."""
+    scores = np.asarray(scores)
+    if scores.ndim == 2 and scores.shape[1] == 1:
+        return (scores[:, 0] > 0).astype(np.int64)
+    return scores.argmax(axis=1)

@@ -141,3 +141,42 @@ def plot_throughput(bars: dict):
     ax.set_xlabel("events per second")
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------------- boosted decision trees
+def plot_bdt_history(history):
+    """Log loss per boosting round, training solid and validation dashed; the kept round marked."""
+    fig, axes = new_figure(6.5, 3.6)
+    ax = axes[0, 0]
+    rounds = np.arange(1, len(history.loss) + 1)
+    ax.plot(rounds, history.loss, "-", label="training")
+    if history.val_loss:
+        ax.plot(rounds[:len(history.val_loss)], history.val_loss, "--", label="validation")
+    if history.best_round:
+        ax.axvline(history.best_round, color="grey", linestyle=":", linewidth=1,
+                   label=f"kept: {history.best_round} rounds")
+    ax.set_xlabel("Boosting round (trees added)")
+    ax.set_ylabel("Log loss")
+    ax.grid(True, alpha=0.4)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_precision_study(rows, float_accuracy: float | None = None):
+    """Accuracy of the fixed-point BDT against the total bits of its types (a precision study)."""
+    fig, axes = new_figure(6.0, 3.6)
+    ax = axes[0, 0]
+    bits = [row["total_bits"] for row in rows]
+    ax.plot(bits, [row["accuracy"] for row in rows], "-o", label="fixed point (emulated)")
+    if float_accuracy is not None:
+        ax.axhline(float_accuracy, color="black", linestyle="--", linewidth=1,
+                   label=f"float {float_accuracy:.3f}")
+    ax.set_xticks(bits)
+    ax.set_xlabel("Total bits of the types")
+    ax.set_ylabel("Test accuracy")
+    ax.set_title("Accuracy against precision", fontsize="small")
+    ax.grid(True, alpha=0.4)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig

@@ -4,18 +4,25 @@ Three ways: post-training quantization (types chosen from the data, no training)
 aware training at uniform bit widths, or HGQ (bit widths learned per weight and activation).
 Each can prune first. The step then profiles the numbers against the chosen types, runs a
 bit-width study, and estimates whether the firmware fits the PYNQ-Z2.
+
+For boosted decision trees the step is "Precision": nothing is trained, the trees' thresholds,
+leaf values and sums are profiled against a precision (overflows, vanished values, the suggested
+precision; :func:`fastml_lab.bdt.profile.profile_bdt`), a precision study measures the accuracy
+against the total bits (:func:`fastml_lab.bdt.study.precision_study`), and the chosen precision
+goes to Export.
 """
 
 from __future__ import annotations
 
 import ipywidgets as widgets
 
+from ..boards import DEFAULT_PRECISION
 from ..quantize.bits import bits_argument, parse_layer_bits
 from ..tutorial.sizes import settings as sizes
 from .code import Call, Ref
 from .figures import plot_budget, plot_history
 from .live import LiveCurves
-from .state import PLAN_FILE, QUANTIZED_FILE, StepResult
+from .state import PLAN_FILE, QUANTIZED_FILE, StepResult, precision_text
 from .step import Step
 
 METHODS = (("PTQ: types only", "ptq"), ("QAT: uniform bits", "qat"), ("HGQ: learned bits", "hgq"))
@@ -27,19 +34,52 @@ def _bits_text(bits) -> str:
     return ", ".join(str(b) for b in bits)
 
 
+NN_TITLE, BDT_TITLE = "3 · Quantize", "3 · Precision"
+NN_EXPLANATION = (
+    "The FPGA computes with fixed-point numbers such as <code>ap_fixed&lt;6,2&gt;</code>: 6 bits, "
+    "2 of them before the binary point. Fewer bits mean fewer LUTs and DSPs, until accuracy "
+    "drops. <b>PTQ</b> picks types from the observed ranges; <b>QAT</b> trains the network "
+    "with the rounding in the loop; <b>HGQ</b> learns a bit width for every weight (a larger "
+    "strength trades accuracy for resources). Pruning sets the smallest weights to zero, and "
+    "a zero weight costs no multiplier.")
+BDT_EXPLANATION = (
+    "Trees need no multipliers, but their numbers still have fixed-point types: the inputs and "
+    "thresholds one (a comparison is only as fine as its type), the leaf values and their sums the "
+    "<b>score</b> type. A score type too narrow for the sums <b>wraps</b> silently "
+    "(<code>ap_fixed&lt;6,3&gt;</code> holds -4 to 3.875: 4.5 becomes -3.5) and flips the "
+    "answer. The profile counts, on test jets, the values each type cannot hold (overflows) or "
+    "rounds to zero (vanished) and suggests the narrowest safe precision; the study measures the "
+    "accuracy against the total bits on the bit-exact emulator.")
+
+
 class QuantizeStep(Step):
     name = "quantize"
-    title = "3 · Quantize"
-    explanation = (
-        "The FPGA computes with fixed-point numbers such as <code>ap_fixed&lt;6,2&gt;</code>: 6 bits, "
-        "2 of them before the binary point. Fewer bits mean fewer LUTs and DSPs, until accuracy "
-        "drops. <b>PTQ</b> picks types from the observed ranges; <b>QAT</b> trains the network "
-        "with the rounding in the loop; <b>HGQ</b> learns a bit width for every weight (a larger "
-        "strength trades accuracy for resources). Pruning sets the smallest weights to zero, and "
-        "a zero weight costs no multiplier.")
+    title = NN_TITLE
+    explanation = NN_EXPLANATION
     needs = ("dataset", "model")
 
     def build_controls(self) -> list:
+        self.nn_box = widgets.VBox(self._nn_controls())
+        self.bdt_box = widgets.VBox(self._bdt_controls())
+        return [self.nn_box, self.bdt_box]
+
+    def _bdt_controls(self) -> list:
+        self.bdt_precision = widgets.Text(value=DEFAULT_PRECISION, description="profile against",
+                                          tooltip="one type for every part, e.g. ap_fixed<6,3>, or parts: "
+                                                  "input=ap_fixed<12,4> score=ap_fixed<12,5>",
+                                          layout=widgets.Layout(width="60%"))
+        self.use_suggested = widgets.Checkbox(value=True, indent=False,
+                                              description="export with the profile's suggested precision")
+        self.widths = widgets.Text(value=_bits_text(sizes(True, "walk").bdt_widths), description="study bits")
+        return [self.bdt_precision, widgets.HBox([self.use_suggested, self.widths])]
+
+    def family_changed(self, family: str) -> None:
+        bdt = family == "bdt"
+        self.retitle(BDT_TITLE if bdt else NN_TITLE, BDT_EXPLANATION if bdt else NN_EXPLANATION)
+        self.nn_box.layout.display = "none" if bdt else "flex"
+        self.bdt_box.layout.display = "flex" if bdt else "none"
+
+    def _nn_controls(self) -> list:
         self.method = widgets.ToggleButtons(options=METHODS, value="qat", description="method")
         self.weight_bits = widgets.IntSlider(value=6, min=2, max=16, description="weight bits")
         self.activation_bits = widgets.IntSlider(value=8, min=2, max=18, description="activation bits")
@@ -65,15 +105,17 @@ class QuantizeStep(Step):
     def apply_quick(self, quick: bool) -> None:
         values = sizes(quick, "walk")
         self.epochs.value, self.study_bits.value = values.qat_epochs, _bits_text(values.study_bits)
+        self.widths.value = _bits_text(values.bdt_widths)
 
     def settings(self) -> dict:
-        from ..exceptions import ConfigError
+        if self.state.family == "bdt":
+            from ..bdt.export import parse_precision
 
-        try:
-            bits = [int(b) for b in self.study_bits.value.replace(",", " ").split()]
-        except ValueError:
-            raise ConfigError(f"study bits must be widths separated by commas, e.g. 4, 6, 8; "
-                              f"got {self.study_bits.value!r}.") from None
+            text = self.bdt_precision.value.strip()
+            parse_precision(text)  # a typo is reported before anything runs
+            return {"family": "bdt", "precision": text, "use_suggested": self.use_suggested.value,
+                    "widths": _widths(self.widths.value)}
+        bits = _widths(self.study_bits.value)
         return {"method": self.method.value, "weight_bits": self.weight_bits.value,
                 "activation_bits": self.activation_bits.value,
                 "layer_bits": parse_layer_bits(self.layer_bits.value) if self.method.value == "qat" else {},
@@ -83,7 +125,19 @@ class QuantizeStep(Step):
     # ------------------------------------------------------------------ the calls
     def calls(self, s: dict) -> list:
         """PTQ: (prune), plan, PTQ study, profile, bit-width study, describe, fit estimate.
-        QAT/HGQ: quantize, evaluate, profile, bit-width study (the fit estimate comes with the result)."""
+        QAT/HGQ: quantize, evaluate, profile, bit-width study (the fit estimate comes with the result).
+        Boosted decision trees: profile, precision study."""
+        if s.get("family") == "bdt":
+            chosen = ("precision = prof.suggested_text()  # for the Export step" if s["use_suggested"]
+                      else f"precision = {s['precision']!r}  # for the Export step")
+            return [
+                Call("fastml_lab.bdt.profile.profile_bdt", (Ref("model"), Ref("ds.X_test")),
+                     {"precision": s["precision"], "sample": PROFILE_EVENTS}, assign="prof",
+                     show=("print(prof.summary())", "prof.plot()", chosen)),
+                Call("fastml_lab.bdt.study.precision_study", (Ref("model"), Ref("ds")),
+                     {"widths": tuple(s["widths"])}, assign="study",
+                     show=("print(study.table())", "study.plot()")),
+            ]
         ptq = s["method"] == "ptq"
         base = Ref("pruned.model") if ptq and s["prune"] else Ref("model")
         calls = []
@@ -128,6 +182,8 @@ class QuantizeStep(Step):
 
     # ------------------------------------------------------------------ work
     def work(self, task, s: dict) -> StepResult:
+        if s.get("family") == "bdt":
+            return self._work_bdt(task, s)
         result = StepResult()
         self.live.reset()
         self.results.children = [self.live.image]
@@ -179,6 +235,35 @@ class QuantizeStep(Step):
         self._keep(qmodel, plan, result)
         return result
 
+    def _work_bdt(self, task, s: dict) -> StepResult:
+        result = StepResult()
+        names = self.names()
+        prof_call, study_call = self.calls(s)
+        task.progress(0, 1, "profiling the trees' numbers")
+        prof = prof_call.run(names)
+        merged = prof.quantities[1].merged
+        result.add("profile", f"{prof.total_overflows:,} overflows ({prof.score_overflows:,} of them scores), "
+                              f"{sum(prof.vanished.values()):,} vanished values, {merged:,} thresholds merged, "
+                              f"against {precision_text(prof.precision)} on {prof.events:,} jets")
+        if prof.score_overflows:
+            result.notes.append(f"{prof.score_overflows:,} scores do not fit the score type "
+                                f"{prof.precision['score'].to_hls()}: with wrap-around their sign flips and "
+                                "the jets get another class. Export with the suggested precision.")
+        result.add("suggested precision", prof.suggested_text())
+        self.add_figure(result, "profile", prof.plot())
+        task.check()
+        study = study_call.run(names, on_progress=lambda done, total, row: task.progress(
+            done, total, f"study: {row['total_bits']} bits -> {row['accuracy']:.3f}"))
+        result.add("accuracy vs bits", "  ".join(f"{r['total_bits']}b {r['accuracy']:.3f}"
+                                                 for r in sorted(study, key=lambda r: r["total_bits"]))
+                   + f" (float {study.float_accuracy:.3f})")
+        self.add_figure(result, "study", study.plot())
+        chosen = prof.suggested_text() if s["use_suggested"] else precision_text(s["precision"])
+        result.add("precision for Export", chosen)
+        self.state.save_precision(chosen)
+        self.state.precision = chosen
+        return result
+
     def _hook(self, task, epochs: int, what: str):
         def on_epoch_end(epoch, logs):
             self.live.hook(epoch, logs)
@@ -224,6 +309,16 @@ def add_fit_estimate(step: Step, result: StepResult, estimate) -> None:
                                                f"Estimate against the {budget.board} budget "
                                                "(multiplications only, not synthesis)",
                                                board=f"{budget.board} ({budget.part})"))
+
+
+def _widths(text: str) -> list:
+    """Bit widths typed as ``4, 6, 8``."""
+    from ..exceptions import ConfigError
+
+    try:
+        return [int(b) for b in text.replace(",", " ").split()]
+    except ValueError:
+        raise ConfigError(f"study bits must be widths separated by commas, e.g. 4, 6, 8; got {text!r}.") from None
 
 
 def _sparsity_text(per_layer: dict) -> str:

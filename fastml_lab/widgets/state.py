@@ -4,14 +4,18 @@ Layout of the project folder (each step writes only its own part)::
 
     PROJECT/data/result.json        settings, numbers, notes of the last Data run (+ its PNGs)
     PROJECT/train/...               the same for Train, Quantize, Export, Deploy
-    PROJECT/model.keras             the trained float model
+    PROJECT/model.keras             the trained float model (a neural network), or
+    PROJECT/bdt_model.json          the trained boosted decision trees (xgboost's JSON, with
+                                    bdt_model.bdt.json beside it: fastml_lab.bdt.train's sidecar)
     PROJECT/quantized.keras         the quantized or pruned model (when there is one)
     PROJECT/quantize/plan.json      the precision plan chosen for post-training quantization
+    PROJECT/quantize/precision.json the BDT's precision chosen at the Precision step
     PROJECT/hls_project/            the exported HLS project
     PROJECT/bitstreams/NAME/        the overlay package
 
 :meth:`LabState.restore` reads them back: the data (reloaded from its saved settings), the
-models, the project and the package.
+model (either family), the precision, the project and the package. Only one model file is kept:
+training one family removes the other's, so the folder says which family the walk is on.
 """
 
 from __future__ import annotations
@@ -33,10 +37,34 @@ log = logging.getLogger(__name__)
 
 RESULT_FILE = "result.json"
 MODEL_FILE = "model.keras"
+BDT_MODEL_FILE = "bdt_model.json"
+PRECISION_FILE = "precision.json"
 QUANTIZED_FILE = "quantized.keras"
 PLAN_FILE = "plan.json"
 HLS_PROJECT_DIR = "hls_project"
 PACKAGES_DIR = "bitstreams"
+
+
+#: The model families the walk trains: a neural network or boosted decision trees.
+FAMILIES = ("nn", "bdt")
+
+
+def model_family(model) -> str:
+    """``"bdt"`` for a trained :class:`~fastml_lab.bdt.train.BDTModel`, else ``"nn"`` (Keras)."""
+    from ..bdt.train import BDTModel
+
+    return "bdt" if isinstance(model, BDTModel) else "nn"
+
+
+def precision_text(precision) -> str:
+    """A BDT precision as one line: a type, or ``part=type`` pairs (as export_bdt reads them)."""
+    if isinstance(precision, dict):
+        return " ".join(f"{part}={_type_text(t)}" for part, t in precision.items())
+    return _type_text(precision)
+
+
+def _type_text(t) -> str:
+    return t.to_hls() if hasattr(t, "to_hls") else str(t)
 
 
 @dataclass
@@ -63,24 +91,32 @@ class LabState(traitlets.HasTraits):
     project_dir = traitlets.Unicode(DEFAULT_PROJECT_DIR, help="folder where the walk keeps its work")
     quick = traitlets.Bool(True, help="quick settings: small data, one or two epochs")
     dataset = traitlets.Any(None, allow_none=True, help="JetDataset loaded by the Data step")
-    model = traitlets.Any(None, allow_none=True, help="trained float Keras model (Train step)")
+    model = traitlets.Any(None, allow_none=True, help="trained float Keras model or BDTModel (Train step)")
+    family = traitlets.Unicode("nn", help="the trained model's family: 'nn' or 'bdt' (follows model)")
     evaluation = traitlets.Any(None, allow_none=True, help="the float model's Evaluation on the test set")
     quantized = traitlets.Any(None, allow_none=True,
                               help="model the Quantize step made (HGQ2 or pruned; None: export the float model)")
     plan = traitlets.Any(None, allow_none=True, help="PrecisionPlan the Quantize step chose for PTQ")
+    precision = traitlets.Any(None, allow_none=True,
+                              help="the BDT precision the Precision step chose (a type or part=type text)")
     project = traitlets.Any(None, allow_none=True, help="exported hls.Project (Export step)")
     package = traitlets.Any(None, allow_none=True, help="path of the overlay package (Deploy step)")
     restoring = traitlets.Bool(False, help="True while restore() reads the project folder")
     running = traitlets.Unicode("", help="title of the step whose work is running ('' when none)")
 
     #: The traits that hold objects a step produces (and that a step can be given).
-    OBJECTS = ("dataset", "model", "evaluation", "quantized", "plan", "project", "package")
+    OBJECTS = ("dataset", "model", "evaluation", "quantized", "plan", "precision", "project", "package")
 
     def __init__(self, project_dir=DEFAULT_PROJECT_DIR, quick: bool = True, **objects):
         self._folder_read = threading.Event()  # set while ``restoring`` is False
         self._folder_read.set()
         super().__init__(project_dir=str(project_dir), quick=bool(quick))
         self.give(**objects)
+
+    @traitlets.observe("model")
+    def _model_changed(self, change) -> None:
+        if change["new"] is not None:
+            self.family = model_family(change["new"])
 
     @traitlets.observe("restoring")
     def _restoring_changed(self, change) -> None:
@@ -134,6 +170,7 @@ class LabState(traitlets.HasTraits):
 
         Missing pieces are skipped; a piece that cannot be read is reported in the notes.
         """
+        from ..bdt.train import load_bdt
         from ..hls import PrecisionPlan
         from ..project import PROJECT_FILE, Project
         from ..train import load_model  # float and HGQ2 models alike
@@ -141,8 +178,10 @@ class LabState(traitlets.HasTraits):
         pieces = [  # (what, trait, the file that says it exists, how to load it from that file)
             ("data", "dataset", self.step_dir("data") / RESULT_FILE, self._load_dataset),
             ("model", "model", self.folder / MODEL_FILE, load_model),
+            ("boosted decision trees", "model", self.folder / BDT_MODEL_FILE, load_bdt),
             ("quantized model", "quantized", self.folder / QUANTIZED_FILE, load_model),
             ("precision plan", "plan", self.step_dir("quantize") / PLAN_FILE, PrecisionPlan.load),
+            ("BDT precision", "precision", self.step_dir("quantize") / PRECISION_FILE, load_precision),
             ("HLS project", "project", self.folder / HLS_PROJECT_DIR / PROJECT_FILE,
              lambda path: Project.open(path.parent)),
             ("overlay package", "package", self._package_manifest(), lambda path: path.parent),
@@ -164,6 +203,13 @@ class LabState(traitlets.HasTraits):
             self.restoring = False
         return notes
 
+    def save_precision(self, precision) -> None:
+        """Keep the BDT precision the Precision step chose (``None``: forget it)."""
+        path = self.step_dir("quantize") / PRECISION_FILE
+        path.unlink(missing_ok=True)
+        if precision is not None:
+            write_json_atomic(path, {"precision": precision})
+
     def _load_dataset(self, result_file: Path):
         """The jets again, from the settings the Data step saved."""
         from ..data import load_jets
@@ -177,3 +223,8 @@ class LabState(traitlets.HasTraits):
         if saved is None or "name" not in saved.settings:
             return None
         return self.folder / PACKAGES_DIR / saved.settings["name"] / MANIFEST_FILE
+
+
+def load_precision(path: Path):
+    """The precision :meth:`LabState.save_precision` wrote."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))["precision"]

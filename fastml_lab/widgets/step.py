@@ -5,7 +5,9 @@ A step subclass declares ``name``, ``title``, ``explanation`` and ``needs`` and 
 the step makes, see :mod:`fastml_lab.widgets.code`) and ``work(task, settings) -> StepResult`` (in
 a background thread; it runs those calls and stores what they produce on the state). "Show code"
 renders the same calls as Python. Results are shown from the saved result, so a re-run
-of the cell shows the same panel.
+of the cell shows the same panel. A step whose work depends on the model family (a neural network
+or boosted decision trees) implements ``family_changed(family)``, called with ``state.family``
+when the step is built and whenever it changes, and may :meth:`retitle` itself.
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class Step:
         self.apply_quick(state.quick)
         state.observe(lambda change: self.apply_quick(change["new"]), names="quick")
         state.observe(lambda change: self._show_needs(), names=[*self.needs, "restoring", "running"])
+        self.family_changed(state.family)
+        state.observe(lambda change: self.family_changed(change["new"]), names="family")
         self._show_needs()
         saved = state.load_result(self.name)
         if saved is not None:
@@ -81,6 +85,9 @@ class Step:
 
     def apply_quick(self, quick: bool) -> None:
         """Set the size controls to the quick or the full defaults."""
+
+    def family_changed(self, family: str) -> None:
+        """Show the controls (and title) for a model of ``family`` ("nn" or "bdt")."""
 
     def work(self, task, settings: dict) -> StepResult:
         raise NotImplementedError
@@ -99,7 +106,7 @@ class Step:
         """The script's variables the earlier steps made, for the calls' references."""
         state = self.state
         return {"ds": state.dataset, "model": state.model, "qmodel": state.quantized, "plan": state.plan,
-                "prj": state.project}
+                "precision": state.precision, "prj": state.project}
 
     def missing(self) -> str:
         """Why the step cannot run yet ('' when it can)."""
@@ -138,13 +145,20 @@ class Step:
                 control.style.description_width = "initial"  # labels in full, not cut to 'learning r...'
             if "value" in control.keys:
                 control.observe(lambda _: self._update_code(), names="value")
-        header = widgets.HTML(f"<h3 style='margin:4px 0'>{html.escape(self.title)}</h3>"
-                              f"<div style='color:#444;max-width:900px'>{self.explanation}</div>")
+        self.header = widgets.HTML("")
+        self.retitle(self.title, self.explanation)
         buttons = widgets.HBox([self.run_button, self.stop_button, self.quick_box, self.code_toggle])
         self.widget = widgets.VBox([
-            header, widgets.VBox(self.controls), buttons, self.progress.widget, self.status,
+            self.header, widgets.VBox(self.controls), buttons, self.progress.widget, self.status,
             self.message, self.errors.widget, self.code_view, self.results,
         ]).add_class("fastml-lab-step").add_class(f"fastml-lab-step-{self.name}")
+
+    def retitle(self, title: str, explanation: str) -> None:
+        """Set the step's title (the walk's stepper follows it) and the explanation under it."""
+        self.title, self.explanation = title, explanation
+        self.header.value = (f"<h3 style='margin:4px 0'>{html.escape(title)}</h3>"
+                             f"<div style='color:#444;max-width:900px'>{explanation}</div>")
+        self.run_button.tooltip = f"Run {title}"
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

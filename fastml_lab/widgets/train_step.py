@@ -1,4 +1,5 @@
-"""Step 2, Train: build the MLP, train it with live curves, and judge it on the test jets."""
+"""Step 2, Train: a neural network (the MLP, with live curves) or boosted decision trees, judged
+on the test jets. Training one family removes the other's model file from the project folder."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import ipywidgets as widgets
 
 from ..tutorial.sizes import settings as sizes
 from .code import Call, Ref
-from .figures import plot_confusion_matrix, plot_history, plot_roc_curves
+from .figures import plot_bdt_history, plot_confusion_matrix, plot_history, plot_roc_curves
 from .live import LiveCurves
 from .runner import Stopped
-from .state import MODEL_FILE, StepResult
+from .state import BDT_MODEL_FILE, MODEL_FILE, PLAN_FILE, PRECISION_FILE, QUANTIZED_FILE, StepResult
 from .step import Step
+
+FAMILIES = (("neural network", "nn"), ("boosted decision trees", "bdt"))
 
 def stop_callback(task):
     """A Keras callback that ends training after the current batch once Stop was pressed."""
@@ -30,13 +33,47 @@ class TrainStep(Step):
     name = "train"
     title = "2 · Train"
     explanation = (
-        "A small fully connected network: 16 inputs, hidden layers (e.g. <code>64-32-32</code>) "
-        "with ReLU, and a softmax over the 5 classes. A quarter of the training jets is held out "
-        "to watch for over-fitting; the curves update after every epoch. The ROC curves show, "
-        "for each class, how many background jets are mistaken for it at a given efficiency.")
+        "A <b>neural network</b>: a small fully connected network, 16 inputs, hidden layers (e.g. "
+        "<code>64-32-32</code>) with ReLU, and a softmax over the 5 classes; the curves update after "
+        "every epoch. Or <b>boosted decision trees</b> (xgboost): each round adds one small tree per "
+        "class that corrects the ensemble so far, scaled by the learning rate; a tree asks at most "
+        "<i>depth</i> yes/no questions about the features. Either way a quarter of the training jets "
+        "is held out to watch for over-fitting (early stopping keeps the best epoch or round). The "
+        "ROC curves show, for each class, how many background jets are mistaken for it at a given "
+        "efficiency.")
     needs = ("dataset",)
 
     def build_controls(self) -> list:
+        self.family = widgets.ToggleButtons(options=FAMILIES, value="nn", description="model",
+                                            style={"button_width": "180px"}).add_class("fastml-lab-family")
+        self.nn_box = widgets.VBox(self._nn_controls())
+        self.bdt_box = widgets.VBox(self._bdt_controls())
+        self.family.observe(lambda _: self._show_family(), names="value")
+        self._show_family()
+        return [self.family, self.nn_box, self.bdt_box]
+
+    def _bdt_controls(self) -> list:
+        self.rounds = widgets.BoundedIntText(value=20, min=1, max=5000, description="rounds",
+                                             tooltip="boosting rounds: trees added per class")
+        self.depth = widgets.IntSlider(value=3, min=1, max=8, description="depth",
+                                       tooltip="largest depth of a tree: comparisons on the way to a leaf")
+        self.bdt_learning_rate = widgets.FloatSlider(value=0.3, min=0.05, max=1.0, step=0.05,
+                                                     description="learning rate",
+                                                     tooltip="how much of each new tree's correction is added")
+        self.early_stopping = widgets.BoundedIntText(value=5, min=0, max=1000, description="early stopping",
+                                                     tooltip="stop after this many rounds without a better "
+                                                             "validation loss, keep the best (0: off)")
+        return [widgets.HBox([self.rounds, self.depth]), widgets.HBox([self.bdt_learning_rate, self.early_stopping])]
+
+    def _show_family(self) -> None:
+        bdt = self.family.value == "bdt"
+        self.nn_box.layout.display = "none" if bdt else "flex"
+        self.bdt_box.layout.display = "flex" if bdt else "none"
+
+    def family_changed(self, family: str) -> None:
+        self.family.value = family  # a restored or given model shows its own settings
+
+    def _nn_controls(self) -> list:
         self.architecture = widgets.Text(value="64-32-32", description="hidden",
                                          tooltip="hidden layer widths, e.g. 64-32-32 or 32-16:bn")
         self.epochs = widgets.BoundedIntText(value=3, min=1, max=1000, description="epochs")
@@ -56,8 +93,15 @@ class TrainStep(Step):
         self.epochs.value, self.batch_size.value = values.epochs, values.batch_size
         self.patience.value = values.patience or 0  # 0: off
         self.learning_rate.value = values.learning_rate
+        self.rounds.value, self.depth.value = values.bdt_rounds, values.bdt_depth
+        self.bdt_learning_rate.value = values.bdt_learning_rate
+        self.early_stopping.value = values.bdt_early_stopping or 0  # 0: off
 
     def settings(self) -> dict:
+        if self.family.value == "bdt":
+            return {"family": "bdt", "rounds": self.rounds.value, "depth": self.depth.value,
+                    "learning_rate": round(float(self.bdt_learning_rate.value), 3),
+                    "early_stopping": self.early_stopping.value or None, "seed": 0}
         from ..train import parse_spec
 
         spec = parse_spec(self.architecture.value)  # a typo is reported before anything runs
@@ -66,6 +110,8 @@ class TrainStep(Step):
                 "patience": self.patience.value or None, "seed": 0}
 
     def calls(self, s: dict) -> list:
+        if s.get("family") == "bdt":
+            return self._bdt_calls(s)
         return [
             Call("fastml_lab.train.parse_spec", (s["spec"],),
                  {"n_inputs": Ref("ds.X_train.shape[1]"), "n_classes": Ref("len(ds.class_names)")}, assign="spec"),
@@ -81,7 +127,22 @@ class TrainStep(Step):
             Call("fastml_lab.train.save_model", (Ref("model"), str(self.state.folder / MODEL_FILE))),
         ]
 
+    def _bdt_calls(self, s: dict) -> list:
+        return [
+            Call("fastml_lab.bdt.train.train_bdt", (Ref("ds"),),
+                 {"rounds": s["rounds"], "depth": s["depth"], "learning_rate": s["learning_rate"],
+                  "early_stopping": s["early_stopping"], "seed": s["seed"]}, assign="model",
+                 show=("print(model, model.history.best_round)",)),
+            Call("fastml_lab.evaluate.evaluate", (Ref("model"), Ref("ds")), assign="evaluation",
+                 show=('print("test accuracy", evaluation.accuracy, evaluation.auc)', "plot_roc(evaluation)",
+                       "plot_confusion(evaluation)"),
+                 show_imports=("from fastml_lab.plots import plot_roc", "from fastml_lab.plots import plot_confusion")),
+            Call("model.save", (str(self.state.folder / BDT_MODEL_FILE),)),
+        ]
+
     def work(self, task, settings: dict) -> StepResult:
+        if settings.get("family") == "bdt":
+            return self._work_bdt(task, settings)
         parse, build, train, judge, save = self.calls(settings)
         names = self.names()
         spec = parse.run(names)
@@ -110,9 +171,51 @@ class TrainStep(Step):
         self.add_figure(result, "training", plot_history(history))
         self.add_figure(result, "roc", plot_roc_curves(evaluation, title="Float model, test jets"))
         self.add_figure(result, "confusion", plot_confusion_matrix(evaluation))
+        self._keep(model, evaluation, remove=(BDT_MODEL_FILE, sidecar_name(BDT_MODEL_FILE),
+                                              f"quantize/{PRECISION_FILE}"))
+        return result
+
+    def _work_bdt(self, task, settings: dict) -> StepResult:
+        train, judge, save = self.calls(settings)
+        names = self.names()
+        self.results.children = ()
+        task.progress(0, 2, f"growing up to {settings['rounds']} rounds of trees")
+        model = train.run(names)
+        task.check()
+        task.progress(1, 2, "judging the trees on the test jets")
+        evaluation = judge.run(names)
+        save.run(names)
+        history = model.history
+        kept = history.best_round or history.rounds_run
+        result = StepResult()
+        per_round = f"{model.n_classes} trees per round" if model.n_classes > 2 else "1 tree per round"
+        result.add("model", f"boosted decision trees ({model.spec.library}): {kept} rounds x {per_round}, "
+                            f"depth up to {model.spec.depth}, learning rate {model.spec.learning_rate:g}")
+        stop = (f", stopped early (kept the best {kept} rounds)" if history.stopped_early
+                else f" (kept the best {kept})" if history.best_round and kept < history.rounds_run else "")
+        result.add("training", f"{history.rounds_run} rounds in {history.seconds:.1f} s{stop}")
+        result.add("test accuracy", f"{evaluation.accuracy:.4f}")
+        result.add("AUC per class", "  ".join(f"{n} {v:.3f}" for n, v in evaluation.auc.items()))
+        self.add_figure(result, "training", plot_bdt_history(history))
+        self.add_figure(result, "roc", plot_roc_curves(evaluation, title="Boosted decision trees, test jets"))
+        self.add_figure(result, "confusion", plot_confusion_matrix(evaluation))
+        self._keep(model, evaluation, remove=(MODEL_FILE, QUANTIZED_FILE, f"quantize/{PLAN_FILE}"))
+        return result
+
+    def _keep(self, model, evaluation, remove) -> None:
+        """Hand on the new model; what the other family and the previous model left is dropped."""
+        for name in remove:
+            (self.state.folder / name).unlink(missing_ok=True)
         with self.state.hold_trait_notifications():
             self.state.quantized = None  # made from the previous model
             self.state.plan = None
+            self.state.precision = None
             self.state.evaluation = evaluation
             self.state.model = model
-        return result
+
+
+def sidecar_name(name: str) -> str:
+    """The BDT sidecar's file name beside the model file ``name``."""
+    from ..bdt.train import sidecar_path
+
+    return sidecar_path(name).name

@@ -1,4 +1,8 @@
-"""The walk: a stepper over the five step panels, sharing one state and one project folder."""
+"""The walk: a stepper over the five step panels, sharing one state and one project folder.
+
+Train grows a neural network or boosted decision trees; for the trees, step 3 is "Precision"
+(profile and precision study of the ensemble) instead of "Quantize", and the stepper says so.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from .train_step import TrainStep
 
 STEP_CLASSES = (DataStep, TrainStep, QuantizeStep, ExportStep, DeployStep)
 #: What each step leaves on the state; any of them present marks the step done.
-PRODUCES = {"data": ("dataset",), "train": ("model",), "quantize": ("quantized", "plan"),
+PRODUCES = {"data": ("dataset",), "train": ("model",), "quantize": ("quantized", "plan", "precision"),
             "export": ("project",), "deploy": ("package",)}
 
 
@@ -55,6 +59,8 @@ class Walk:
             widgets.HBox([self.back, self.next]),
         ]).add_class("fastml-lab-walk")
         self.state.observe(lambda _: self._mark_done(), names=[n for names in PRODUCES.values() for n in names])
+        self.state.observe(lambda _: self._relabel(), names="family")
+        self._relabel()
         self._restorer = Runner(lambda *a: None, self._restored)
         self._mark_done()
         if restore and self.state.folder.is_dir():
@@ -88,6 +94,16 @@ class Walk:
         text = f"Picked up from {self.state.folder}: {', '.join(found)}." if found else ""
         self.status.value = (notice_html(text, "note") if text else "") + "".join(
             notice_html(note) for note in notes)
+
+    def _relabel(self) -> None:
+        """The stepper's labels from the steps' titles (step 3's follows the model family)."""
+        labels = [(step.title, index) for index, step in enumerate(self.steps)]
+        if list(self.stepper.options) != labels:
+            shown = self.stepper.value
+            with self.stepper.hold_sync():
+                self.stepper.options = labels  # new options select the first: keep the step shown
+                self.stepper.value = shown
+            self._mark_done()
 
     def _mark_done(self) -> None:
         self.stepper.icons = ["check" if any(getattr(self.state, n) is not None for n in PRODUCES[step.name])
