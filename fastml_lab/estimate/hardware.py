@@ -122,7 +122,8 @@ class Estimate:
         tight = max(RESOURCE_KEYS, key=lambda k: figures[k] / self.budget[k])
         use = figures[tight] / self.budget[tight]
         word = "fits" if self.fits else "does not fit"
-        return (f"{word} the {self.board.title} ({kind}, with the AXI DMA margin): the tightest resource is "
+        margin = ", with the AXI DMA margin" if self.wrapper is not None or kind == IMPLEMENTATION else ""
+        return (f"{word} the {self.board.title} ({kind}{margin}): the tightest resource is "
                 f"{_LABELS[tight]} at {use:.0%} of {self.budget[tight]:,}.")
 
     def timing(self) -> dict:
@@ -162,9 +163,9 @@ class Estimate:
     def table(self) -> str:
         """The per-layer table, the totals and the verdict, as text."""
         target = (f"{self.board.title} ({self.part})" if self.board else self.part)
-        head = (f"Hardware estimate for {self.source} on {target} at {self.clock_mhz:g} MHz: "
-                f"{FLAVOURS[self.flavour].title}, {self.strategy} strategy, reuse factor {self.reuse_factor}, "
-                f"{self.io_type}")
+        head = f"Hardware estimate for {self.source} on {target} at {self.clock_mhz:g} MHz: " + (
+            "conifer's xilinxhls model" if self.family == "bdt" else
+            f"{FLAVOURS[self.flavour].title}, {self.strategy} strategy, reuse factor {self.reuse_factor}, {self.io_type}")
         cols = ("layer", "op", "latency", "II", "DSP", "LUT", "FF", "BRAM18")
         body = [(r["name"], r["op"], str(r["latency_cycles"]), str(r["ii_cycles"]), f"{r['dsp']:,}",
                  f"{r['lut']:,}", f"{r['ff']:,}", str(r["bram_18k"])) for r in self.rows()]
