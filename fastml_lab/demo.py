@@ -1,5 +1,10 @@
 """``fastml-lab demo``: the pipeline end to end on jet data, as a sequence of small steps.
 
+``model`` picks the models: ``"nn"`` (the MLP: train, quantize, export, check, package),
+``"bdt"`` (a boosted decision tree on the same jets: train, profile, export at the suggested
+precision, check, estimate) or ``"both"`` (the default); the last step puts them side by side
+(accuracy, fixed-point accuracy, mismatches, estimated resources and latency: ``report["comparison"]``).
+
 Each step is a function ``step_<name>(run)`` that reads what earlier steps left on the
 :class:`DemoRun`, stores what it produces there, adds its own section to ``run.report`` and a few
 lines to the printed summary (``run.add_summary``). :data:`STEPS` lists them in order. To extend
@@ -34,7 +39,8 @@ from .compare import count_mismatches
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DemoSettings", "DemoRun", "STEPS", "run_demo", "format_summary"]
+__all__ = ["DemoSettings", "DemoRun", "STEPS", "NN_STEPS", "BDT_STEPS", "MODELS", "steps_for", "run_demo",
+           "format_summary", "comparison"]
 
 
 # -------------------------------------------------------------------------------------- settings
@@ -57,6 +63,11 @@ class DemoSettings:
 
     csim_events: int | None = 20_000
     profile_events: int = 4096
+    # The BDT (xgboost) on the same jets.
+    bdt_rounds: int = 20
+    bdt_depth: int = 3
+    bdt_learning_rate: float = 0.3
+    bdt_early_stopping: int | None = 5
 
     @classmethod
     def for_mode(cls, quick: bool) -> "DemoSettings":
@@ -67,7 +78,8 @@ class DemoSettings:
         return cls(n_events=sizes.n_events, epochs=sizes.epochs, patience=sizes.patience,
                    learning_rate=sizes.learning_rate, batch_size=sizes.batch_size, seed=sizes.seed,
                    qat_epochs=sizes.qat_epochs, csim_events=sizes.csim_events,
-                   profile_events=sizes.profile_events)
+                   profile_events=sizes.profile_events, bdt_rounds=sizes.bdt_rounds, bdt_depth=sizes.bdt_depth,
+                   bdt_learning_rate=sizes.bdt_learning_rate, bdt_early_stopping=sizes.bdt_early_stopping)
 
 
 @dataclass
@@ -89,6 +101,8 @@ class DemoRun:
     quantized: Any = None  # the QuantizeResult
     project: Any = None
     emulated: Any = None  # the firmware's outputs on the test events
+    bdt: Any = None  # the BDTModel
+    bdt_project: Any = None
 
     def add_summary(self, label: str, value: str) -> None:
         """Add one row to the summary table printed at the end."""
@@ -108,6 +122,18 @@ def step_setup(run: DemoRun) -> None:
     run.report["versions"] = {"fastml_lab": __version__, "tensorflow": tensorflow.__version__,
                               "keras": keras.__version__, "numpy": np.__version__,
                               "python": platform.python_version()}
+
+
+def step_setup_bdt(run: DemoRun) -> None:
+    """Import xgboost and conifer (no TensorFlow for the trees alone)."""
+    from . import __version__
+    from ._deps import require
+
+    xgboost = require("xgboost", "train the demo's BDT")
+    conifer = require("conifer", "export the demo's BDT")
+    run.report["versions"] = {"fastml_lab": __version__, "xgboost": xgboost.__version__,
+                              "conifer": str(getattr(conifer, "__version__", "unknown")),
+                              "numpy": np.__version__, "python": platform.python_version()}
 
 
 def step_data(run: DemoRun) -> None:
@@ -312,8 +338,116 @@ def step_overlay(run: DemoRun) -> None:
                                f"{'identical to' if identical else 'DIFFERS from'} the emulator")
 
 
-#: The demo's steps, in order: ``(name, function)``.
-STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
+def step_bdt_train(run: DemoRun) -> None:
+    """Train the BDT (xgboost) on the same jets, evaluate it and save it as bdt.json."""
+    from .bdt.train import train_bdt
+    from .evaluate import evaluate
+
+    s = run.settings
+    run.bdt = model = train_bdt(run.dataset, rounds=s.bdt_rounds, depth=s.bdt_depth,
+                                learning_rate=s.bdt_learning_rate, early_stopping=s.bdt_early_stopping,
+                                seed=s.seed)
+    model.save(run.out / "bdt.json")
+    evaluation = evaluate(model, run.dataset)
+    history = model.history
+    run.report["bdt"] = {"model": {"library": model.spec.library, "rounds": history.rounds_run,
+                                   "best_round": history.best_round, "depth": model.spec.depth,
+                                   "learning_rate": model.spec.learning_rate},
+                         "training": history.to_dict(), "accuracy": evaluation.accuracy, "auc": evaluation.auc}
+    run.report.setdefault("files", {})["bdt"] = "bdt.json"
+    kept = history.best_round or history.rounds_run
+    run.add_summary("BDT", f"{kept} rounds x {model.n_classes} classes, depth {model.spec.depth}, "
+                           f"trained in {history.seconds:.1f} s")
+    run.add_summary("BDT accuracy", f"{evaluation.accuracy:.4f}")
+
+
+def step_bdt_hls(run: DemoRun) -> None:
+    """Profile the BDT, export it at the suggested precision, run the C simulation and the emulator, estimate it."""
+    from .bdt.estimate import estimate_bdt
+    from .bdt.export import export_bdt
+    from .bdt.profile import profile_bdt
+    from .bdt.train import scores_to_probabilities
+    from .evaluate import evaluate_scores
+    from .hls.check import check_project
+
+    ds = run.dataset
+    prof = profile_bdt(run.bdt, ds, precision=PRECISION, sample=run.settings.profile_events)
+    precision = prof.suggested_text()
+    run.bdt_project = project = export_bdt(run.bdt, run.out / "bdt_project", precision=precision, overwrite=True,
+                                           scaler=ds.scaler, class_names=ds.class_names,
+                                           feature_names=ds.feature_names)
+    X = ds.X_test
+    start = time.perf_counter()
+    emulated = project.firmware().predict(X)
+    t_emulator = time.perf_counter() - start
+    check = check_project(project, X, n_events=run.settings.csim_events)
+    fixed = evaluate_scores(scores_to_probabilities(emulated), ds.labels_test, ds.class_names)
+    estimate = estimate_bdt(project)
+    run.report["bdt"].update({
+        "profile": {"precision": PRECISION, "events": prof.events, "total_overflows": prof.total_overflows,
+                    "rows": prof.table(), "suggested_precision": prof.suggested_precision},
+        "project": str(project.path), "precision": project.meta["precision"], "backend": project.backend,
+        "fixed_accuracy": fixed.accuracy, "fixed_auc": fixed.auc,
+        "csim_events": check.events, "mismatches_emulator_vs_csim": check.mismatches,
+        "csim_check": check.to_dict(), "emulator_events_per_s": len(X) / t_emulator,
+        "csim_events_per_s": check.events / check.csim_seconds, "estimate": estimate, "timing": project.timing,
+    })
+    run.add_summary("BDT profile", f"{prof.total_overflows} overflow(s) at {PRECISION}; exported at {precision}")
+    run.add_summary("BDT fixed-point accuracy", f"{fixed.accuracy:.4f} (float {run.report['bdt']['accuracy']:.4f})")
+    run.add_summary("BDT emulator vs C sim", f"{check.mismatches} mismatches on {check.values:,} values")
+    run.add_summary("BDT estimate", f"{estimate['LUT']:,} LUT, {estimate['FF']:,} FF, {estimate['DSP']} DSP, "
+                                    f"{estimate['latency_cycles']} cycles = {estimate['latency_ns']:g} ns "
+                                    f"(conifer's estimate, {estimate['board']})")
+
+
+def comparison(report: dict) -> dict:
+    """``{"nn": {...}, "bdt": {...}}``: accuracy, fixed-point accuracy, mismatches (emulator vs C
+    simulation), estimated LUT, FF, DSP and latency of each model the report holds."""
+    rows = {}
+    hls, fit = report.get("hls"), (report.get("quantize") or {}).get("fit")
+    if hls:
+        timing = hls.get("timing") or {}
+        rows["nn"] = {"accuracy": report["float"]["accuracy"], "fixed_accuracy": hls["fixed_accuracy"],
+                      "mismatches": hls["mismatches_emulator_vs_csim"],
+                      "LUT": fit["lut"] if fit else None, "FF": None, "DSP": fit["dsp"] if fit else None,
+                      **_latency(timing), "kind": "estimate"}
+    bdt = report.get("bdt")
+    if bdt and "estimate" in bdt:
+        est = bdt["estimate"]
+        rows["bdt"] = {"accuracy": bdt["accuracy"], "fixed_accuracy": bdt["fixed_accuracy"],
+                       "mismatches": bdt["mismatches_emulator_vs_csim"], "LUT": est["LUT"], "FF": est["FF"],
+                       "DSP": est["DSP"], **_latency(bdt["timing"]), "kind": "estimate"}
+    return rows
+
+
+def _latency(timing: dict) -> dict:
+    cycles, mhz = timing.get("latency_cycles"), timing.get("clock_mhz")
+    return {"latency_cycles": cycles,
+            "latency_ns": round(cycles * 1000.0 / mhz, 3) if cycles is not None and mhz else None}
+
+
+def comparison_table(rows: dict) -> str:
+    """The side-by-side table of :func:`comparison` as text."""
+    fields = [("accuracy", "float accuracy", "{:.4f}"), ("fixed_accuracy", "fixed-point accuracy", "{:.4f}"),
+              ("mismatches", "emulator vs C sim", "{:d} mismatches"), ("LUT", "LUT (estimate)", "{:,}"),
+              ("FF", "FF (estimate)", "{:,}"), ("DSP", "DSP (estimate)", "{:,}"),
+              ("latency_ns", "latency (estimate)", "{:g} ns")]
+    names = {"nn": "NN (QAT)", "bdt": "BDT"}
+    width = max(len(label) for _, label, _ in fields)
+    lines = [f"{'':<{width}}" + "".join(f"  {names[k]:>18}" for k in rows)]
+    for key, label, fmt in fields:
+        cells = ["-" if row.get(key) is None else fmt.format(row[key]) for row in rows.values()]
+        lines.append(f"{label:<{width}}" + "".join(f"  {c:>18}" for c in cells))
+    return "\n".join(lines)
+
+
+def step_compare(run: DemoRun) -> None:
+    """Put the models side by side: accuracy, fixed point, mismatches, estimated resources and latency."""
+    run.report["comparison"] = comparison(run.report)
+
+
+#: The demo's steps, in order: ``(name, function)``, for the neural network and for the BDT.
+NN_STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
     ("setup", step_setup),
     ("data", step_data),
     ("train", step_train),
@@ -323,21 +457,44 @@ STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
     ("hls", step_hls),
     ("overlay", step_overlay),
 ]
+BDT_STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
+    ("bdt_train", step_bdt_train),
+    ("bdt_hls", step_bdt_hls),
+]
+MODELS = ("nn", "bdt", "both")
+#: Every step of the default run (``model="both"``).
+STEPS = NN_STEPS + BDT_STEPS + [("compare", step_compare)]
+
+
+def steps_for(model: str) -> list:
+    """The steps of a run of ``model`` (one of :data:`MODELS`)."""
+    from .exceptions import ConfigError
+
+    if model not in MODELS:
+        raise ConfigError(f"The demo's model must be one of {', '.join(MODELS)}; got {model!r}.")
+    if model == "nn":
+        return NN_STEPS + [("compare", step_compare)]
+    if model == "bdt":
+        return [("setup", step_setup_bdt), ("data", step_data), *BDT_STEPS, ("compare", step_compare)]
+    return list(STEPS)
 
 
 # ------------------------------------------------------------------------------------------- run
 def run_demo(out: str | Path = "demo_out", quick: bool = False, data: str = "auto", log=None,
-             steps=None, settings: DemoSettings | None = None) -> dict:
+             steps=None, settings: DemoSettings | None = None, model: str = "both") -> dict:
     """Run every step, write ``out/report.json`` and the artifacts, print a summary; return the report.
 
-    ``log`` is a print-like callable or a ``logging.Logger`` (default: this module's logger).
-    ``steps`` and ``settings`` replace :data:`STEPS` and :meth:`DemoSettings.for_mode`.
+    ``model``: ``"nn"``, ``"bdt"`` or ``"both"`` (:func:`steps_for`). ``log`` is a print-like
+    callable or a ``logging.Logger`` (default: this module's logger). ``steps`` and ``settings``
+    replace the model's steps and :meth:`DemoSettings.for_mode`.
     """
+    chosen = steps_for(model)
     run = DemoRun(out=Path(out), data=str(data), quick=bool(quick),
                   settings=settings or DemoSettings.for_mode(quick), log=_log_function(log))
     run.out.mkdir(parents=True, exist_ok=True)
     run.report.update(_report_header(run))
-    steps = list(STEPS if steps is None else steps)
+    run.report["settings"]["model"] = model
+    steps = list(chosen if steps is None else steps)
     started = time.perf_counter()
     for number, (name, step) in enumerate(steps, start=1):
         _run_step(run, name, step, f"[{number}/{len(steps)}]")
@@ -385,6 +542,9 @@ def format_summary(run: DemoRun) -> str:
     title = f"fastml-lab demo ({'quick' if run.quick else 'full'})"
     lines = [title, "-" * len(title)]
     lines += [f"{label:<{width}}  {value}" for label, value in rows]
+    if run.report.get("comparison"):
+        lines += ["", "side by side (resources and latency: estimates before synthesis)",
+                  comparison_table(run.report["comparison"])]
     return "\n".join(lines)
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from fastml_lab.demo import STEPS, DemoSettings, run_demo
-from fastml_lab.exceptions import DataError
+from fastml_lab.demo import (STEPS, DemoSettings, comparison, comparison_table, run_demo, step_setup_bdt,
+                             steps_for)
+from fastml_lab.exceptions import ConfigError, DataError
 
 CLI = Path(sys.executable).with_name("fastml-lab")
 TINY = DemoSettings(n_events=100, epochs=1, patience=1, learning_rate=1e-3)
@@ -42,9 +43,36 @@ def test_steps_have_unique_names_and_a_progress_line():
     assert all(step.__doc__ and step.__doc__.strip() for _, step in STEPS)
 
 
+def test_models_choose_the_steps():
+    both = [name for name, _ in steps_for("both")]
+    assert both == [name for name, _ in STEPS] and both[-3:] == ["bdt_train", "bdt_hls", "compare"]
+    assert [name for name, _ in steps_for("nn")] == both[:8] + ["compare"]
+    bdt = steps_for("bdt")
+    assert [name for name, _ in bdt] == ["setup", "data", "bdt_train", "bdt_hls", "compare"]
+    assert bdt[0][1] is step_setup_bdt  # the trees alone import no TensorFlow
+    with pytest.raises(ConfigError, match="nn, bdt, both"):
+        run_demo(model="trees")
+
+
 def test_quick_settings_are_smaller_than_full():
     quick, full = DemoSettings.for_mode(True), DemoSettings.for_mode(False)
     assert quick.n_events and full.n_events is None and quick.epochs < full.epochs
+    assert quick.bdt_rounds < full.bdt_rounds and quick.bdt_depth <= full.bdt_depth
+
+
+def test_the_side_by_side_rows_come_from_the_report():
+    report = {"float": {"accuracy": 0.75}, "quantize": {"fit": {"lut": 9000, "dsp": 30}},
+              "hls": {"fixed_accuracy": 0.74, "mismatches_emulator_vs_csim": 0,
+                      "timing": {"latency_cycles": 12, "ii_cycles": 1, "clock_mhz": 100.0, "source": "estimate"}},
+              "bdt": {"accuracy": 0.73, "fixed_accuracy": 0.72, "mismatches_emulator_vs_csim": 0,
+                      "estimate": {"LUT": 3000, "FF": 1000, "DSP": 0},
+                      "timing": {"latency_cycles": 5, "ii_cycles": 1, "clock_mhz": 200.0, "source": "estimate"}}}
+    rows = comparison(report)
+    assert rows["nn"]["latency_ns"] == 120.0 and rows["nn"]["FF"] is None and rows["nn"]["LUT"] == 9000
+    assert rows["bdt"]["latency_ns"] == 25.0 and rows["bdt"]["DSP"] == 0 and rows["bdt"]["FF"] == 1000
+    table = comparison_table(rows)
+    assert "NN (QAT)" in table and "BDT" in table and "25 ns" in table and "9,000" in table
+    assert set(comparison({"bdt": report["bdt"]})) == {"bdt"}
 
 
 def test_run_demo_times_steps_writes_the_report_and_prints_a_summary(tmp_path, capsys):
@@ -71,20 +99,29 @@ def test_a_failing_step_leaves_the_report_of_the_steps_before(tmp_path, caplog):
     assert "[2/2] Fail on purpose" in caplog.text
 
 
-@pytest.mark.slow
-def test_quick_demo_end_to_end(tmp_path):
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory):
+    """One ``fastml-lab demo --quick`` (both models) shared by the end-to-end tests."""
     if not hasattr(pytest.importorskip("fastml_lab.data"), "load_jets"):
         pytest.skip("fastml_lab.data.load_jets is not available yet")
-    out = tmp_path / "demo"
+    out = tmp_path_factory.mktemp("demo") / "demo"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg", "FASTML_LAB_OFFLINE": "1"}
     start = time.perf_counter()
     result = subprocess.run([str(CLI), "demo", "--quick", "--data", "synthetic", "--out", str(out)],
-                            capture_output=True, text=True, env=env, timeout=300)
+                            capture_output=True, text=True, env=env, timeout=420)
     seconds = time.perf_counter() - start
     assert result.returncode == 0, result.stderr[-3000:]
-    assert seconds < 180
+    return result, out, json.loads((out / "report.json").read_text()), seconds
 
-    report = json.loads((out / "report.json").read_text())
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end(quick_demo):
+    result, out, report, seconds = quick_demo
+    nn_steps = ("setup", "data", "train", "evaluate", "plots", "quantize", "hls", "overlay")
+    assert sum(report["timings_s"][name] for name in nn_steps) < 180
+    assert report["timings_s"]["bdt_train"] + report["timings_s"]["bdt_hls"] < 120
+    assert seconds < 300
+
     assert report["data"]["source"].startswith("synthetic") and report["data"]["notice"]
     assert report["data"]["n_train"] + report["data"]["n_test"] == report["settings"]["n_events"]
     assert report["data"]["n_features"] == 16
@@ -116,6 +153,36 @@ def test_quick_demo_end_to_end(tmp_path):
     assert report["overlay"]["identical_to_emulator"]
     assert (out / "qat_model.keras").stat().st_size > 1000
     assert "QAT accuracy" in result.stdout and "fits the PYNQ-Z2" in result.stdout
+
+
+@pytest.mark.slow
+def test_quick_demo_trains_exports_and_checks_the_bdt(quick_demo):
+    result, out, report, _ = quick_demo
+    bdt = report["bdt"]
+    assert bdt["model"]["library"] == "xgboost" and (out / "bdt.json").is_file()
+    assert bdt["accuracy"] >= report["float"]["accuracy"] - 0.05  # the trees learn the jets too
+    assert bdt["profile"]["total_overflows"] == 0 or bdt["precision"] != bdt["profile"]["precision"]
+    assert {k: bdt["precision"][k] for k in ("input", "threshold", "score")} == bdt["profile"]["suggested_precision"]
+    assert bdt["fixed_accuracy"] >= bdt["accuracy"] - 0.01
+    assert bdt["mismatches_emulator_vs_csim"] == 0 and bdt["csim_events"] == report["settings"]["csim_events"]
+    estimate = bdt["estimate"]
+    assert estimate["kind"] == "estimate" and estimate["DSP"] == 0 and estimate["LUT"] > 0 and estimate["FF"] > 0
+    assert bdt["timing"] == {"latency_cycles": estimate["latency_cycles"], "ii_cycles": estimate["ii_cycles"],
+                             "clock_mhz": estimate["clock_mhz"], "source": "estimate"}
+    assert "BDT fixed-point accuracy" in result.stdout
+
+
+@pytest.mark.slow
+def test_quick_demo_puts_the_models_side_by_side(quick_demo):
+    result, _, report, _ = quick_demo
+    rows = report["comparison"]
+    assert set(rows) == {"nn", "bdt"}
+    assert rows["nn"]["fixed_accuracy"] == report["hls"]["fixed_accuracy"]
+    assert rows["bdt"]["fixed_accuracy"] == report["bdt"]["fixed_accuracy"]
+    assert rows["nn"]["mismatches"] == rows["bdt"]["mismatches"] == 0
+    assert rows["bdt"]["LUT"] == report["bdt"]["estimate"]["LUT"] and rows["nn"]["DSP"] == report["quantize"]["fit"]["dsp"]
+    assert rows["bdt"]["latency_ns"] == report["bdt"]["estimate"]["latency_ns"]
+    assert "side by side" in result.stdout and "latency (estimate)" in result.stdout
 
 
 @pytest.mark.parametrize("data, offline", [("synthetic", False), ("auto", True)])

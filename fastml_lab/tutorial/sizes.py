@@ -90,13 +90,16 @@ SIZES = {
                         bdt_rounds=200, bdt_depth=4, bdt_learning_rate=0.2, bdt_early_stopping=10,
                         bdt_widths=(6, 8, 10, 12, 14, 16, 18)),
     },
-    "demo": {  # quick: about 10 s of training on 2 cores, accuracy close to the full run
+    "demo": {  # quick: about 10 s of training on 2 cores, accuracy close to the full run; the BDT's
+        # quick size keeps its C simulation's compile (g++ over every unrolled tree) short
         True: Settings(quick=True, n_events=60_000, epochs=20, patience=4, learning_rate=3e-3,
                        batch_size=1024, qat_epochs=5, study_bits=(), qat_study_bits=(),
-                       csim_events=20_000, profile_events=4_096),
+                       csim_events=20_000, profile_events=4_096,
+                       bdt_rounds=20, bdt_depth=3, bdt_learning_rate=0.3, bdt_early_stopping=5),
         False: Settings(quick=False, n_events=None, epochs=50, patience=5, learning_rate=1e-3,
                         batch_size=1024, qat_epochs=10, study_bits=(), qat_study_bits=(),
-                        csim_events=None, profile_events=4_096),
+                        csim_events=None, profile_events=4_096,
+                        bdt_rounds=100, bdt_depth=4, bdt_learning_rate=0.3, bdt_early_stopping=10),
     },
 }
 
