@@ -8,6 +8,7 @@ never half of it, and a failure leaves no temporary file behind.
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import json
 import os
@@ -26,6 +27,27 @@ def _default_file_mode() -> int:
     return 0o666 & ~_umask()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def _remove_stale(folder: Path, name: str, suffix: str) -> None:
+    """Remove what a killed writer left beside ``name``: ``.{name}.{pid}.*{suffix}`` whose process is gone."""
+    for leftover in folder.glob(f".{glob.escape(name)}.*{suffix}"):
+        pid = leftover.name[len(name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_destination(path):
     """Yield a temporary path beside ``path`` (same suffix); move it onto ``path`` on success."""
@@ -36,7 +58,8 @@ def atomic_destination(path):
         example = path / ("result" + (path.suffix or ".npy"))
         raise ConfigError(f"{path} is a folder; give the name of a file to write, e.g. {example}.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    _remove_stale(path.parent, path.stem, f".tmp{path.suffix}")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.{os.getpid()}.", suffix=f".tmp{path.suffix}")
     os.close(fd)
     try:
         yield Path(tmp)
@@ -110,25 +133,45 @@ def load_npy(path):
         raise DataError(f"Cannot read {path} as a .npy array ({exc}).") from None
 
 
+def recover_replaced(target) -> bool:
+    """Put back the folder ``target`` if a replacement by :func:`atomic_directory` was killed between
+    its two renames (``target`` gone, ``.{name}.old`` present); True if it did."""
+    target = Path(target)
+    old = target.with_name(f".{target.name}.old")
+    if old.is_dir() and not target.exists():
+        try:
+            os.replace(old, target)
+        except OSError:
+            return False
+        return True
+    return False
+
+
 @contextlib.contextmanager
 def atomic_directory(target, overwrite: bool = False):
     """Build a folder in a temporary sibling and move it to ``target`` only if the block succeeds.
 
     Yields the temporary folder's path. On any exception (Ctrl-C included) the temporary folder
-    is removed and ``target`` is left as it was.
+    is removed and ``target`` is left as it was. A writer killed outright (``kill -9``) can leave
+    only hidden siblings: its temporary folder, removed by the next write, and, if it died between
+    the two renames of a replacement, the previous folder as ``.{name}.old``, which the next write
+    puts back before anything else.
     """
     target = Path(target).resolve()
+    old = target.with_name(f".{target.name}.old")
+    recover_replaced(target)
+    if target.parent.is_dir():
+        _remove_stale(target.parent, target.name, ".partial")
     if target.exists() and not overwrite:
         from .exceptions import ConfigError
 
         raise ConfigError(f"{target} already exists; choose another folder or allow overwriting.")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".partial", dir=target.parent))
     try:
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the folder gets the usual mode
         yield tmp
         if target.exists():
-            old = target.with_name(f".{target.name}.old")
             if old.exists():
                 shutil.rmtree(old)
             os.replace(target, old)

@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._io import read_json, write_json_atomic
+from ._io import read_json, recover_replaced, write_json_atomic
 from .boards import board_for_part, get_board, same_part
 from .exceptions import ConfigError, DataError
 
@@ -53,6 +53,7 @@ class Project:
         """Read ``path/project.json``; DataError naming the folder if it is missing or broken."""
         path = Path(path)
         meta_path = path / PROJECT_FILE
+        recover_replaced(path)
         if not meta_path.is_file():
             raise DataError(
                 f"{path} is not an exported project: {PROJECT_FILE} is missing. "

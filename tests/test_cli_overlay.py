@@ -86,7 +86,7 @@ def test_run_reports_bad_input(make_overlay_package, tmp_path):
     X[2, 5] = np.nan
     np.save(bad, X)
     run = cli("run", pkg, "--input", bad, "--output", tmp_path / "Y.npy")
-    assert run.returncode == 2 and "X[2, 5] is nan" in run.stderr
+    assert run.returncode == 2 and "bad.npy[2, 5] is nan" in run.stderr  # names the file and the value
     missing = cli("run", pkg, "--input", tmp_path / "nope.npy", "--output", tmp_path / "Y.npy")
     assert missing.returncode == 2 and "Cannot read" in missing.stderr
     unknown = cli("run", "no_such_overlay", "--input", bad, "--output", tmp_path / "Y.npy")

@@ -18,11 +18,10 @@ Numpy-free: this module runs on the board and in ``fastml-lab overlays``.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
-from .._io import write_json_atomic  # noqa: F401  (part of this module's interface)
+from .._io import read_json, write_json_atomic  # noqa: F401  (write_json_atomic: part of this module's interface)
 from ..boards import BOARDS
 from ..exceptions import ConfigError, IntegrityError
 
@@ -236,15 +235,13 @@ def _file_entries(manifest: dict) -> list:
 def read(folder) -> dict:
     """Read and validate ``folder/manifest.json``."""
     path = Path(folder) / MANIFEST_FILE
+    if not path.is_file():
+        raise ConfigError(f"{folder} is not an overlay package: it has no {MANIFEST_FILE}.")
+    manifest = read_json(path, "the overlay manifest", ConfigError)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{folder} is not an overlay package: it has no {MANIFEST_FILE}.") from None
-    try:
-        manifest = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}.") from None
-    return validate(manifest)
+        return validate(manifest)
+    except (ConfigError, IntegrityError) as exc:  # say which package's manifest is wrong
+        raise type(exc)(f"{path}: {exc}") from None
 
 
 def write(folder, manifest: dict) -> None:
@@ -261,7 +258,10 @@ def check_files(folder, manifest: dict) -> dict:
     missing, present = [], []
     firmware_paths = {e["path"] for e in manifest["firmware"].get("files", [])}
     for entry in _file_entries(manifest):
-        path = safe_member(folder, entry["path"])
+        try:
+            path = safe_member(folder, entry["path"])
+        except IntegrityError as exc:
+            raise IntegrityError(f"{Path(folder) / MANIFEST_FILE}: {exc}") from None
         if not path.is_file():
             if entry["path"] in firmware_paths:
                 raise IntegrityError(f"The package {folder} lacks {entry['path']}, which its "
