@@ -173,7 +173,14 @@ class FixedType:
             )
         values = np.asarray(values, dtype=np.float64)
         # At least 1-d inside: numpy's ufuncs turn 0-d results into scalars, which cannot take out=.
-        scaled = np.multiply(values, 2.0 ** self.fractional, out=np.empty(values.shape or (1,)))  # exact
+        with np.errstate(over="ignore", under="ignore"):  # +-inf and underflows: handled below
+            scaled = np.multiply(values, 2.0 ** self.fractional, out=np.empty(values.shape or (1,)))  # exact
+        if self.fractional < 0:
+            # Exact unless a subnormal underflows to 0, which would lose its sign: the C++ truncation
+            # of a tiny negative value is -1 step. The smallest subnormal keeps the sign, rounds alike.
+            lost = (scaled == 0) & (values.reshape(scaled.shape) != 0)
+            if lost.any():
+                scaled[lost] = np.copysign(5e-324, values.reshape(scaled.shape)[lost])
         return self.raw_from_scaled(scaled).reshape(values.shape)
 
     def raw_from_scaled(self, scaled: np.ndarray) -> np.ndarray:
@@ -225,12 +232,20 @@ class FixedType:
         if mode == "WRAP":
             span = float(2.0 ** self.width)
             finite = np.isfinite(raw)
-            # raw - span * floor((raw - lo) / span): every step exact for |raw| < 2**53
-            turns = np.subtract(raw, lo)
-            turns *= 1.0 / span
-            np.floor(turns, out=turns)
-            turns *= span
-            raw -= turns
+            if max(-raw.min(), raw.max()) < 2.0 ** 52:
+                # raw - span * floor((raw - lo) / span): every step exact for |raw| < 2**52
+                turns = np.subtract(raw, lo)
+                turns *= 1.0 / span
+                np.floor(turns, out=turns)
+                turns *= span
+                raw -= turns
+            else:
+                # Beyond that only fmod is exact (for every finite double); its result lies in
+                # (-span, span), and one step of span brings it into [lo, hi].
+                with np.errstate(invalid="ignore"):
+                    np.fmod(raw, span, out=raw)
+                raw -= span * (raw > hi)
+                raw += span * (raw < lo)
             # +-inf (e.g. 1/0 in a table initialiser) shifts every bit out: the C++ result is 0.
             if not finite.all():
                 raw[~finite] = 0.0

@@ -1,0 +1,70 @@
+"""Random models against their compiled C simulation, bit for bit: the fixed-seed slice of the campaign.
+
+Eleven models drawn by ``tests/fuzz_helpers.py`` from fixed seeds (narrow, so that g++ compiles
+each in seconds): dense networks with random precision plans (every rounding and overflow mode,
+wrapping and saturating accumulators, mixed per layer), batch norm, ReLU/leaky/thresholded ReLU,
+sigmoid and tanh tables, stable and latency softmax, Latency and Resource strategies, reuse
+factors above 1 and the PYNQ-Z2 stream wrapper; HGQ2 models with random per-element bit widths;
+BDTs drawn tree by tree or trained, both split conventions and random types. Each is exported,
+compiled and run next to the emulator on inputs at the range edges, grid midpoints and BDT
+thresholds; every output value must be equal, or the toolkit must refuse the model with a
+FastMLError that says why. ``bench/bench_fuzz.py`` runs the long campaign.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("keras")
+pytest.importorskip("hls4ml")
+
+from fuzz_helpers import describe, make_case, run_case  # noqa: E402
+
+pytestmark = [pytest.mark.needs_gxx, pytest.mark.slow]
+
+SLICE = [("nn", 0), ("nn", 4), ("nn", 6), ("nn", 15), ("nn", 28), ("hgq", 5), ("hgq", 10),
+         ("bdt", 2), ("bdt", 3), ("bdt", 4), ("bdt", 15)]
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    needs = {"hgq": "hgq", "bdt": "conifer"}
+    root = tmp_path_factory.mktemp("fuzz")
+    results = {}
+    for family, seed in SLICE:
+        if family in needs:
+            try:
+                __import__(needs[family])
+            except ImportError:
+                continue
+        results[(family, seed)] = run_case(make_case(family, seed, small=True), root)
+    return results
+
+
+@pytest.mark.parametrize("family, seed", SLICE, ids=[f"{f}-{s}" for f, s in SLICE])
+def test_equal_on_every_value_or_refused_clearly(outcomes, family, seed):
+    if (family, seed) not in outcomes:
+        pytest.skip(f"{family} needs a library that is not installed")
+    r = outcomes[(family, seed)]
+    if r["status"] == "refused":
+        assert r["error"] in ("ConfigError", "UnsupportedError"), r
+        assert len(r["message"]) >= 20
+        return
+    assert r["status"] == "ok", (
+        f"{describe(make_case(family, seed, small=True))}: {r['status']} "
+        f"({r.get('error')}: {r.get('message')}; first difference {r.get('first')}); "
+        f"reproduce with: python bench/bench_fuzz.py --seeds {seed} --families {family} --small")
+    assert r["mismatches"] == 0 and r["values"] > 0
+
+
+def test_the_slice_compares_what_it_promises(outcomes):
+    compared = [r for r in outcomes.values() if r["status"] == "ok"]
+    assert len(compared) >= 0.7 * len(outcomes), [(r["seed"], r.get("message")) for r in outcomes.values()]
+    ops = set().union(*(r["ops"] for r in compared))
+    expected = {"dense", "relu", "softmax", "normalize", "sigmoid"}
+    if ("hgq", 5) in outcomes:
+        expected.add("quantize")
+    if ("bdt", 2) in outcomes:
+        expected.add("bdt")
+    assert expected <= ops, f"ops reached: {sorted(ops)}"
+    assert sum(r["values"] for r in compared) > 20_000
