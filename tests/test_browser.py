@@ -40,6 +40,9 @@ STEP_TIMEOUT_MS = 240_000
 #: name, title on the stepper, figures the step must show at least.
 STEPS = [("data", "1 · Data", 2), ("train", "2 · Train", 3), ("quantize", "3 · Quantize", 3),
          ("export", "4 · Export", 1), ("deploy", "5 · Deploy", 1)]
+#: The same for boosted decision trees: step 3 is Precision (profile, study), Export adds the budget bars.
+BDT_STEPS = [("data", "1 · Data", 2), ("train", "2 · Train", 3), ("quantize", "3 · Precision", 2),
+             ("export", "4 · Export", 2), ("deploy", "5 · Deploy", 1)]
 
 
 def free_port() -> int:
@@ -204,9 +207,10 @@ def shot_on_failure(page, path: Path):
         raise
 
 
-def run_steps(page, steps, prefix: str, artifacts: Path) -> None:
-    """Click Run on each of ``steps`` (the first rows of STEPS), wait for its results, screenshot it."""
-    for number, (name, title, figures) in enumerate(steps, start=1):
+def run_steps(page, steps, prefix: str, artifacts: Path, start: int = 1) -> None:
+    """Click Run on each of ``steps`` (rows of STEPS), wait for its results, screenshot it
+    (numbered from ``start``)."""
+    for number, (name, title, figures) in enumerate(steps, start=start):
         page.locator(".fastml-lab-stepper button", has_text=title).click()
         panel = page.locator(f".fastml-lab-step-{name}")
         panel.wait_for(state="visible")
@@ -235,6 +239,29 @@ def test_walk_runs_from_data_to_the_software_overlay_in_jupyterlab(jupyter_lab, 
         assert_nothing_spilled(page)
     page.screenshot(path=artifacts / "lab_6_end.png", full_page=True)
     assert (jupyter_lab.root / "lab_project" / "bitstreams" / "lab_model" / "manifest.json").is_file()
+    page.close()
+
+
+def test_walk_runs_boosted_decision_trees_to_the_software_overlay_in_jupyterlab(jupyter_lab, browser, artifacts):
+    """The model choice at Train: boosted decision trees, then Precision, Export and Deploy; its
+    own notebook and project folder."""
+    root = jupyter_lab.root
+    write_walk_notebook(root / "bdt_project", quick=True, path=root / "bdt_walk.ipynb")
+    page = browser.new_page(viewport={"width": 1300, "height": 3600})
+    with shot_on_failure(page, artifacts / "bdt_failed.png"):
+        open_and_run_the_walk(page, jupyter_lab, "lab/tree", "bdt_walk.ipynb", artifacts / "bdt_0_walk.png")
+        run_steps(page, BDT_STEPS[:1], "bdt", artifacts)
+        page.locator(".fastml-lab-stepper button", has_text="2 · Train").click()
+        page.locator(".fastml-lab-step-train .fastml-lab-family button", has_text="boosted decision trees").click()
+        run_steps(page, BDT_STEPS[1:], "bdt", artifacts, start=2)
+        assert "boosted decision trees" in page.locator(".fastml-lab-step-train .fastml-lab-numbers").inner_text()
+        assert "suggested precision" in page.locator(".fastml-lab-step-quantize .fastml-lab-numbers").inner_text()
+        assert "software overlay" in page.locator(".fastml-lab-step-deploy .fastml-lab-numbers").inner_text()
+        page.locator(".fastml-lab-stepper button", has_text="4 · Export").click()
+        assert "0 mismatches" in page.locator(".fastml-lab-step-export .fastml-lab-numbers").inner_text()
+        assert_nothing_spilled(page)
+    assert (root / "bdt_project" / "bdt_model.json").is_file()
+    assert (root / "bdt_project" / "bitstreams" / "lab_model" / "manifest.json").is_file()
     page.close()
 
 

@@ -356,3 +356,52 @@ def check_walk_fits(answer, walk) -> Verdict:
     if not isinstance(answer, (bool, np.bool_)):
         return wrong(f"Answer True or False; got {answer!r}.")
     return correct(why) if bool(answer) == estimate.fits else wrong(f"Not this time: {why}")
+
+
+# ---------------------------------------------------------------------- 07 boosted decision trees
+def tree_path(tree: dict, x, splitting_convention: str = "<") -> list:
+    """The nodes an event ``x`` visits in one tree of conifer's ensemble (``feature`` -2 at the
+    leaves), root first, leaf last."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    less = (lambda a, b: a <= b) if splitting_convention == "<=" else (lambda a, b: a < b)
+    node, path = 0, [0]
+    while tree["feature"][node] >= 0:
+        go_left = less(x[tree["feature"][node]], tree["threshold"][node])
+        node = tree["children_left"][node] if go_left else tree["children_right"][node]
+        path.append(node)
+    return path
+
+
+def check_tree_leaf(answer, tree: dict, x, splitting_convention: str = "<") -> Verdict:
+    """The leaf value one tree gives the event ``x``: the comparisons on its path, then a lookup."""
+    path = tree_path(tree, x, splitting_convention)
+    leaf = path[-1]
+    expected = float(tree["value"][leaf])
+    return check_number(
+        answer, expected,
+        f"{len(path) - 1} comparisons (nodes {' -> '.join(map(str, path))}) lead to leaf {leaf}, whose "
+        f"value is {expected:.6g}.",
+        f"Start at node 0: go to children_left when x[feature] {splitting_convention} threshold, else to "
+        "children_right, until a node whose feature is -2 (a leaf); its value is the answer.",
+        rel=1e-6, abs_=1e-9)
+
+
+def check_adder_levels(answer, n_trees: int) -> Verdict:
+    """Levels of a balanced adder tree that sums ``n_trees`` tree scores (two at a time)."""
+    expected = math.ceil(math.log2(n_trees)) if n_trees > 1 else 0
+    return check_number(
+        answer, expected,
+        f"Each level halves the number of values: {n_trees} scores need {expected} levels of "
+        f"adders (2**{expected} = {2 ** expected} >= {n_trees}), not {n_trees - 1} additions in a row.",
+        "Pair the scores and add each pair: how many times must you halve the count to reach one?")
+
+
+def check_fewer(answer, nn: dict, bdt: dict, what: str) -> Verdict:
+    """Which design, 'nn' or 'bdt', needs less of ``what`` (a key of both dicts, e.g. LUT or latency_ns)."""
+    if nn[what] == bdt[what]:
+        return Verdict(WRONG, f"Both need {nn[what]:,} {what}: neither needs less.")
+    fewer = "nn" if nn[what] < bdt[what] else "bdt"
+    return check_choice(
+        answer, fewer, ("nn", "bdt"),
+        f"{fewer.upper()}: {nn[what]:,} {what} for the network against {bdt[what]:,} for the trees.",
+        f"Compare the {what} row of the two columns.")

@@ -162,21 +162,3 @@ def plot_bdt_history(history):
     fig.tight_layout()
     return fig
 
-
-def plot_precision_study(rows, float_accuracy: float | None = None):
-    """Accuracy of the fixed-point BDT against the total bits of its types (a precision study)."""
-    fig, axes = new_figure(6.0, 3.6)
-    ax = axes[0, 0]
-    bits = [row["total_bits"] for row in rows]
-    ax.plot(bits, [row["accuracy"] for row in rows], "-o", label="fixed point (emulated)")
-    if float_accuracy is not None:
-        ax.axhline(float_accuracy, color="black", linestyle="--", linewidth=1,
-                   label=f"float {float_accuracy:.3f}")
-    ax.set_xticks(bits)
-    ax.set_xlabel("Total bits of the types")
-    ax.set_ylabel("Test accuracy")
-    ax.set_title("Accuracy against precision", fontsize="small")
-    ax.grid(True, alpha=0.4)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    return fig
