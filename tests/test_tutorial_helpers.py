@@ -355,3 +355,20 @@ def test_walk_checks_read_the_walk_state(tmp_path):
     for check in (checks.check_walk_accuracy, checks.check_walk_backend, checks.check_walk_fits):
         verdict = check(0.5, empty)
         assert verdict.status == checks.UNANSWERED and "run its" in repr(verdict)
+
+
+def test_bdt_checks_follow_a_tree_count_adder_levels_and_compare_designs():
+    # node 0: x[1] < 0.5 ? node 1 : node 2; node 1: x[0] < -1 ? leaf 3 : leaf 4; node 2 a leaf
+    tree = {"feature": [1, 0, -2, -2, -2], "threshold": [0.5, -1.0, 0.0, 0.0, 0.0],
+            "children_left": [1, 3, -1, -1, -1], "children_right": [2, 4, -1, -1, -1],
+            "value": [0.0, 0.0, 0.7, -0.25, 0.125]}
+    x = np.array([0.0, 0.5])  # not below 0.5 (xgboost's "<"): the right child, leaf 2
+    assert checks.tree_path(tree, x) == [0, 2] and checks.tree_path(tree, x, "<=") == [0, 1, 4]
+    assert checks.check_tree_leaf(0.7, tree, x) and not checks.check_tree_leaf(0.125, tree, x)
+    assert checks.check_tree_leaf(0.125, tree, x, "<=")
+    assert "leaf 2" in repr(checks.check_tree_leaf(0.7, tree, x))
+    assert checks.check_adder_levels(7, n_trees=100) and not checks.check_adder_levels(99, n_trees=100)
+    assert checks.check_adder_levels(3, n_trees=8) and checks.check_adder_levels(4, n_trees=9)
+    nn, bdt = {"LUT": 66_351, "DSP": 4_130}, {"LUT": 16_569, "DSP": 0}
+    assert checks.check_fewer("bdt", nn, bdt, "LUT") and not checks.check_fewer("nn", nn, bdt, "DSP")
+    assert "not answered" in repr(checks.check_fewer(..., nn, bdt, "LUT"))
