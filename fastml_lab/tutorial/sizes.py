@@ -48,7 +48,7 @@ class Settings:
     profile_events: int     # events for profiling and overlay timing
     seed: int = 0
     # Boosted decision trees (the walk's Train step and tutorial 7; rows without them keep these)
-    bdt_rounds: int = 100              # boosting rounds (trees per class)
+    bdt_rounds: int = 100              # boosting rounds (trees per class; each one is C++ to compile)
     bdt_depth: int = 3                 # largest tree depth
     bdt_learning_rate: float = 0.3
     bdt_early_stopping: int | None = 10  # rounds without a better validation loss (None: off)
@@ -75,7 +75,7 @@ SIZES = {
         False: Settings(quick=False, n_events=100_000, epochs=25, patience=4, learning_rate=3e-3,
                         batch_size=1024, qat_epochs=10, study_bits=(4, 5, 6, 7, 8, 10, 12, 16),
                         qat_study_bits=(4, 6, 8), csim_events=20_000, profile_events=10_000,
-                        bdt_rounds=100, bdt_depth=4, bdt_learning_rate=0.3, bdt_early_stopping=10,
+                        bdt_rounds=60, bdt_depth=3, bdt_learning_rate=0.3, bdt_early_stopping=10,
                         bdt_widths=(6, 8, 10, 12, 14, 16, 18)),
     },
     "walk": {  # the panels' defaults; a student changes them in the controls
@@ -87,7 +87,7 @@ SIZES = {
         False: Settings(quick=False, n_events=None, epochs=30, patience=5, learning_rate=1e-3,
                         batch_size=1024, qat_epochs=20, study_bits=(4, 6, 8, 10, 12, 14, 16),
                         qat_study_bits=(), csim_events=20_000, profile_events=100_000,
-                        bdt_rounds=200, bdt_depth=4, bdt_learning_rate=0.2, bdt_early_stopping=10,
+                        bdt_rounds=100, bdt_depth=3, bdt_learning_rate=0.3, bdt_early_stopping=10,
                         bdt_widths=(6, 8, 10, 12, 14, 16, 18)),
     },
     "demo": {  # quick: about 10 s of training on 2 cores, accuracy close to the full run; the BDT's
