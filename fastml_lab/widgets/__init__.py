@@ -5,8 +5,12 @@
 
 Each step is a panel (``step.widget``) with controls, Run/Stop, a progress bar, its results as
 numbers and plots, and a "Show code" toggle with the same step in Python. The panels only call
-the toolkit's API (``data``, ``train``, ``evaluate``, ``plots``, ``quantize``, ``hls``,
+the toolkit's API (``data``, ``train``, ``evaluate``, ``plots``, ``quantize``, ``hls``, ``bdt``,
 ``overlay``). Steps work alone too, e.g. ``ExportStep(model=model, project_dir="prj_dir")``.
+
+Train offers a neural network or boosted decision trees; for trees, Quantize becomes "Precision"
+(the trees' profile and precision study) and Export writes conifer's HLS (``state.family`` says
+which family the walk is on; it follows the trained model).
 
 Modules: ``state`` (shared state, project folder), ``runner`` (background work), ``step`` (the
 panel frame), ``panel``/``figures``/``live`` (widget pieces and plots), one module per step,
