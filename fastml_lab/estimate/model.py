@@ -20,8 +20,8 @@ types, the stored weights) and prices it the way HLS builds it:
 * **Latency**: each layer's adder tree is cut into clock cycles by the part's speed (an adder
   level costs ``t_add_ns`` times the device's delay factor, :func:`device_of`), at the target
   clock minus the flavour's clock uncertainty; plus the flavour's cycles for the multiply,
-  activations and softmax. io_parallel with the Latency strategy is one pipeline (II = the largest
-  reuse factor); the Resource strategy makes hls4ml use DATAFLOW (II = the slowest layer).
+  activations and softmax. io_parallel with the Latency strategy is one pipeline; the Resource
+  strategy makes hls4ml use DATAFLOW. The II is the largest reuse factor in both.
 * **Registers** (FF): the bits alive at each cycle boundary of each layer's tree, times ``ff_per_bit``
   and the part's delay factor (a slower part cuts each operation into more stages).
 * **Tables** (softmax exp/inverse, sigmoid/tanh/ELU): ROMs, one copy per two parallel reads.
@@ -343,12 +343,14 @@ def layer_costs(description: dict, arrays: dict, *, flavour: Flavour, device: De
 
 
 def combine(costs: list, strategy_used: set) -> tuple:
-    """(latency, II) of the layers together: one pipeline for io_parallel with the Latency strategy
-    (II = the largest reuse factor), DATAFLOW when any layer uses the Resource strategy (II = the
-    slowest layer, latency = the sum plus one cycle per hand-over)."""
+    """(latency, II) of the layers together: one pipeline for io_parallel with the Latency strategy,
+    DATAFLOW when any layer uses the Resource strategy (latency: the sum plus one cycle per
+    hand-over). The II is the largest reuse factor in both: the Resource kernel's loop is pipelined
+    with ``rewind``, so a layer takes a new event every R cycles (hls4ml's documented behaviour; no
+    published Resource-strategy point checks it)."""
     latency = sum(c.latency for c in costs)
     if "Resource" in strategy_used:
-        return latency + len(costs), max((c.latency for c in costs), default=1)
+        latency += len(costs)
     return latency, max((c.ii for c in costs), default=1)
 
 

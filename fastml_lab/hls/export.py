@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 from pathlib import Path
 
 from .. import __version__
@@ -21,7 +20,7 @@ from .._io import atomic_directory
 from ..boards import DEFAULT_BOARD, DEFAULT_PRECISION, PART_BACKEND, export_backends, get_board, same_part
 from ..exceptions import ConfigError
 from ..fixed import FixedType
-from ..project import ESTIMATE, HLS_DIR, Project
+from ..project import HLS_DIR, Project
 from .keras_model import as_model, check_supported, has_quantizers, hls_layer_names
 from .plan import ACTIVATION_TABLE, EXACT, SOFTMAX_TABLE, PrecisionPlan, as_plan, exact_accumulator
 
@@ -114,7 +113,7 @@ def export(model, out, *, plan=None, precision=None, backend: str = PART_BACKEND
             "class_names": list(class_names) if class_names is not None else None,
             "feature_names": list(feature_names) if feature_names is not None else None,
             "firmware_digest": firmware.digest(),
-            "timing": estimate_timing(firmware.description, reuse_factor, clock_period_ns),
+            "timing": estimate_timing(firmware, board, resolved_part, clock_period_ns),
             "fastml_lab_version": __version__,
             "hls4ml_version": getattr(hls4ml, "__version__", "unknown"),
             "hls_dir": HLS_DIR,
@@ -244,26 +243,17 @@ def _check_reuse_used(firmware, reuse_factor: int, strategy: str, hls_backend) -
     )
 
 
-def estimate_timing(description: dict, reuse_factor: int, clock_period_ns: float) -> dict:
-    """A first estimate of latency and initiation interval, in clock cycles, before synthesis.
+def estimate_timing(firmware, board, part: str, clock_period_ns: float) -> dict:
+    """The project record's timing from the one hardware estimate (:mod:`fastml_lab.estimate`):
+    latency and II in cycles (the board's AXI-stream wrapper included), source "estimate".
 
-    Each dense layer costs its reuse factor plus an adder tree; activations one cycle, softmax a
-    few. The AXI-stream wrapper reads one word per cycle and writes one per cycle.
+    A board is built with Vivado HLS (hls4ml's VivadoAccelerator backend), a bare part with Vitis HLS.
     """
-    latency = 0
-    for layer in description["layers"]:
-        if layer["op"] == "dense":
-            latency += reuse_factor + math.ceil(math.log2(max(2, layer["n_in"]))) + 1
-        elif layer["op"] == "softmax":
-            latency += 4 + math.ceil(math.log2(max(2, description["n_outputs"])))
-        else:
-            latency += 1
-    interval = reuse_factor
-    if description["interface"] == "axi_stream":
-        latency += description["n_inputs"] + description["n_outputs"]
-        interval = latency  # the wrapper is not pipelined across events
-    return {"latency_cycles": latency, "ii_cycles": interval,
-            "clock_mhz": round(1000.0 / clock_period_ns, 3), "source": ESTIMATE}
+    from ..estimate.hardware import Target, estimate_description, flavour_for
+
+    target = Target(board, part, float(clock_period_ns), flavour_for(board.name if board else None),
+                    firmware.interface)
+    return estimate_description(firmware.description, firmware.arrays, target).timing()
 
 
 @contextlib.contextmanager

@@ -1,43 +1,40 @@
-"""Does a model fit its board? Multiplications, non-zero weights, EBOPs and a first DSP/LUT estimate.
+"""Does a model fit its board? Multiplications, non-zero weights, EBOPs, and the hardware estimate.
 
 The budget is a board's resources from the board table (:mod:`fastml_lab.boards`): the PYNQ-Z2 by
 default, the ``board`` named, or the board an exported project was made for.
 
-This is an **estimate** made before any synthesis, from the dense layers alone. The model:
+The DSP, LUT, FF and BRAM figures, the latency and the II are those of the one hardware estimate,
+:func:`fastml_lab.estimate.estimate` (per layer, the Latency/Resource strategies, the board's
+AXI-stream wrapper; checked against published synthesis points). :func:`fit_estimate` adds what
+this module counts from the weights themselves:
 
 * A multiplication exists for every non-zero weight whose input has at least one bit. Its operand
   widths are the input's type width and the weight's *significant* width: the bits between the
   weight's highest and lowest set bit, plus a sign bit (a constant ``0.75`` costs 3 bits whatever
-  its type; zero costs nothing). So the estimate reads the same from a Keras model, a project or
+  its type; zero costs nothing). So the counts read the same from a Keras model, a project or
   a Firmware.
 * **EBOPs** (effective bit operations, as in HGQ): the sum over multiplications of weight width
-  times input width.
-* A multiplication whose operands are both at least :data:`DSP_MIN_BITS` wide goes to DSP48E1
-  slices (25 x 18 bits each, more for wider products); narrower ones are built from LUTs at
-  :data:`LUT_PER_BIT_PRODUCT` LUT per bit product (HGQ's measurement: EBOPs ~ LUT + 55 DSP).
-  With 9 bits, the float jet MLP at ``ap_fixed<16,6>`` comes to about 1,460 DSP, near the 1,502
-  published for the hls4ml tutorial's model; its LUTs come out about 3 times the published
-  101,839, since multiplying by a constant costs less than a LUT per bit product. For narrow
-  quantized models, which the estimate is for, the published 6-bit, 75%-pruned model (42,160 LUT,
-  34 DSP) is of the size this estimate gives such a model.
-* With a reuse factor R, each layer's DSPs are shared R times (divided by R, rounded up). LUT
-  multipliers are not divided: sharing them adds multiplexers, and the estimate stays on the safe side.
-* Not counted: adders, registers, the activation and softmax tables, control logic, the AXI/DMA
-  infrastructure. Synthesis (``fastml-lab synth``) gives the real figures.
+  times input width. HGQ's rule of thumb: EBOPs ~ LUT + 55 DSP after place and route.
 
-The arithmetic is numpy only (:func:`estimate`); :func:`fit_estimate` reads the model first.
+``fits``, ``dsp`` and ``lut`` are the figures the estimate's verdict compares with the budget:
+after implementation (with the AXI DMA design's margin) for the PYNQ-Z2's flow, the C-synthesis
+estimate elsewhere (``kind`` says which). :func:`estimate` prices already-read operands alone
+(dense layers, numpy), for callers without a firmware description.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from ..boards import DEFAULT_BOARD, DEFAULT_PRECISION, get_board
+from ..estimate.model import C_SYNTHESIS, FLAVOURS, dense_cost, device_of, significant_bits
 from ..exceptions import ConfigError
+from ..fixed import FixedType
+from ..project import PROJECT_FILE
 from .operands import Operands, operands_of
 
 __all__ = ["Budget", "PYNQ_Z2", "DSP_MIN_BITS", "LUT_PER_BIT_PRODUCT", "FitEstimate", "fit_estimate",
@@ -62,12 +59,10 @@ class Budget:
 
 #: The PYNQ-Z2's Zynq xc7z020: 220 DSP48E1 slices, 53,200 LUTs (from the board table).
 PYNQ_Z2 = Budget.of("pynq-z2")
-#: Both operands at least this wide: the product goes to DSP48E1 slices.
-DSP_MIN_BITS = 9
-#: The DSP48E1 multiplier's operand widths.
-DSP_WIDTHS = (25, 18)
-#: LUTs per bit product of a multiplication built in the fabric.
-LUT_PER_BIT_PRODUCT = 1.0
+#: Input width from which a product may go to a DSP (the Vivado HLS flavour's rule, which the board uses).
+DSP_MIN_BITS = FLAVOURS["vivado"].dsp_input_bits
+#: LUTs per bit of a shift-and-add multiplier (the hardware model's constant).
+LUT_PER_BIT_PRODUCT = FLAVOURS["vivado"].lut_per_mult_bit
 KIND = "estimate"
 
 
@@ -85,11 +80,39 @@ class FitEstimate:
     dsp: int = 0
     lut: int = 0
     budget: Budget = PYNQ_Z2
+    #: The hardware estimate (:class:`fastml_lab.estimate.Estimate`) the figures come from, if any.
+    hardware: object = None
 
     @property
     def fits(self) -> bool:
-        """Both the DSP and the LUT estimate are within the budget."""
+        """The hardware estimate's verdict (every resource, with the board design's margin); without
+        one, the DSP and LUT figures against the budget."""
+        if self.hardware is not None and self.hardware.fits is not None:
+            return bool(self.hardware.fits)
         return self.dsp <= self.budget.dsp and self.lut <= self.budget.lut
+
+    @property
+    def kind(self) -> str:
+        """What ``dsp`` and ``lut`` are: "after implementation" or "C-synthesis estimate"."""
+        from ..estimate import C_SYNTHESIS
+
+        return self.hardware.compared()[1] if self.hardware is not None else C_SYNTHESIS
+
+    @property
+    def ff(self):
+        return None if self.hardware is None else self.hardware.compared()[0]["ff"]
+
+    @property
+    def bram_18k(self):
+        return None if self.hardware is None else self.hardware.compared()[0]["bram_18k"]
+
+    @property
+    def latency_cycles(self):
+        return None if self.hardware is None else self.hardware.latency_cycles
+
+    @property
+    def ii_cycles(self):
+        return None if self.hardware is None else self.hardware.ii_cycles
 
     @property
     def n_multiplications(self) -> int:
@@ -103,13 +126,14 @@ class FitEstimate:
             "dsp": self.dsp, "lut": self.lut, "fits": self.fits, "ebops": self.ebops,
             "multiplications": self.n_multiplications, "multiplications_by_width": dict(self.multiplications),
             "nonzero_weights": self.nonzero_weights, "weights": self.weights, "layers": self.layers,
-            "model": {"dsp_min_bits": DSP_MIN_BITS, "lut_per_bit_product": LUT_PER_BIT_PRODUCT,
-                      "counted": "dense-layer multiplications only"},
+            "figures_kind": self.kind, "ff": self.ff, "bram_18k": self.bram_18k,
+            "latency_cycles": self.latency_cycles, "ii_cycles": self.ii_cycles,
+            "hardware": None if self.hardware is None else self.hardware.to_dict(),
         }
 
     def summary(self) -> str:
         """A short table: per layer, then the totals against the budget."""
-        head = (f"Resource estimate (before synthesis; multiplications only) for {self.budget.board} "
+        head = (f"Resource estimate (before synthesis; {self.kind}) for {self.budget.board} "
                 f"({self.budget.part}), reuse factor {self.reuse_factor}, from {self.source}")
         rows = [("layer", "mults", "zero w", "EBOPs", "DSP", "LUT")]
         rows += [(r["name"], f"{r['multiplications']:,}", f"{r['zero_weights']:,}", f"{r['ebops']:,}",
@@ -119,9 +143,15 @@ class FitEstimate:
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = [head] + ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in
                                     enumerate(zip(row, widths))) for row in rows]
+        if self.hardware is not None:
+            lines.append(f"(layer rows: {C_SYNTHESIS}; total: {self.kind}, the figures compared with the budget)")
         lines.append(f"DSP {self.dsp:,} / {self.budget.dsp:,} ({self.dsp / self.budget.dsp:.0%}), "
                      f"LUT {self.lut:,} / {self.budget.lut:,} ({self.lut / self.budget.lut:.0%}): "
                      f"{'fits' if self.fits else 'does not fit'} (estimate)")
+        if self.hardware is not None:
+            hw = self.hardware
+            lines.append(f"latency {hw.latency_cycles} cycles ({hw.latency_ns:,.0f} ns), II {hw.ii_cycles} cycles "
+                         f"({hw.events_per_s:,.0f} events/s) at {hw.clock_mhz:g} MHz; {hw.verdict()}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -142,63 +172,92 @@ def fit_estimate(model, reuse_factor: int | None = None, budget: Budget | None =
         raise ConfigError("Give either a budget or a board, not both.")
     if budget is None:
         budget = Budget.of(board if board is not None else (_project_board(model) or DEFAULT_BOARD))
-    return estimate(operands_of(model, precision), reuse_factor, budget)
+    from ..boards import board_for_part
+    from ..estimate import estimate as hardware_estimate
+    from ..train import load_model
+
+    source = model
+    if isinstance(model, (str, Path)) and not (Path(model) / PROJECT_FILE).is_file():
+        source = load_model(model)  # read once for both the counts and the hardware estimate
+    target = board_for_part(budget.part)
+    hardware = hardware_estimate(source, board=target.name if target else None,
+                                 part=None if target else budget.part, reuse_factor=reuse_factor,
+                                 precision=None if _is_project_or_firmware(source) or _quantized(source) else precision)
+    return estimate(operands_of(source, precision), reuse_factor, budget, hardware=hardware)
+
+
+def _is_project_or_firmware(source) -> bool:
+    return hasattr(source, "meta") or (hasattr(source, "description") and hasattr(source, "arrays")) or (
+        isinstance(source, (str, Path)) and (Path(source) / PROJECT_FILE).is_file())
+
+
+def _quantized(source) -> bool:
+    return hasattr(source, "layers") and any(type(layer).__module__.startswith("hgq.") for layer in source.layers)
 
 
 def _project_board(model):
     """The board an exported project (object or folder) was made for, or None for anything else."""
-    from pathlib import Path
-
-    from ..project import PROJECT_FILE, Project
+    from ..project import Project
 
     if isinstance(model, (str, Path)) and (Path(model) / PROJECT_FILE).is_file():
         model = Project.open(model)
     return model.budget_board if isinstance(model, Project) else None
 
 
-def estimate(operands: Operands, reuse_factor: int | None = None, budget: Budget = PYNQ_Z2) -> FitEstimate:
-    """The estimate from already-read operands (numpy only)."""
+def estimate(operands: Operands, reuse_factor: int | None = None, budget: Budget = PYNQ_Z2,
+             hardware=None) -> FitEstimate:
+    """The counts from already-read operands (numpy only); DSP and LUT from ``hardware`` (an
+    :class:`~fastml_lab.estimate.Estimate` of the same model) or, without one, from the hardware
+    model's dense-layer pricing alone (Vivado HLS flavour on the budget's part, Latency strategy)."""
     reuse = reuse_factor if reuse_factor is not None else (operands.reuse_factor or 1)
     if isinstance(reuse, bool) or not isinstance(reuse, int) or reuse < 1:
         raise ConfigError(f"reuse_factor must be an integer >= 1; got {reuse!r}.")
-    result = FitEstimate(source=operands.source, reuse_factor=reuse, budget=budget)
+    result = FitEstimate(source=operands.source, reuse_factor=reuse, budget=budget, hardware=hardware)
     by_width: Counter = Counter()
     for layer in operands.layers:
-        row = _layer_cost(layer.name, layer.weights, layer.input_bits, reuse, by_width)
+        row = _layer_counts(layer.name, layer.weights, layer.input_bits, by_width)
+        cost = _dense_alone(layer, reuse, budget)
+        row.update(dsp=cost.dsp, lut=cost.lut, latency_cycles=cost.latency)
+        if hardware is not None:
+            found = next((c for c in hardware.layers if c.name == layer.name), None)
+            if found is not None:
+                row.update(dsp=found.dsp, lut=found.lut, ff=found.ff, latency_cycles=found.latency)
         result.layers.append(row)
         result.weights += int(layer.weights.size)
         result.nonzero_weights += int(np.count_nonzero(layer.weights))
         result.ebops += row["ebops"]
-        result.dsp += row["dsp"]
-        result.lut += row["lut"]
+    if hardware is not None:
+        figures, _ = hardware.compared()
+        result.dsp, result.lut = int(figures["dsp"]), int(figures["lut"])
+    else:
+        result.dsp = sum(r["dsp"] for r in result.layers)
+        result.lut = sum(r["lut"] for r in result.layers)
     result.multiplications = {f"{w}x{a}": n for (w, a), n in sorted(by_width.items())}
     return result
 
 
-def _layer_cost(name: str, weights: np.ndarray, input_bits: np.ndarray, reuse: int, by_width: Counter) -> dict:
+def _dense_alone(layer, reuse: int, budget: Budget):
+    """The hardware model's price of one dense layer known only by its operands: types as wide as
+    its widest weight and input, an accumulator that cannot overflow."""
+    w_bits = int(significant_bits(layer.weights).max(initial=1))
+    a_bits = int(np.max(layer.input_bits, initial=1))
+    weight_type = FixedType(max(w_bits, 1), 1)
+    accum = FixedType(w_bits + a_bits + int(np.ceil(np.log2(max(2, layer.weights.shape[0])))), 1)
+    clock_ns = get_board(DEFAULT_BOARD).clock_period_ns
+    try:
+        device = device_of(budget.part)
+    except ConfigError:
+        device = device_of(get_board(DEFAULT_BOARD).part)
+    return dense_cost(layer.name, layer.weights, layer.input_bits, accum, FixedType(16, 6), weight_type,
+                      "Latency", reuse, FLAVOURS["vivado"], device, clock_ns)
+
+
+def _layer_counts(name: str, weights: np.ndarray, input_bits: np.ndarray, by_width: Counter) -> dict:
     w_bits = significant_bits(weights)
     a_bits = np.broadcast_to(np.asarray(input_bits, dtype=np.int64)[:, None], w_bits.shape)
     exists = (w_bits > 0) & (a_bits > 0)
     products = np.where(exists, w_bits * a_bits, 0)
-    on_dsp = exists & (w_bits >= DSP_MIN_BITS) & (a_bits >= DSP_MIN_BITS)
-    wide, narrow = np.maximum(w_bits, a_bits)[on_dsp], np.minimum(w_bits, a_bits)[on_dsp]
-    slices = int((np.ceil(wide / DSP_WIDTHS[0]) * np.ceil(narrow / DSP_WIDTHS[1])).sum())
     by_width.update(zip(w_bits[exists].tolist(), a_bits[exists].tolist()))
     return {"name": name, "n_in": int(weights.shape[0]), "n_out": int(weights.shape[1]),
             "multiplications": int(exists.sum()), "zero_weights": int((weights == 0).sum()),
-            "ebops": int(products.sum()), "dsp_multiplications": int(on_dsp.sum()),
-            "dsp": math.ceil(slices / reuse),
-            "lut": int(math.ceil(products[exists & ~on_dsp].sum() * LUT_PER_BIT_PRODUCT))}
-
-
-def significant_bits(values) -> np.ndarray:
-    """Per value: the bits from its highest to its lowest set bit, plus a sign bit; 0 for zero.
-
-    ``0.75`` (binary 0.11) -> 3, ``-4`` -> 2, ``0.1015625`` (binary 0.0001101) -> 5.
-    """
-    values = np.abs(np.asarray(values, dtype=np.float64))
-    mantissa, _ = np.frexp(values)  # values = mantissa * 2**e, mantissa in [0.5, 1)
-    code = (mantissa * 2.0 ** 53).astype(np.int64)  # the 53-bit integer significand
-    lowest = code & -code
-    trailing = np.log2(np.where(code > 0, lowest, 1)).astype(np.int64)
-    return np.where(code > 0, 53 - trailing + 1, 0)
+            "ebops": int(products.sum())}

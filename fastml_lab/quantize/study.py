@@ -35,7 +35,10 @@ class Study:
     Each row has ``bits``, ``sparsity`` (0 for the unpruned model), ``accuracy``,
     ``float_accuracy`` (the float model it was quantized from: the pruned one for a sparsity),
     ``evaluated_with`` (``"emulator"`` or ``"keras"``), ``overflows`` (per layer, emulator only)
-    and ``seconds``; QAT rows add ``ebops``.
+    and ``seconds``; QAT rows add ``ebops``. Emulated rows add the hardware estimate's columns on the
+    PYNQ-Z2 (:data:`fastml_lab.hls.study.HARDWARE_COLUMNS`: ``latency_cycles``, ``latency_ns``,
+    ``ii_cycles``, ``events_per_s``, ``dsp``, ``lut``, ``ff``, ``bram_18k``, ``fits``, ``resources_kind``),
+    so accuracy can be read against LUTs or latency.
     """
 
     mode: str
@@ -177,7 +180,7 @@ def _ptq_row(model, X_fit, X_eval, labels, bits, integer_bits, sparsity, referen
     result = ptq_study(model, X_eval, labels, plan=plan)
     return {"bits": bits, "sparsity": sparsity, "accuracy": result["accuracy"], "float_accuracy": reference,
             "evaluated_with": "emulator", "overflows": result["overflows"], "plan": plan.to_dict(),
-            "seconds": round(time.perf_counter() - start, 3)}
+            **result["hardware"], "seconds": round(time.perf_counter() - start, 3)}
 
 
 def ptq_plan(model, X_fit, bits: int, integer_bits="auto"):
@@ -200,7 +203,7 @@ def _qat_row(model, dataset, X_eval, labels, bits, epochs, batch_size, seed, ref
     emulated = ptq_study(result.model, X_eval, labels)  # no plan: the quantizers set every type
     return {"bits": bits, "sparsity": 0.0, "accuracy": emulated["accuracy"], "float_accuracy": reference,
             "evaluated_with": "emulator", "overflows": emulated["overflows"], "ebops": float(result.ebops),
-            "seconds": round(time.perf_counter() - start, 3)}
+            **emulated["hardware"], "seconds": round(time.perf_counter() - start, 3)}
 
 
 def _prune(model, dataset, sparsity, epochs, batch_size, seed):
