@@ -189,7 +189,7 @@ class FixedType:
         with np.errstate(invalid="ignore"):  # +-inf passes through rounding as +-inf
             raw = self._round(scaled)
             # SAT_SYM also rewrites the most negative code, which is in range.
-            lowest_ok = self.raw_min + (1 if self.overflow == "SAT_SYM" and self.signed else 0)
+            lowest_ok = self.raw_min + (1 if self._symmetric else 0)
             if raw.size and (raw.min() < lowest_ok or raw.max() > self.raw_max):
                 raw = self._overflow(raw)
         return raw
@@ -255,9 +255,15 @@ class FixedType:
         if mode == "SAT_ZERO":
             return np.where((raw < lo) | (raw > hi), 0.0, raw)
         # SAT_SYM: signed types saturate to +-max; the most negative code is never produced.
-        if self.signed:
+        if self._symmetric:
             return np.clip(raw, -hi, hi, out=raw)
         return np.clip(raw, lo, hi, out=raw)
+
+    @property
+    def _symmetric(self) -> bool:
+        """SAT_SYM on a signed type of 2 bits or more. ap_fixed's symmetric saturation keeps a 1-bit
+        signed type's only negative code (its sign bit), so there SAT_SYM acts as SAT."""
+        return self.overflow == "SAT_SYM" and self.signed and self.width > 1
 
     def holds(self, other: "FixedType", nonnegative_only: bool = False) -> bool:
         """True if every value of ``other`` (or of its non-negative part) is exact in this type."""

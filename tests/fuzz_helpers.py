@@ -569,7 +569,8 @@ def type_pool_values(t: FixedType) -> list:
 # ------------------------------------------------------------------------------------ FixedType vs ap_fixed
 def random_oracle_types(seed: int, n_extra: int = 24) -> list:
     """Every rounding x overflow mode, signed and unsigned, at random widths 1-32 and integer bits
-    -6..width+6, plus ``n_extra`` more of any width up to 48 (all within the 53 exact bits)."""
+    -6..width+6, and signed at width 1, plus ``n_extra`` more of any width up to 48 (all within the
+    53 exact bits)."""
     import itertools
 
     rng = np.random.default_rng([9, seed])
@@ -578,6 +579,8 @@ def random_oracle_types(seed: int, n_extra: int = 24) -> list:
                                                           (True, False)):
         width = int(rng.integers(1, 33))
         types.append(FixedType(width, int(rng.integers(-6, width + 7)), signed, rounding, overflow))
+        if signed:  # 1-bit signed types: the sign bit alone (HGQ2 writes them for 0-bit elements)
+            types.append(FixedType(1, int(rng.integers(-3, 5)), True, rounding, overflow))
     for _ in range(n_extra):
         width = int(_pick(rng, [int(rng.integers(1, 9)), int(rng.integers(9, 33)), int(rng.integers(33, 49))]))
         types.append(FixedType(width, int(rng.integers(-6, width + 7)), bool(rng.random() < 0.7),

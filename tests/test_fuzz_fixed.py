@@ -21,9 +21,13 @@ pytestmark = [pytest.mark.needs_gxx]
 SEED = 2024
 
 #: Conversions this campaign found wrong, with g++'s ap_fixed results (the oracle below checks them too):
-#: a subnormal scaled by 2**-3 underflowed to -0.0 and lost its sign (truncation gives -1 step), and
-#: a wrap-around of a raw value beyond 2**53 was computed with a rounding subtraction.
+#: a subnormal scaled by 2**-3 underflowed to -0.0 and lost its sign (truncation gives -1 step); a
+#: wrap-around of a raw value beyond 2**53 was computed with a rounding subtraction; and AP_SAT_SYM on
+#: a 1-bit signed type keeps its one negative code (found through an HGQ2 model's 1-bit quantizer).
 REGRESSIONS = [
+    (FixedType(1, 3, True, "RND", "SAT_SYM"), -2.6875, -4.0),
+    (FixedType(1, 3, True, "TRN", "SAT_SYM"), -0.5, -4.0),
+    (FixedType(1, 1, True, "RND", "SAT_SYM"), 5.0, 0.0),
     (FixedType(4, 7), -5e-324, -8.0),
     (FixedType(4, 7), 5e-324, 0.0),
     (FixedType(2, 1, True, "RND_ZERO", "WRAP"), 2.0 ** 53 + 2, 0.0),
@@ -52,6 +56,8 @@ def test_the_random_cases_cover_what_they_promise(oracle):
     types, values, _ = oracle
     modes = {(t.rounding, t.overflow, t.signed) for t in types}
     assert len(modes) == 7 * 4 * 2
+    assert {(t.rounding, t.overflow) for t in types if t.width == 1 and t.signed} == {
+        (r, o) for r, o, _ in modes}
     widths = {t.width for t in types}
     assert min(widths) <= 2 and max(widths) > 32
     assert any(t.integer < 0 for t in types) and any(t.integer > t.width for t in types)

@@ -68,3 +68,23 @@ def test_the_slice_compares_what_it_promises(outcomes):
         expected.add("bdt")
     assert expected <= ops, f"ops reached: {sorted(ops)}"
     assert sum(r["values"] for r in compared) > 20_000
+
+
+#: Cases the long campaign found, kept as drawn (full size). hgq 105: HGQ2 writes a 1-bit signed
+#: ``ap_fixed<1,3,AP_RND,AP_SAT_SYM>`` quantizer for an input element; ap_fixed's symmetric
+#: saturation keeps a 1-bit type's one negative code (-4 here), which FixedType used to drop (457 of
+#: 4,815 values differed; HGQ2's own Keras model agrees with the old, wrong emulator).
+CAMPAIGN_REGRESSIONS = [("hgq", 105)]
+
+
+@pytest.mark.parametrize("family, seed", CAMPAIGN_REGRESSIONS, ids=[f"{f}-{s}" for f, s in CAMPAIGN_REGRESSIONS])
+def test_cases_the_campaign_found(tmp_path, family, seed):
+    pytest.importorskip("hgq")
+    from fastml_lab.project import Project
+
+    r = run_case(make_case(family, seed), tmp_path, keep=True)
+    assert r["status"] == "ok" and r["mismatches"] == 0 and r["values"] > 4000, r
+    firmware = Project.open(tmp_path / f"{family}_{seed}").firmware()
+    element_types = [t for spec in firmware.description["layers"] if spec["op"] == "quantize"
+                     for t in spec["element_types"]]
+    assert {"width": 1, "integer": 3, "signed": True, "rounding": "RND", "overflow": "SAT_SYM"} in element_types
