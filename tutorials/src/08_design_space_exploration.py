@@ -43,7 +43,7 @@ space = {
     "data": {"source": "synthetic", "n_events": events},
     "board": "pynq-z2",
     "models": [
-        {"kind": "nn", "grid": {"sizes": ["8", "16-8"], "bits": [4, 6, 8],
+        {"kind": "nn", "grid": {"sizes": ["8", "16-8"], "bits": [4, 8],
                                 "epochs": [max(1, lab.settings.qat_epochs // 3)]}},
         {"kind": "bdt", "grid": {"rounds": [10, 30], "depth": [2, 3]}},
     ],
@@ -58,7 +58,7 @@ space
 # board: pynq-z2
 # models:
 #   - kind: nn
-#     grid: {sizes: ["8", "16-8"], bits: [4, 6, 8], epochs: [1]}
+#     grid: {sizes: ["8", "16-8"], bits: [4, 8], epochs: [1]}
 #   - kind: bdt
 #     grid: {rounds: [10, 30], depth: [2, 3]}
 # ```
@@ -77,7 +77,7 @@ from fastml_lab.sweep import load_space
 n_points = ...   # an integer
 
 checks.check_number(n_points, len(load_space(space).grid()),
-                    why="a grid is every combination of each model's lists: 2 x 3 NN points plus 2 x 2 BDT points",
+                    why="a grid is every combination of each model's lists: 2 x 2 NN points plus 2 x 2 BDT points",
                     hint="multiply the lengths of the lists of each model, then add the models")
 
 # %% [markdown]
