@@ -8,10 +8,12 @@ value is compared. A model the toolkit refuses with a clear FastMLError counts a
 models tried/refused, values compared and mismatches, and writes every failing case (seed,
 description, error) to a JSON file from which ``--replay`` runs it again.
 
-Run by hand (about 5-8 s a model on one core)::
+Run by hand (g++ dominates: 5-10 s a model on a quiet core, 20-30 s on a loaded one)::
 
-    python bench/bench_fuzz.py --seeds 0:120 --families nn,hgq,bdt --workers 1 --out fuzz_failures.json
+    python bench/bench_fuzz.py --seeds 100:200 --workers 1 --out fuzz_failures.json --log fuzz.jsonl
     python bench/bench_fuzz.py --replay fuzz_failures.json      # the failing cases again, kept on disk
+    python bench/bench_fuzz.py --summarize fuzz.jsonl            # the counts of a --log file so far
+    python bench/bench_fuzz.py --fixed-seeds 0:10                # FixedType vs ap_fixed, one compile a seed
 """
 
 from __future__ import annotations
@@ -63,7 +65,11 @@ def main(argv=None):
     parser.add_argument("--workdir", default=None, help="where projects are written (default: a temporary folder)")
     parser.add_argument("--fixed-seeds", default=None,
                         help="instead of models: FixedType vs g++'s ap_fixed, one compile per seed (e.g. 0:5)")
+    parser.add_argument("--summarize", default=None,
+                        help="print the counts of a --log file (a campaign still running, or one that was stopped)")
     args = parser.parse_args(argv)
+    if args.summarize:
+        return summarize(Path(args.summarize), args.out)
     if args.fixed_seeds:
         return fixed_campaign(_seeds(args.fixed_seeds))
     signal.signal(signal.SIGTERM, _interrupt)
@@ -93,6 +99,23 @@ def main(argv=None):
             print("Interrupted: the counts below are for the models that finished.", flush=True)
             pool.shutdown(wait=False, cancel_futures=True)
     return tally.summary(args.out)
+
+
+def summarize(log: Path, out) -> int:
+    """The summary of the outcomes in a JSON-lines log written with ``--log``."""
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    tally = Tally(len(lines), None)
+    for i, r in enumerate(lines, 1):
+        tally.add(i, (r["family"], r["seed"], r.get("small", False)), _Done(r), quiet=True)
+    return tally.summary(out, elapsed=sum(r.get("seconds", 0.0) for r in lines))
+
+
+class _Done:
+    def __init__(self, result):
+        self._result = result
+
+    def result(self):
+        return dict(self._result)
 
 
 def _interrupt(signum, frame):
@@ -132,7 +155,7 @@ class Tally:
         self.log = open(log_path, "a") if log_path else None
         self.start = time.perf_counter()
 
-    def add(self, i: int, job, future) -> None:
+    def add(self, i: int, job, future, quiet: bool = False) -> None:
         family, seed, small = job
         try:
             r = future.result()
@@ -156,16 +179,18 @@ class Tally:
         if self.log:
             self.log.write(json.dumps({k: v for k, v in r.items() if k != "case"}) + "\n")
             self.log.flush()
+        if quiet:
+            return
         print(f"[{i}/{self.n_jobs} {time.perf_counter() - self.start:6.0f}s] {r['status']:8s} "
               f"{r['values']:7d} values {r['mismatches']} mismatches  {r['description'][:110]}"
               + (f"  <- {r.get('error')}: {r.get('message', '')[:160]}" if r["status"] != "ok" else ""),
               flush=True)
 
-    def summary(self, out) -> int:
+    def summary(self, out, elapsed: float | None = None) -> int:
         if self.log:
             self.log.close()
         c = self.counts
-        elapsed = time.perf_counter() - self.start
+        elapsed = time.perf_counter() - self.start if elapsed is None else elapsed
         print(f"\n{c['tried']} models tried in {elapsed / 60:.1f} min: {c['ok']} compared, "
               f"{c['refused']} refused, {c['mismatch']} with mismatches, {c['crash']} crashed")
         print(f"{c['values']:,} output values compared, {c['mismatched values']:,} mismatches")
