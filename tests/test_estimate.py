@@ -163,7 +163,9 @@ def test_a_recorded_synthesis_report_replaces_the_totals(project, tmp_path):
     result = estimate(copy)
     assert result.kind == SYNTHESIS_REPORT and (result.latency_cycles, result.ii_cycles) == (77, 78)
     assert result.resources == {"dsp": 7, "lut": 4321, "ff": 3210, "bram_18k": 2}
+    assert estimate(copy, board="pynq-z2").kind == SYNTHESIS_REPORT  # naming its own board changes nothing
     assert estimate(copy, reuse_factor=2).kind == C_SYNTHESIS  # a what-if is the model's again
+    assert estimate(copy, board="zcu102").kind == C_SYNTHESIS
 
 
 def test_cli_json_and_table(project, capsys):

@@ -262,9 +262,13 @@ def estimate(source, board=None, part=None, *, flavour: str | None = None, preci
     target = resolve_target(board, part, clock_period_ns, flavour, default_board=found.get("board"),
                             default_part=found.get("part"), default_clock_ns=found.get("clock_ns"),
                             default_interface=found["description"].get("interface", "parallel"))
+    # A recorded report describes the project as exported: it applies unless the target or the settings change.
+    same = (target.part == found.get("part") and (reuse_factor or found.get("reuse")) == found.get("reuse")
+            and (strategy or found.get("strategy")) == found.get("strategy")
+            and (target.board.name if target.board else None) == (found["board"].name if found.get("board") else None))
     return estimate_description(found["description"], found["arrays"], target, source_name=found["name"],
                                 reuse_factor=reuse_factor or found.get("reuse"), strategy=strategy or found.get("strategy"),
-                                report=None if (board or part or reuse_factor or strategy) else found.get("report"))
+                                report=found.get("report") if same else None)
 
 
 def estimate_description(description: dict, arrays: dict, target: Target, *, source_name: str = "firmware",
