@@ -17,7 +17,8 @@
 # - export the trees with conifer, check the C simulation against the emulator, and run the BDT
 #   **overlay** (software backend) with 0 mismatches.
 #
-# Computing time: about two minutes on two cores (the C simulation of the trees takes most of it).
+# Computing time: two to three minutes on two cores with `FASTML_LAB_QUICK=1`, more at full size:
+# compiling the C simulation of the trees (every tree unrolled into C++) takes most of it.
 # It needs xgboost and conifer (`pip install 'fastml-lab[lab]'`) and `g++`; on a PYNQ-Z2 the
 # training and export cells are skipped with a notice.
 
