@@ -164,7 +164,8 @@ def test_quick_demo_trains_exports_and_checks_the_bdt(quick_demo):
     assert bdt["profile"]["total_overflows"] == 0 or bdt["precision"] != bdt["profile"]["precision"]
     assert {k: bdt["precision"][k] for k in ("input", "threshold", "score")} == bdt["profile"]["suggested_precision"]
     assert bdt["fixed_accuracy"] >= bdt["accuracy"] - 0.01
-    assert bdt["mismatches_emulator_vs_csim"] == 0 and bdt["csim_events"] == report["settings"]["csim_events"]
+    assert bdt["mismatches_emulator_vs_csim"] == 0
+    assert bdt["csim_events"] == min(report["settings"]["csim_events"], report["data"]["n_test"])
     estimate = bdt["estimate"]
     assert estimate["kind"] == "estimate" and estimate["DSP"] == 0 and estimate["LUT"] > 0 and estimate["FF"] > 0
     assert bdt["timing"] == {"latency_cycles": estimate["latency_cycles"], "ii_cycles": estimate["ii_cycles"],
