@@ -120,7 +120,7 @@ def _bad_input_cases(tmp_path):
     np.savetxt(csv, np.zeros((3, 6)))
     return {
         "columns": (cols, ["(n_events, 6)", "(4, 5)"]),
-        "nan": (nan, ["NaN", "X[2, 3] is nan"]),  # the shared input check names the position
+        "nan": (nan, ["NaN", "nan.npy[2, 3] is nan"]),  # the shared input check names the position
         "missing": (tmp_path / "nothere.npy", ["nothere.npy", "does not exist"]),
         "not_npy": (csv, ["x.csv", ".npy"]),
     }
