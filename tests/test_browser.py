@@ -244,21 +244,24 @@ def test_walk_runs_from_data_to_the_software_overlay_in_jupyterlab(jupyter_lab, 
 
 def test_walk_runs_boosted_decision_trees_to_the_software_overlay_in_jupyterlab(jupyter_lab, browser, artifacts):
     """The model choice at Train: boosted decision trees, then Precision, Export and Deploy; its
-    own notebook and project folder."""
+    own notebook and project folder, in a JupyterLab workspace of its own (the default one would
+    reopen the first test's notebook beside it)."""
     root = jupyter_lab.root
     write_walk_notebook(root / "bdt_project", quick=True, path=root / "bdt_walk.ipynb")
     page = browser.new_page(viewport={"width": 1300, "height": 3600})
     with shot_on_failure(page, artifacts / "bdt_failed.png"):
-        open_and_run_the_walk(page, jupyter_lab, "lab/tree", "bdt_walk.ipynb", artifacts / "bdt_0_walk.png")
+        open_and_run_the_walk(page, jupyter_lab, "lab/workspaces/bdt/tree", "bdt_walk.ipynb",
+                              artifacts / "bdt_0_walk.png")
         run_steps(page, BDT_STEPS[:1], "bdt", artifacts)
         page.locator(".fastml-lab-stepper button", has_text="2 · Train").click()
         page.locator(".fastml-lab-step-train .fastml-lab-family button", has_text="boosted decision trees").click()
         run_steps(page, BDT_STEPS[1:], "bdt", artifacts, start=2)
-        assert "boosted decision trees" in page.locator(".fastml-lab-step-train .fastml-lab-numbers").inner_text()
-        assert "suggested precision" in page.locator(".fastml-lab-step-quantize .fastml-lab-numbers").inner_text()
         assert "software overlay" in page.locator(".fastml-lab-step-deploy .fastml-lab-numbers").inner_text()
-        page.locator(".fastml-lab-stepper button", has_text="4 · Export").click()
-        assert "0 mismatches" in page.locator(".fastml-lab-step-export .fastml-lab-numbers").inner_text()
+        for name, title, text in (("train", "2 · Train", "boosted decision trees"),
+                                  ("quantize", "3 · Precision", "suggested precision"),
+                                  ("export", "4 · Export", "0 mismatches")):
+            page.locator(".fastml-lab-stepper button", has_text=title).click()  # the stack shows one step
+            assert text in page.locator(f".fastml-lab-step-{name} .fastml-lab-numbers").inner_text(), name
         assert_nothing_spilled(page)
     assert (root / "bdt_project" / "bdt_model.json").is_file()
     assert (root / "bdt_project" / "bitstreams" / "lab_model" / "manifest.json").is_file()
