@@ -68,7 +68,7 @@ class QuantizeStep(Step):
                                           tooltip="one type for every part, e.g. ap_fixed<6,3>, or parts: "
                                                   "input=ap_fixed<12,4> score=ap_fixed<12,5>",
                                           layout=widgets.Layout(width="60%"))
-        self.use_suggested = widgets.Checkbox(value=True, indent=False,
+        self.use_suggested = widgets.Checkbox(value=True, indent=False, layout=widgets.Layout(width="auto"),
                                               description="export with the profile's suggested precision")
         self.widths = widgets.Text(value=_bits_text(sizes(True, "walk").bdt_widths), description="study bits")
         return [self.bdt_precision, widgets.HBox([self.use_suggested, self.widths])]
