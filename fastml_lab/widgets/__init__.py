@@ -26,7 +26,7 @@ import importlib
 DEFAULT_PROJECT_DIR = "fastml_lab_project"
 
 _EXPORTS = {
-    "DataStep": "data_step", "TrainStep": "train_step", "QuantizeStep": "quantize_step",
+    "DataStep": "data_step", "TrainStep": "train_step", "QuantizeStep": "quantize_step", "ExploreStep": "explore_step",
     "ExportStep": "export_step", "DeployStep": "deploy_step", "LabState": "state",
     "StepResult": "state", "Walk": "walk", "lab": "walk",
 }

@@ -75,7 +75,8 @@ class ExploreStep(Step):
         self.rounds = widgets.Text(value="10, 30", description="BDT rounds", layout=wide)
         self.depth = widgets.Text(value="2, 3", description="BDT depths", layout=wide)
         self.epochs = widgets.BoundedIntText(value=1, min=1, max=1000, description="epochs")
-        self.workers = widgets.BoundedIntText(value=2, min=1, max=256, description="local workers")
+        # One worker by default: two TensorFlow workers need about 3 GiB, more than Binder gives.
+        self.workers = widgets.BoundedIntText(value=1, min=1, max=256, description="local workers")
         self.scheduler = widgets.Text(value="", description="scheduler", placeholder="tcp://HOST:PORT (empty: local)",
                                       layout=widgets.Layout(width="40%"))
         self.live = widgets.Image(format="png").add_class("fastml-lab-live-front")

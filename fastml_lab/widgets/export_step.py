@@ -324,9 +324,12 @@ class ExportStep(Step):
         source = "synthesis report" if synthesis else "estimate before synthesis"
         clock = timing.get("clock_mhz")
         latency = timing.get("latency_cycles")
-        text = f"{latency} cycles, II {timing.get('ii_cycles')} cycles at {clock} MHz"
+        ii = timing.get("ii_cycles")
+        text = f"{latency} cycles, II {ii} cycles at {clock} MHz"
         if latency and clock:
-            text += f" = {latency / clock:.2f} µs"
+            text += f" = {latency * 1000 / clock:,.0f} ns"
+        if ii and clock:
+            text += f"; {clock * 1e6 / ii:,.0f} events/s"
         result.add(f"latency ({source})", text)
         report = project.meta.get("synthesis")
         if report:

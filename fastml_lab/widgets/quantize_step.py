@@ -301,13 +301,24 @@ class QuantizeStep(Step):
 def add_fit_estimate(step: Step, result: StepResult, estimate) -> None:
     """The fit estimate's numbers and budget bars (shared by Quantize and Export)."""
     budget = estimate.budget
-    result.add(f"fits the {budget.board} (estimate)", "yes" if estimate.fits else "no")
-    result.add("resource estimate", f"{estimate.dsp:,} DSP, {estimate.lut:,} LUT "
-                                    f"({estimate.nonzero_weights:,} non-zero weights)")
-    step.add_figure(result, "fit", plot_budget({"DSP": estimate.dsp, "LUT": estimate.lut},
-                                               {"DSP": budget.dsp, "LUT": budget.lut},
-                                               f"Estimate against the {budget.board} budget "
-                                               "(multiplications only, not synthesis)",
+    hw = estimate.hardware
+    result.add(f"fits the {budget.board} ({estimate.kind})", "yes" if estimate.fits else "no")
+    if hw is None or hw.budget is None:  # no hardware model behind it: multiplications only
+        result.add("resource estimate", f"{estimate.dsp:,} DSP, {estimate.lut:,} LUT "
+                                        f"({estimate.nonzero_weights:,} non-zero weights)")
+        used, caps = {"DSP": estimate.dsp, "LUT": estimate.lut}, {"DSP": budget.dsp, "LUT": budget.lut}
+    else:
+        figures, kind = hw.compared()
+        labels = {"dsp": "DSP", "lut": "LUT", "ff": "FF", "bram_18k": "BRAM18"}
+        used = {labels[k]: figures[k] for k in labels}
+        caps = {labels[k]: hw.budget[k] for k in labels}
+        result.add("resource estimate", ", ".join(f"{v:,} {k}" for k, v in used.items())
+                   + f" ({kind}, with the board design; {estimate.nonzero_weights:,} non-zero weights)")
+        result.add("latency (estimate)", f"{hw.latency_ns:,.0f} ns ({hw.latency_cycles} cycles at "
+                                         f"{hw.clock_mhz:g} MHz), II {hw.ii_cycles}: "
+                                         f"{hw.events_per_s:,.0f} events/s")
+    step.add_figure(result, "fit", plot_budget(used, caps, f"Estimate against the {budget.board} budget "
+                                                           f"({estimate.kind})",
                                                board=f"{budget.board} ({budget.part})"))
 
 

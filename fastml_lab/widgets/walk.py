@@ -17,17 +17,20 @@ from .export_step import ExportStep
 from .panel import notice_html
 from .quantize_step import QuantizeStep
 from .runner import Runner, describe_error
+from .explore_step import ExploreStep
 from .state import LabState
 from .train_step import TrainStep
 
-STEP_CLASSES = (DataStep, TrainStep, QuantizeStep, ExportStep, DeployStep)
+STEP_CLASSES = (DataStep, TrainStep, QuantizeStep, ExploreStep, ExportStep, DeployStep)
 #: What each step leaves on the state; any of them present marks the step done.
 PRODUCES = {"data": ("dataset",), "train": ("model",), "quantize": ("quantized", "plan", "precision"),
-            "export": ("project",), "deploy": ("package",)}
+            "explore": (), "export": ("project",), "deploy": ("package",)}
 
 
 class Walk:
-    """Data -> Train -> Quantize -> Export -> Deploy, one panel at a time.
+    """Data -> Train -> Quantize (or Precision) -> Explore -> Export -> Deploy, one panel at a time.
+
+    Explore is optional: a design-space sweep whose chosen point Export takes like a quantized model.
 
     ``walk.steps`` holds the step objects (``walk.step("train")`` finds one by name) and
     ``walk.state`` what they share. Display it as the last expression of a cell.
@@ -69,14 +72,14 @@ class Walk:
             self._restorer.start(lambda task: self.state.restore(), name="fastml-lab-restore")
 
     def step(self, name: str):
-        """The step called ``name`` ('data', 'train', 'quantize', 'export', 'deploy')."""
+        """The step called ``name`` ('data', 'train', 'quantize', 'explore', 'export', 'deploy')."""
         for step in self.steps:
             if step.name == name:
                 return step
         raise KeyError(f"no step {name!r}; steps: {', '.join(s.name for s in self.steps)}")
 
     def go(self, index: int) -> None:
-        """Show step ``index`` (0-4)."""
+        """Show step ``index`` (0 to the number of steps - 1)."""
         self.stepper.value = max(0, min(len(self.steps) - 1, index))
 
     def wait_restored(self, timeout: float | None = None) -> bool:

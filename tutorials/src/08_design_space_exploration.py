@@ -89,12 +89,16 @@ checks.check_number(n_points, len(load_space(space).grid()),
 # hardware estimate, then returns plain numbers. Every finished point is written to the sweep
 # folder at once, so a sweep stopped halfway (Ctrl-C, a closed laptop) keeps what it finished and
 # the same call resumes it. The Dask **dashboard** link shows the workers at work.
+#
+# Each worker holds its own TensorFlow (about 1.5 GB at its peak), so this notebook uses one
+# worker, which fits a 2 GB Binder session; on a laptop with more memory, `workers=2` or more runs
+# points side by side.
 
 # %%
 %%needs tensorflow hls4ml distributed
 from fastml_lab.sweep import report, run_sweep
 
-summary = run_sweep(space, lab.work / "sweep", workers=2,
+summary = run_sweep(space, lab.work / "sweep", workers=1,
                     on_start=lambda s: print(f"{s.workers} workers, dashboard: {s.dashboard}"))
 print(summary.describe())
 
