@@ -318,6 +318,19 @@ def step_hls(run: DemoRun) -> None:
     run.add_summary("emulator vs C sim", f"{check.mismatches} mismatches on {check.values:,} values")
     run.add_summary("speed", f"emulator {len(X) / t_emulator:,.0f} events/s, "
                              f"C sim {check.events / check.csim_seconds:,.0f} events/s")
+    _headline(run, model, X)
+
+
+def _headline(run: DemoRun, model, X) -> None:
+    """Tens of nanoseconds on an FPGA (estimated) against one event on this CPU (measured)."""
+    from .estimate.headline import headline_table, median_latency_s, trigger_headline
+
+    firmware, one = run.project.firmware(), X[:1]
+    cpu = {"the emulator": median_latency_s(lambda: firmware.predict(one)),
+           "Keras": median_latency_s(lambda: model(one, training=False), repeats=20)}
+    headline = trigger_headline(run.project, cpu)
+    run.report["hls"]["headline"] = headline
+    run.add_summary("latency of one event", "\n" + headline_table(headline))
 
 
 def step_overlay(run: DemoRun) -> None:
@@ -409,7 +422,8 @@ def comparison(report: dict) -> dict:
         timing = hls.get("timing") or {}
         rows["nn"] = {"accuracy": report["float"]["accuracy"], "fixed_accuracy": hls["fixed_accuracy"],
                       "mismatches": hls["mismatches_emulator_vs_csim"],
-                      "LUT": fit["lut"] if fit else None, "FF": None, "DSP": fit["dsp"] if fit else None,
+                      "LUT": fit["lut"] if fit else None, "FF": fit.get("ff") if fit else None,
+                      "DSP": fit["dsp"] if fit else None,
                       **_latency(timing), "kind": "estimate"}
     bdt = report.get("bdt")
     if bdt and "estimate" in bdt:

@@ -151,6 +151,15 @@ def test_quick_demo_end_to_end(quick_demo):
     assert hls["mismatches_keras_vs_emulator"] == 0 and hls["mismatches_emulator_vs_csim"] == 0
     assert hls["fixed_accuracy"] == pytest.approx(quantized["accuracy"], abs=1e-9)
     assert report["overlay"]["identical_to_emulator"]
+    # The headline: tens of nanoseconds on an FPGA (estimated) against one event on this CPU (measured).
+    headline = hls["headline"]
+    fpga, cpu = headline["fpga"], headline["cpu"]
+    assert [row["kind"] for row in cpu] == ["measurement", "measurement"]
+    assert all(row["kind"] != "measurement" for row in fpga)
+    assert all(10 <= row["latency_ns"] <= 10_000 and row["events_per_s"] > 0 for row in fpga)
+    assert fpga[1]["latency_ns"] < fpga[0]["latency_ns"]  # 200 MHz and a faster part beat the Z2
+    assert max(row["latency_ns"] for row in fpga) < min(row["latency_ns"] for row in cpu)
+    assert "latency of one event" in result.stdout and "(measured)" in result.stdout
     assert (out / "qat_model.keras").stat().st_size > 1000
     assert "QAT accuracy" in result.stdout and "fits the PYNQ-Z2" in result.stdout
 

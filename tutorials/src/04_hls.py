@@ -216,6 +216,23 @@ for reuse in (1, 4, 16, 64):
     print(f"{reuse:5d}  {multipliers:11,d}  {timing['latency_cycles']:7d}  {timing['ii_cycles']:3d}")
 
 # %% [markdown]
+# ### Nanoseconds against milliseconds
+#
+# This is why triggers use FPGAs. The hardware estimate (`fastml_lab.estimate`, labelled as an
+# estimate: no synthesis ran) gives the exported model's latency on the PYNQ-Z2 and on a large
+# trigger FPGA (an Alveo U250 part at 200 MHz); beside them, one event through the emulator and
+# through Keras on this CPU, measured.
+
+# %%
+%%needs tensorflow hls4ml
+from fastml_lab.estimate.headline import headline_table, median_latency_s, trigger_headline
+
+one_event = ds.X_test[:1]
+cpu = {"the emulator": median_latency_s(lambda: firmware.predict(one_event)),
+       "Keras": median_latency_s(lambda: model(one_event, training=False), repeats=20)}
+print(headline_table(trigger_headline(project, cpu)))
+
+# %% [markdown]
 # hls4ml only accepts reuse factors that divide the layers' sizes evenly; `export` refuses
 # others and lists the valid ones.
 #
