@@ -11,6 +11,7 @@ command line can catch one class::
     ├── TrainingError (RuntimeError)      training diverged (the loss became NaN or infinite)
     ├── ToolchainNotFoundError (RuntimeError)   g++, Vitis HLS or Vivado is missing
     ├── CompileError (RuntimeError)       g++ is there but the C simulation did not compile
+    ├── CsimError (RuntimeError)          the compiled C simulation stopped (an ap_types assertion, a timeout)
     ├── IntegrityError (ValueError)       a package's files do not match its manifest
     ├── BoardError (RuntimeError)         the PYNQ board or its DMA failed, or is absent
     └── BitExactMismatchError (AssertionError)  two implementations disagree (carries indices)
@@ -51,6 +52,10 @@ class ToolchainNotFoundError(FastMLError, RuntimeError):
 
 class CompileError(FastMLError, RuntimeError):
     """g++ is there but a project's C++ did not compile (or link, or finish in time)."""
+
+
+class CsimError(FastMLError, RuntimeError):
+    """The compiled C simulation stopped before it finished (an ap_types assertion, a timeout)."""
 
 
 class IntegrityError(FastMLError, ValueError):

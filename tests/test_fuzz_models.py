@@ -88,3 +88,17 @@ def test_cases_the_campaign_found(tmp_path, family, seed):
     element_types = [t for spec in firmware.description["layers"] if spec["op"] == "quantize"
                      for t in spec["element_types"]]
     assert {"width": 1, "integer": 3, "signed": True, "rounding": "RND", "overflow": "SAT_SYM"} in element_types
+
+
+def test_a_c_simulation_that_aborts_is_a_clear_error_not_a_dead_process(tmp_path):
+    """nn 210 (the campaign): its types make the ap_types headers fail an ``assert`` inside the C
+    simulation (reading a bit beyond the MSB of a 34-bit intermediate). The simulation runs in a child
+    process, so the abort becomes a CsimError that says so, and this process lives on."""
+    from fastml_lab.exceptions import CsimError
+    from fastml_lab.hls.csim import run_csim
+
+    r = run_case(make_case("nn", 210), tmp_path, keep=True)
+    assert r["error"] == "CsimError" and r["stage"] == "C simulation", r
+    assert "Assertion" in r["message"] and "ap_types" in r["message"]
+    with pytest.raises(CsimError, match="stopped"):
+        run_csim(tmp_path / "nn_210", [[0.5, -0.25]])

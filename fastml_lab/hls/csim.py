@@ -9,7 +9,6 @@ sources' hashes, so a second run does not recompile.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import logging
 import os
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..exceptions import CompileError, ToolchainNotFoundError
+from ..exceptions import CompileError, CsimError, ToolchainNotFoundError
 from ..project import open_project
 
 log = logging.getLogger("fastml_lab")
@@ -35,9 +34,8 @@ extern "C" void fastml_predict(double *x, double *y, long n, long n_in, long n_o
     for (long i = 0; i < n; i++) myproject_double(x + i * n_in, y + i * n_out);
 }
 """
-_LOADED: dict = {}
 
-__all__ = ["CompileError", "CsimBuild", "compile_csim", "run_csim"]
+__all__ = ["CompileError", "CsimBuild", "CsimError", "compile_csim", "run_csim"]
 
 
 @dataclass(frozen=True)
@@ -138,21 +136,55 @@ def _run(cmd, cwd, what):
                            f"{proc.returncode}) in {cwd}:\n{proc.stderr[-3000:]}")
 
 
+#: Runs the compiled library on one batch in a child process: argv = library, inputs, outputs, n_out.
+_RUNNER = """
+import ctypes, sys
+import numpy as np
+lib = ctypes.CDLL(sys.argv[1])
+lib.fastml_predict.restype = None
+lib.fastml_predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_long, ctypes.c_long]
+x = np.ascontiguousarray(np.load(sys.argv[2]), dtype=np.float64)
+y = np.zeros((x.shape[0], int(sys.argv[4])), dtype=np.float64)
+lib.fastml_predict(x.ctypes.data, y.ctypes.data, x.shape[0], x.shape[1], y.shape[1])
+np.save(sys.argv[3], y)
+"""
+RUN_TIMEOUT_S = 600
+
+
 def run_csim(project, X) -> np.ndarray:
-    """Outputs of the compiled C simulation for inputs ``X`` (n, n_inputs), as float64."""
+    """Outputs of the compiled C simulation for inputs ``X`` (n, n_inputs), as float64.
+
+    The simulation runs in a child process: the ap_types headers abort (``assert``) on some type
+    combinations, which must end in a CsimError here, not take the notebook's kernel down with it.
+    """
+    import sys
+    import tempfile
+
     project = open_project(project)
     firmware = project.firmware()
     X = firmware.validate_input(X)
     lib_path = compile_csim(project)
-    lib = _LOADED.get(lib_path)
-    if lib is None:
-        lib = ctypes.CDLL(str(lib_path))
-        lib.fastml_predict.restype = None
-        lib.fastml_predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long,
-                                       ctypes.c_long, ctypes.c_long]
-        _LOADED[lib_path] = lib
-    x = np.ascontiguousarray(X, dtype=np.float64)
-    y = np.zeros((x.shape[0], firmware.n_outputs), dtype=np.float64)
-    if x.shape[0]:
-        lib.fastml_predict(x.ctypes.data, y.ctypes.data, x.shape[0], firmware.n_inputs, firmware.n_outputs)
-    return y
+    if not X.shape[0]:
+        return np.zeros((0, firmware.n_outputs))
+    with tempfile.TemporaryDirectory(prefix="fastml-csim-") as tmp:
+        x_path, y_path = Path(tmp) / "x.npy", Path(tmp) / "y.npy"
+        np.save(x_path, np.ascontiguousarray(X, dtype=np.float64))
+        try:
+            proc = subprocess.run([sys.executable, "-c", _RUNNER, str(lib_path), str(x_path), str(y_path),
+                                   str(firmware.n_outputs)], capture_output=True, text=True,
+                                  timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise CsimError(f"The C simulation of {project.path} did not finish {X.shape[0]:,} events within "
+                            f"{RUN_TIMEOUT_S} s.") from None
+        if proc.returncode != 0 or not y_path.is_file():
+            lines = [line for line in proc.stderr.splitlines() if line.strip()]
+            why = next((line for line in lines if "Assertion" in line), lines[-1] if lines else "")
+            if "Assertion" in why:
+                why = why[why.find(os.sep + "ap_types" + os.sep) + 1:] if "ap_types" in why else why
+                hint = (" The ap_types headers rejected a value of this model's types (an internal check "
+                        "that the HLS tool's C simulation would hit too); choose other widths or modes.")
+            else:
+                hint = ""
+            raise CsimError(f"The C simulation of {project.path} stopped (exit status {proc.returncode}): "
+                            f"{why[-400:].rstrip('.')}.{hint}")
+        return np.load(y_path)
