@@ -20,19 +20,10 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-
-
-def timed(fn, *args, repeat=1):
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn(*args)
-        best = min(best, time.perf_counter() - start)
-    return best, result
+from bench_emulator import timed  # the same best-of-N timer as the emulator benchmark (this folder)
 
 
 def main(argv=None):

@@ -231,7 +231,47 @@ def _user() -> str:
         return str(os.getuid())
 
 
-class BoardOverlay(Accelerator):
+class _BoardDriver(Accelerator):
+    """What every board driver shares: the lock, verification, the profile's label, closing.
+
+    A driver sets ``measured_on``, holds ``self._lock`` and ``self.timeout_s``, frees its buffers in
+    ``_free_buffers`` and adds its own facts in ``_describe_extra``.
+    """
+
+    backend = "board"
+    measured_on = "the board"
+
+    def verify(self, X, record: bool = True) -> dict:
+        """Compare the board with the software overlay on ``X``; record a clean run in the package.
+
+        ``mismatches`` counts output values that differ (:func:`fastml_lab.compare.count_mismatches`).
+        """
+        return verify_board(self, X, record)
+
+    def describe(self) -> dict:
+        info = super().describe()
+        info.update({**self._describe_extra(), "timeout_s": self.timeout_s, "lock": str(self._lock.path)})
+        return info
+
+    def _describe_extra(self) -> dict:
+        return {}
+
+    def profile(self, X, scale: bool = False, repeats: int = 50) -> dict:
+        result = super().profile(X, scale=scale, repeats=repeats)
+        result["measured_on"] = self.measured_on
+        return result
+
+    def _free_buffers(self) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        try:
+            self._free_buffers()
+        finally:
+            self._lock.release()
+
+
+class BoardOverlay(_BoardDriver):
     """The package's bitstream on a PYNQ board, driven through its AXI DMA.
 
     ``timeout_s`` bounds each transfer; ``lock_dir`` holds the board lock (default: the system
@@ -239,7 +279,7 @@ class BoardOverlay(Accelerator):
     pynq module (tests pass a fake one).
     """
 
-    backend = "board"
+    measured_on = "the board, through Python and the AXI DMA"
 
     def __init__(self, package, timeout_s: float = DEFAULT_TIMEOUT_S, lock_dir=None,
                  overlay_kwargs=None, pynq=None):
@@ -341,28 +381,5 @@ class BoardOverlay(Accelerator):
             if spins > 100:
                 time.sleep(5e-5)
 
-    # ------------------------------------------------------------------ checks and lifetime
-    def verify(self, X, record: bool = True) -> dict:
-        """Compare the board with the software overlay on ``X``; record a clean run in the package.
-
-        ``mismatches`` counts output values that differ (:func:`fastml_lab.compare.count_mismatches`).
-        """
-        return verify_board(self, X, record)
-
-    def describe(self) -> dict:
-        info = super().describe()
-        info.update({"dma": self.dma_name, "ip": self.ip_names,
-                     "max_transfer_bytes": self.max_transfer_bytes, "timeout_s": self.timeout_s,
-                     "lock": str(self._lock.path)})
-        return info
-
-    def profile(self, X, scale: bool = False, repeats: int = 50) -> dict:
-        result = super().profile(X, scale=scale, repeats=repeats)
-        result["measured_on"] = "the board, through Python and the AXI DMA"
-        return result
-
-    def _close(self) -> None:
-        try:
-            self._free_buffers()
-        finally:
-            self._lock.release()
+    def _describe_extra(self) -> dict:
+        return {"dma": self.dma_name, "ip": self.ip_names, "max_transfer_bytes": self.max_transfer_bytes}

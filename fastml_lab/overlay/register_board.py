@@ -29,8 +29,7 @@ import numpy as np
 
 from ..exceptions import BoardError, FastMLError
 from . import manifest as mf
-from .accelerator import Accelerator
-from .board import DEFAULT_TIMEOUT_S, BoardLock, board_unavailable_reason, import_pynq, verify_board
+from .board import DEFAULT_TIMEOUT_S, BoardLock, _BoardDriver, board_unavailable_reason, import_pynq
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +62,7 @@ def find_ip(overlay, vlnv: str):
     return name, driver, entry
 
 
-class RegisterBoardOverlay(Accelerator):
+class RegisterBoardOverlay(_BoardDriver):
     """A BDT package's bitstream on a PYNQ board: conifer's accelerator behind its control registers.
 
     ``timeout_s`` bounds each run of the IP; ``max_events`` is the largest batch per run (the
@@ -71,7 +70,7 @@ class RegisterBoardOverlay(Accelerator):
     ``pynq`` replaces the pynq module (tests pass a fake one).
     """
 
-    backend = "board"
+    measured_on = "the board, through Python and the accelerator's control registers"
 
     def __init__(self, package, timeout_s: float = DEFAULT_TIMEOUT_S, lock_dir=None,
                  overlay_kwargs=None, pynq=None, max_events: int = DEFAULT_MAX_EVENTS):
@@ -227,24 +226,5 @@ class RegisterBoardOverlay(Accelerator):
             out_buf.invalidate()
         return np.array(out_buf[:n_out], copy=True)
 
-    # ------------------------------------------------------------------ checks and lifetime
-    def verify(self, X, record: bool = True) -> dict:
-        """Compare the board with the software overlay on ``X``; record a clean run in the package."""
-        return verify_board(self, X, record)
-
-    def describe(self) -> dict:
-        info = super().describe()
-        info.update({"ip": [self.ip_name], "registers": dict(self.registers), "timeout_s": self.timeout_s,
-                     "lock": str(self._lock.path)})
-        return info
-
-    def profile(self, X, scale: bool = False, repeats: int = 50) -> dict:
-        result = super().profile(X, scale=scale, repeats=repeats)
-        result["measured_on"] = "the board, through Python and the accelerator's control registers"
-        return result
-
-    def _close(self) -> None:
-        try:
-            self._free_buffers()
-        finally:
-            self._lock.release()
+    def _describe_extra(self) -> dict:
+        return {"ip": [self.ip_name], "registers": dict(self.registers)}

@@ -235,19 +235,11 @@ class ExportStep(Step):
     def _check(self, task, s: dict, calls: dict, names: dict, stages: int) -> StepResult:
         """Emulator, Keras and (optionally) the C simulation on the same jets; timing and fit."""
         project = names["prj"]
-        task.check()
-        task.progress(1, stages, "running the emulator")
-        for name in ("rng", "X", "firmware", "emulated"):
-            if name in calls:
-                calls[name].run(names)
-        result = StepResult()
+        result = self._emulated(task, calls, names, stages)
         result.add("project", f"{project.path} ({project.backend}, {project.meta['strategy']}, "
                               f"reuse {project.meta['reuse_factor']})")
         result.add("precision", self._precision_text(s))
-        if s["csim"]:
-            self._run_check(task, calls, names, stages, result)
-        else:
-            result.notes.append("The C simulation was skipped; the outputs come from the emulator only.")
+        self._csim_or_note(task, s, calls, names, stages, result)
         calls["keras_scores"].run(names)
         if "fixed" in calls:
             fixed, floating = calls["fixed"].run(names), calls["floating"].run(names)
@@ -266,19 +258,11 @@ class ExportStep(Step):
     def _check_bdt(self, task, s: dict, calls: dict, names: dict, stages: int) -> StepResult:
         """Emulator, the float trees and (optionally) the C simulation on the same jets; estimate."""
         project = names["prj"]
-        task.check()
-        task.progress(1, stages, "running the emulator")
-        for name in ("rng", "X", "firmware", "emulated"):
-            if name in calls:
-                calls[name].run(names)
-        result = StepResult()
+        result = self._emulated(task, calls, names, stages)
         result.add("project", f"{project.path} ({project.backend}, conifer, {project.meta['n_trees']} trees)")
         chosen = "the Precision step's choice" if s["plan"] == "quantize" else "one type everywhere"
         result.add("precision", f"{chosen}: " + ", ".join(f"{part} {t}" for part, t in project.meta["precision"].items()))
-        if s["csim"]:
-            self._run_check(task, calls, names, stages, result)
-        else:
-            result.notes.append("The C simulation was skipped; the outputs come from the emulator only.")
+        self._csim_or_note(task, s, calls, names, stages, result)
         calls["float_scores"].run(names)
         if "fixed" in calls:
             calls["fixed_scores"].run(names)
@@ -294,6 +278,22 @@ class ExportStep(Step):
         task.progress(stages - 1, stages, "estimating latency and resources")
         add_bdt_estimate(self, result, calls["estimate"].run(names))
         return result
+
+    @staticmethod
+    def _emulated(task, calls: dict, names: dict, stages: int) -> StepResult:
+        """Run the emulator's calls (the inputs, the firmware, its outputs); a new, empty result."""
+        task.check()
+        task.progress(1, stages, "running the emulator")
+        for name in ("rng", "X", "firmware", "emulated"):
+            if name in calls:
+                calls[name].run(names)
+        return StepResult()
+
+    def _csim_or_note(self, task, s: dict, calls: dict, names: dict, stages: int, result: StepResult) -> None:
+        if s["csim"]:
+            self._run_check(task, calls, names, stages, result)
+        else:
+            result.notes.append("The C simulation was skipped; the outputs come from the emulator only.")
 
     def _run_check(self, task, calls: dict, names: dict, stages: int, result: StepResult) -> None:
         stage = {"compiling the C simulation with g++": 2, "running the C simulation": 3}
