@@ -4,7 +4,10 @@ Each seed gives one model per family (``tests/fuzz_helpers.py``): a random dense
 random precision plan, strategy, reuse factor and target (``nn``), a random HGQ2 model (``hgq``)
 and a random BDT (``bdt``). Every model is exported, its C simulation compiled with g++ and run
 next to the emulator on inputs aimed at range edges, grid midpoints and thresholds; every output
-value is compared. A model the toolkit refuses with a clear FastMLError counts as refused. Prints
+value is compared. A model the toolkit refuses with a clear FastMLError counts as refused; one whose
+compiled C simulation aborts (the reference itself stops, reported as a CsimError) is counted apart.
+A worker that dies takes its pool down: the jobs it held run again one by one, so only the job
+that kills its worker is recorded as a crash. Prints
 models tried/refused, values compared and mismatches, and writes every failing case (seed,
 description, error) to a JSON file from which ``--replay`` runs it again.
 
@@ -27,6 +30,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -90,23 +94,39 @@ def main(argv=None):
     print(f"{len(jobs)} models, {args.workers} worker(s), projects in {workdir}", flush=True)
 
     tally = Tally(len(jobs), args.log)
-    with ProcessPoolExecutor(max_workers=args.workers, max_tasks_per_child=40) as pool:
-        futures = {pool.submit(_one, f, s, str(workdir), small, keep): (f, s, small) for f, s, small in jobs}
-        try:
-            for i, future in enumerate(as_completed(futures), 1):
-                tally.add(i, futures[future], future)
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop, and report what finished
-            print("Interrupted: the counts below are for the models that finished.", flush=True)
-            pool.shutdown(wait=False, cancel_futures=True)
+    try:
+        suspects = _run_pool(jobs, args.workers, workdir, keep, tally)
+        # A job whose worker died took the whole pool down with it, and the jobs beside it: each runs
+        # again alone, so only the one that kills its worker is recorded as a crash.
+        for job in suspects:
+            _run_pool([job], 1, workdir, keep, tally, last_try=True)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop, and report what finished
+        print("Interrupted: the counts below are for the models that finished.", flush=True)
     return tally.summary(args.out)
+
+
+def _run_pool(jobs, workers, workdir, keep, tally, last_try=False) -> list:
+    """Run ``jobs`` on a fresh process pool; returns those lost to a dead worker (unless ``last_try``)."""
+    lost = []
+    pool = ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=40)
+    try:
+        futures = {pool.submit(_one, f, s, str(workdir), small, keep): (f, s, small) for f, s, small in jobs}
+        for future in as_completed(futures):
+            if isinstance(future.exception(), BrokenProcessPool) and not last_try:
+                lost.append(futures[future])
+            else:
+                tally.add(futures[future], future)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return lost
 
 
 def summarize(log: Path, out) -> int:
     """The summary of the outcomes in a JSON-lines log written with ``--log``."""
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     tally = Tally(len(lines), None)
-    for i, r in enumerate(lines, 1):
-        tally.add(i, (r["family"], r["seed"], r.get("small", False)), _Done(r), quiet=True)
+    for r in lines:
+        tally.add((r["family"], r["seed"], r.get("small", False)), _Done(r), quiet=True)
     return tally.summary(out, elapsed=sum(r.get("seconds", 0.0) for r in lines))
 
 
@@ -155,7 +175,7 @@ class Tally:
         self.log = open(log_path, "a") if log_path else None
         self.start = time.perf_counter()
 
-    def add(self, i: int, job, future, quiet: bool = False) -> None:
+    def add(self, job, future, quiet: bool = False) -> None:
         family, seed, small = job
         try:
             r = future.result()
@@ -165,6 +185,7 @@ class Tally:
         r["small"] = small
         c = self.counts
         c["tried"] += 1
+        i = c["tried"]
         c[r["status"]] += 1
         c["values"] += r["values"]
         c["mismatched values"] += r["mismatches"]
@@ -172,7 +193,7 @@ class Tally:
         self.per_family[family][r["status"]] += 1
         self.per_family[family]["values"] += r["values"]
         self.ops.update(r.get("ops", []))
-        if r["status"] == "refused":
+        if r["status"] in ("refused", "csim-aborted"):
             self.refusals[f"{r['error']}: {r['message'][:90]}"] += 1
         if r["status"] in ("mismatch", "crash"):
             self.failures.append(r)
@@ -192,15 +213,16 @@ class Tally:
         c = self.counts
         elapsed = time.perf_counter() - self.start if elapsed is None else elapsed
         print(f"\n{c['tried']} models tried in {elapsed / 60:.1f} min: {c['ok']} compared, "
-              f"{c['refused']} refused, {c['mismatch']} with mismatches, {c['crash']} crashed")
+              f"{c['refused']} refused, {c['csim-aborted']} whose C simulation aborted, "
+              f"{c['mismatch']} with mismatches, {c['crash']} crashed")
         print(f"{c['values']:,} output values compared, {c['mismatched values']:,} mismatches")
         for family, f in sorted(self.per_family.items()):
             print(f"  {family}: {f['tried']} tried, {f['ok']} compared, {f['refused']} refused, "
-                  f"{f['mismatch']} mismatch, {f['crash']} crash, {f['values']:,} values")
+                  f"{f['csim-aborted']} C simulation aborted, {f['mismatch']} mismatch, {f['crash']} crash, {f['values']:,} values")
         if self.ops:
             print("  ops exercised (models): " + ", ".join(f"{op} {n}" for op, n in sorted(self.ops.items())))
         if self.refusals:
-            print("Refusals:")
+            print("Refusals (and C simulations that aborted, with their reason):")
             for text, n in self.refusals.most_common():
                 print(f"  {n:4d}  {text}")
         Path(out).write_text(json.dumps({"counts": dict(c), "failures": self.failures}, indent=1))

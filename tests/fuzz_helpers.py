@@ -503,10 +503,12 @@ def run_case(case: dict, workdir: Path, keep: bool = False) -> dict:
     """Export, compile, run both sides and compare; returns a JSON-able outcome.
 
     ``status``: "ok" (every value equal), "refused" (a FastMLError with a message, before any
-    value was compared), "mismatch" or "crash" (any other exception, or a refusal without a message).
+    value was compared), "csim-aborted" (the reference itself stopped: the compiled C simulation
+    aborted and ``run_csim`` said so with a CsimError), "mismatch" or "crash" (any other exception,
+    or a refusal without a message).
     """
     from fastml_lab.compare import count_mismatches
-    from fastml_lab.exceptions import CompileError, FastMLError
+    from fastml_lab.exceptions import CompileError, CsimError, FastMLError
     from fastml_lab.hls import run_csim
 
     workdir = Path(workdir)
@@ -541,7 +543,8 @@ def run_case(case: dict, workdir: Path, keep: bool = False) -> dict:
                                "emulator": float(emulated[row, col])}
     except Exception as exc:  # noqa: BLE001  (a crash is what this campaign looks for)
         kind = "compile" if isinstance(exc, CompileError) else "crash"
-        result.update(status="crash", error=type(exc).__name__, message=str(exc)[:1500], stage=stage,
+        aborted = isinstance(exc, CsimError) and stage == "C simulation"
+        result.update(status="csim-aborted" if aborted else "crash", error=type(exc).__name__, message=str(exc)[:1500], stage=stage,
                       crash_kind=kind, traceback=traceback.format_exc()[-3000:])
     finally:
         result["seconds"] = round(time.perf_counter() - start, 2)
