@@ -99,6 +99,9 @@ def test_relu_layers_fused_activations_and_dropout_are_understood():
                                keras.layers.ReLU(max_value=6.0, name="relu6")])
     with pytest.raises(UnsupportedError, match="'relu6'"):
         build_qat_model(capped, resolve_bits(8, ["fc1"]))
+    fused = keras.Sequential([keras.Input((16,)), keras.layers.Dense(5, activation="softmax", name="out")])
+    with pytest.raises(UnsupportedError, match=r"'out' \(Dense, activation 'softmax'\).*Split the softmax off"):
+        build_qat_model(fused, resolve_bits(8, ["out"]))
 
 
 def test_uniform_mode_keeps_the_chosen_widths_and_the_accuracy(uniform, float_model, jets):  # noqa: F811

@@ -13,6 +13,7 @@ sidecar of ours. xgboost and scikit-learn are imported inside the functions.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -176,9 +177,18 @@ def train_bdt(dataset, spec: BDTSpec | None = None, **settings) -> BDTModel:
     return BDTModel(estimator, spec, n_classes, history, getattr(dataset, "class_names", None))
 
 
+def _threads() -> int:
+    """xgboost's threads: ``OMP_NUM_THREADS`` when set (a sweep's single-thread workers), else the CPUs
+    this process may use."""
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _train_xgboost(spec, n_classes, X, y, validation):
     xgb = require("xgboost", "train boosted decision trees")
-    params = {"max_depth": spec.depth, "eta": spec.learning_rate, "seed": spec.seed, "nthread": 2,
+    params = {"max_depth": spec.depth, "eta": spec.learning_rate, "seed": spec.seed, "nthread": _threads(),
               "tree_method": "hist"}
     if n_classes == 2:
         params.update(objective="binary:logistic", eval_metric="logloss")

@@ -157,6 +157,8 @@ def _kind(layer, is_last: bool) -> str:
         f"Layer {layer.name!r} ({cls}, activation {act!r}) has no bit-exact quantization-aware "
         "counterpart here. Supported: Dense (linear or ReLU), ReLU and linear activations, a final "
         "softmax, Dropout."
+        + (" Split the softmax off: Dense(..., activation='linear') followed by Activation('softmax')."
+           if cls == "Dense" and act == "softmax" else "")
     )
 
 
