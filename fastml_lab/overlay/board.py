@@ -7,6 +7,23 @@ Needs Python 3.10, numpy and pynq 3.1 (the board image); pynq is imported when a
 :class:`BoardOverlay` is created, never at module import. The DMA is found by its IP type in the
 overlay's metadata, buffers are allocated once and reused, every wait has a deadline, results are
 copied out of the DMA buffer, and an OS file lock keeps a second notebook off the board.
+
+What the drivers do when the board misbehaves (both drivers, through :class:`_BoardDriver`):
+
+* A wait that passes its deadline (a stalled IP, or one that would finish late), a DMA channel that
+  halts or reports an error, a receive that ends short of the events sent: BoardError, and the
+  overlay refuses every later call until it is closed and loaded again. A late transfer may still
+  write into the DMA buffers, so they are never read again; loading again programs the fabric,
+  which resets the DMA and the IP. The buffers are freed at ``close()``.
+* KeyboardInterrupt (or any other BaseException) during a transfer: the overlay closes itself (its
+  buffers freed, the board lock released) and the interrupt goes on; load the package again.
+* Loading checks the package's files against the manifest again (the ``.bit``, the ``.hwh`` and the
+  emulator data, with the emulator's digest and sizes) and notes the ``.bit`` and ``.hwh``'s file
+  status; every transfer compares it (two ``stat`` calls) and ``verify()`` hashes both files
+  again, so the overlay never runs, or records a verification, under a manifest that no longer
+  describes the files it loaded.
+* Another process holding the board lock: BoardError naming it (its pid, user, program and
+  overlay), at once or after ``lock_timeout_s``.
 """
 
 from __future__ import annotations
@@ -36,7 +53,10 @@ log = logging.getLogger(__name__)
 #: Used when neither the driver nor the HWH states the DMA's length register width (14 bits).
 SAFE_MAX_TRANSFER_BYTES = (1 << 14) - 1
 DEFAULT_TIMEOUT_S = 5.0
+#: How long loading waits for another user's board lock before giving up (0: refuse at once).
+DEFAULT_LOCK_TIMEOUT_S = 0.0
 LOCK_ENV_VAR = "FASTML_LAB_LOCK_DIR"
+_LOCK_POLL_S = 0.05
 
 
 def import_pynq():
@@ -186,21 +206,31 @@ class BoardLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def acquire(self, what: str) -> "BoardLock":
+    def acquire(self, what: str, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> "BoardLock":
+        """Take the lock for ``what``, waiting up to ``timeout_s`` for another holder to let go."""
         import fcntl
 
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
             raise BoardError(f"Cannot open the board lock {self.path}: {exc}.") from None
+        deadline = time.monotonic() + max(0.0, float(timeout_s))
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown"
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError:
+                    if time.monotonic() >= deadline:
+                        holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown"
+                        waited = f" (waited {timeout_s:g} s)" if timeout_s > 0 else ""
+                        raise BoardError(f"The board is in use: {holder}{waited}. Close that overlay "
+                                         "there (overlay.close() or restart its kernel), then load "
+                                         f"again. Lock file: {self.path}.") from None
+                    time.sleep(min(_LOCK_POLL_S, max(0.0, deadline - time.monotonic())))
+        except BaseException:
             os.close(fd)
-            raise BoardError(f"The board is in use: {holder}. Close that overlay there "
-                             "(overlay.close() or restart its kernel), then load again. "
-                             f"Lock file: {self.path}.") from None
+            raise
         holder = json.dumps({
             "pid": os.getpid(), "user": _user(), "program": " ".join(sys.argv[:2]) or "python",
             "overlay": what, "since": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -232,25 +262,103 @@ def _user() -> str:
 
 
 class _BoardDriver(Accelerator):
-    """What every board driver shares: the lock, verification, the profile's label, closing.
+    """What every board driver shares: the lock, the package's files, faults, verification, the
+    profile's label, closing.
 
-    A driver sets ``measured_on``, holds ``self._lock`` and ``self.timeout_s``, frees its buffers in
-    ``_free_buffers`` and adds its own facts in ``_describe_extra``.
+    A driver sets ``measured_on``, holds ``self._lock`` and ``self.timeout_s``, calls
+    :meth:`_check_package` once the lock is held and :meth:`_note_loaded` once the bitstream is
+    loaded, starts each transfer with :meth:`_check_usable`, sets ``self._fault`` when the hardware
+    is left in an unknown state, calls :meth:`_interrupted` when a transfer is interrupted, frees its
+    buffers in ``_free_buffers`` and adds its own facts in ``_describe_extra``.
     """
 
     backend = "board"
     measured_on = "the board"
+    #: What failed, in the words of "The ... failed earlier".
+    _fault_subject = "The board"
+    _fault = None
+    _file_stats = None
 
+    # ------------------------------------------------------------------ the package's files
+    def _bitstream_files(self) -> list:
+        return [self.package.bitstream_path, self.package.hwh_path]
+
+    def _check_package(self) -> None:
+        """The package's files against its manifest once more, now that the board is ours: the
+        ``.bit``, the ``.hwh`` and the emulator data (checksums), and the emulator's digest and sizes.
+
+        The package may have been opened long before; a bitstream the manifest does not describe must
+        not reach the fabric. Raises IntegrityError naming the file.
+        """
+        from .software import load_firmware
+
+        self._file_stats = self._stat_files()
+        mf.check_files(self.package.path, self.package.manifest)
+        load_firmware(self.package)
+
+    def _note_loaded(self) -> None:
+        """After pynq loaded the bitstream: the files must still be those checked before."""
+        if self._stat_files() != self._file_stats:
+            raise BoardError(f"The bitstream or .hwh of {self.package.path} changed while it was being "
+                             "loaded; load the package again once it stays unchanged.")
+
+    def _stat_files(self) -> dict:
+        stats = {}
+        for path in self._bitstream_files():
+            try:
+                st = os.stat(path)
+                stats[str(path)] = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            except OSError as exc:
+                stats[str(path)] = type(exc).__name__
+        return stats
+
+    def _check_files_unchanged(self, full: bool = False) -> None:
+        """BoardError unless the ``.bit`` and ``.hwh`` are still the files that were loaded: their
+        status (device, inode, size, times), and with ``full`` their sha256 against the manifest."""
+        now = self._stat_files()
+        changed = [path for path, st in now.items() if st != self._file_stats.get(path)]
+        if full and not changed:
+            for role, path in zip(("bit", "hwh"), self._bitstream_files()):
+                if mf.sha256_file(path) != self.package.manifest["bitstream"][role]["sha256"]:
+                    changed.append(str(path))
+        if changed:
+            self._fault = f"{', '.join(changed)} changed on disk after loading"
+            raise BoardError(f"{' and '.join(changed)} changed on disk after the overlay loaded it: the "
+                             "fabric runs the design that was loaded, which the package may no longer "
+                             "describe. Close the overlay and load the package again (its files are "
+                             "checked against the manifest then).")
+
+    def _check_usable(self) -> None:
+        """Before a transfer: no earlier fault, and the loaded files unchanged."""
+        if self._fault:
+            raise BoardError(f"{self._fault_subject} failed earlier ({self._fault}); close this overlay "
+                             "and load it again (reloading the bitstream resets the DMA and the IP).")
+        self._check_files_unchanged()
+
+    def _interrupted(self, exc: BaseException) -> None:
+        """A transfer ended by KeyboardInterrupt (or another BaseException): the hardware's state is
+        unknown, so the overlay closes (buffers freed, lock released); the caller re-raises."""
+        log.warning("%s interrupted a transfer on %s; the overlay is closed, load it again.",
+                    type(exc).__name__, self.name)
+        self._fault = f"a transfer was interrupted ({type(exc).__name__})"
+        self.close()
+
+    # ------------------------------------------------------------------ the API
     def verify(self, X, record: bool = True) -> dict:
         """Compare the board with the software overlay on ``X``; record a clean run in the package.
 
         ``mismatches`` counts output values that differ (:func:`fastml_lab.compare.count_mismatches`).
+        The ``.bit`` and ``.hwh`` are hashed again first: a record is only written for the files
+        the manifest describes.
         """
+        self._check_open()
+        self._check_files_unchanged(full=True)
         return verify_board(self, X, record)
 
     def describe(self) -> dict:
         info = super().describe()
-        info.update({**self._describe_extra(), "timeout_s": self.timeout_s, "lock": str(self._lock.path)})
+        info.update({**self._describe_extra(), "timeout_s": self.timeout_s, "lock": str(self._lock.path),
+                     "fault": self._fault})
         return info
 
     def _describe_extra(self) -> dict:
@@ -275,14 +383,16 @@ class BoardOverlay(_BoardDriver):
     """The package's bitstream on a PYNQ board, driven through its AXI DMA.
 
     ``timeout_s`` bounds each transfer; ``lock_dir`` holds the board lock (default: the system
-    temporary folder); ``overlay_kwargs`` go to ``pynq.Overlay`` unchanged; ``pynq`` replaces the
-    pynq module (tests pass a fake one).
+    temporary folder) and ``lock_timeout_s`` is how long to wait for another user's lock;
+    ``overlay_kwargs`` go to ``pynq.Overlay`` unchanged; ``pynq`` replaces the pynq module (tests
+    pass a fake one).
     """
 
     measured_on = "the board, through Python and the AXI DMA"
+    _fault_subject = "The DMA"
 
     def __init__(self, package, timeout_s: float = DEFAULT_TIMEOUT_S, lock_dir=None,
-                 overlay_kwargs=None, pynq=None):
+                 overlay_kwargs=None, pynq=None, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S):
         super().__init__(package)
         if package.io["interface"] != mf.STREAM:
             raise BoardError(f"The package {package.name!r} has the {package.io['interface']!r} interface, not "
@@ -291,12 +401,14 @@ class BoardOverlay(_BoardDriver):
             raise BoardError(board_unavailable_reason(package) or "no bitstream")
         self.timeout_s = float(timeout_s)
         self._pynq = pynq if pynq is not None else import_pynq()
-        self._lock = BoardLock(lock_dir).acquire(f"{package.name} ({package.bitstream_path})")
+        self._lock = BoardLock(lock_dir).acquire(f"{package.name} ({package.bitstream_path})", lock_timeout_s)
         self._in_buf = self._out_buf = None
         self._buffer_events = 0
         self._fault = None
         try:
+            self._check_package()
             self.overlay = self._pynq.Overlay(str(package.bitstream_path), **(overlay_kwargs or {}))
+            self._note_loaded()
             self.dma_name, self._dma, entry = find_dma(self.overlay, self.package.board)
             self.max_transfer_bytes = max_transfer_bytes(self._dma, entry)
             self.ip_names = [n for n, e in self.overlay.ip_dict.items()
@@ -334,17 +446,16 @@ class BoardOverlay(_BoardDriver):
         return self._in_buf, self._out_buf
 
     def _free_buffers(self) -> None:
-        for buf in (self._in_buf, self._out_buf):
-            if buf is not None and hasattr(buf, "freebuffer"):
-                buf.freebuffer()
+        buffers = (self._in_buf, self._out_buf)
         self._in_buf = self._out_buf = None
         self._buffer_events = 0
+        for buf in buffers:
+            if buf is not None and hasattr(buf, "freebuffer"):
+                buf.freebuffer()
 
     # ------------------------------------------------------------------ the transfer
     def _transfer(self, words, n_events):
-        if self._fault:
-            raise BoardError(f"The DMA failed earlier ({self._fault}); close this overlay and load "
-                             "it again (reloading the bitstream resets the DMA and the IP).")
+        self._check_usable()
         in_buf, out_buf = self._buffers(n_events)
         n_in = words.size
         n_out = n_events * self.n_outputs
@@ -352,34 +463,70 @@ class BoardOverlay(_BoardDriver):
         in_buf[:n_in] = words
         dma = self._dma
         try:
-            dma.recvchannel.transfer(out_buf, 0, n_out * item)  # arm the receiver first
-            dma.sendchannel.transfer(in_buf, 0, n_in * item)
-        except (RuntimeError, ValueError) as exc:
-            raise BoardError(f"The DMA refused a transfer of {n_events} events: {exc}") from exc
-        deadline = time.monotonic() + self.timeout_s
-        self._wait(dma.sendchannel, "send", deadline, n_events)
-        self._wait(dma.recvchannel, "receive", deadline, n_events)
+            try:
+                dma.recvchannel.transfer(out_buf, 0, n_out * item)  # arm the receiver first
+                dma.sendchannel.transfer(in_buf, 0, n_in * item)
+            except (RuntimeError, ValueError) as exc:
+                self._fault = f"the DMA refused a transfer ({exc})"
+                raise BoardError(f"The DMA refused a transfer of {n_events} events: {exc}. Close the "
+                                 "overlay and load it again.") from exc
+            deadline = time.monotonic() + self.timeout_s
+            self._wait(dma.sendchannel, "send", deadline, n_events)
+            self._wait(dma.recvchannel, "receive", deadline, n_events, n_out * item)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit
+                self._interrupted(exc)
+            raise
         if hasattr(out_buf, "invalidate"):
             out_buf.invalidate()
         return np.array(out_buf[:n_out], copy=True)
 
-    def _wait(self, channel, what: str, deadline: float, n_events: int) -> None:
+    def _wait(self, channel, what: str, deadline: float, n_events: int, nbytes=None) -> None:
+        """Poll ``channel`` until idle, an error or ``deadline``; then, for a receive (``nbytes``),
+        check the bytes it wrote: the S2MM length register (pynq's ``transferred``) holds the bytes
+        received up to the IP's TLAST."""
         spins = 0
         while True:
+            error = getattr(channel, "error", None)
+            if error:  # pynq: a bool from the status register's error bits; the software DMA: its text
+                self._fault = f"the {what} channel reported an error"
+                detail = f" ({error})" if isinstance(error, str) else ""
+                raise BoardError(f"The DMA {what} channel reported an error{detail} during a transfer of "
+                                 f"{n_events} events (an internal error: the stream's length and the buffer "
+                                 "disagree; a slave or decode error: the buffer's address is wrong). Close "
+                                 "the overlay and load it again; if it recurs, check that the bitstream "
+                                 "belongs to this package.")
             if not channel.running:
                 self._fault = f"the {what} channel halted"
                 raise BoardError(f"The DMA {what} channel halted during a transfer of {n_events} "
-                                 "events (a DMA error: stream length and buffer disagree?).")
+                                 "events (a DMA error: stream length and buffer disagree?). Close the "
+                                 "overlay and load it again.")
             if channel.idle:
-                return
+                break
             if time.monotonic() > deadline:
                 self._fault = f"the {what} channel timed out"
                 raise BoardError(f"The DMA {what} channel did not finish a transfer of {n_events} "
                                  f"events within {self.timeout_s:g} s; the IP may be stalled. "
-                                 "Close the overlay and load it again.")
+                                 "Close the overlay and load it again (a late transfer may still "
+                                 "write into the buffers, so this overlay takes no more calls), or "
+                                 "pass a larger timeout_s for very large batches.")
             spins += 1
             if spins > 100:
                 time.sleep(5e-5)
+        try:
+            channel.wait()  # idle already: returns at once, raising on the error bits, and sets transferred
+        except RuntimeError as exc:
+            self._fault = f"the {what} channel reported an error"
+            raise BoardError(f"The DMA {what} channel reported an error during a transfer of {n_events} "
+                             f"events: {exc}. Close the overlay and load it again.") from exc
+        moved = getattr(channel, "transferred", None)
+        if nbytes is not None and isinstance(moved, (int, np.integer)) and moved != nbytes:
+            self._fault = f"the {what} channel moved {moved} of {nbytes} bytes"
+            raise BoardError(f"The DMA {what} channel moved {int(moved)} bytes of a {nbytes}-byte transfer "
+                             f"of {n_events} events: the IP ended its stream early (or late), so the "
+                             "outputs are incomplete and none are returned. Close the overlay and load "
+                             "it again; if it recurs, the bitstream does not compute what the package "
+                             "describes (package the project again from the build that made the .bit).")
 
     def _describe_extra(self) -> dict:
         return {"dma": self.dma_name, "ip": self.ip_names, "max_transfer_bytes": self.max_transfer_bytes}

@@ -14,7 +14,10 @@ The register offsets and control bits are the manifest's (``io.registers``, ``io
 when pynq's register map of the IP (from the ``.hwh``) names them, they must agree. Unlike conifer's
 own ``ZynqDriver``, every wait has a deadline, buffers are reused and freed on every path, the board
 lock of :mod:`fastml_lab.overlay.board` keeps a second user off the fabric, and the IP's own
-``n_f``/``n_c`` are checked against the package when it loads.
+``n_f``/``n_c`` are checked against the package when it loads. The score buffer is filled with NaN
+(which no fixed-point score converts to) before each run, so a run that writes fewer scores than it
+was asked for is a BoardError, never stale or partial results. Faults (deadlines, register access
+errors, interrupts, files changed on disk) are handled as :mod:`fastml_lab.overlay.board` describes.
 
 Needs Python 3.10, numpy and pynq 3.1 (the board image); pynq is imported when the overlay is
 created, never at module import.
@@ -29,7 +32,8 @@ import numpy as np
 
 from ..exceptions import BoardError, FastMLError
 from . import manifest as mf
-from .board import DEFAULT_TIMEOUT_S, BoardLock, _BoardDriver, board_unavailable_reason, import_pynq
+from .board import (DEFAULT_LOCK_TIMEOUT_S, DEFAULT_TIMEOUT_S, BoardLock, _BoardDriver,
+                    board_unavailable_reason, import_pynq)
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +70,17 @@ class RegisterBoardOverlay(_BoardDriver):
     """A BDT package's bitstream on a PYNQ board: conifer's accelerator behind its control registers.
 
     ``timeout_s`` bounds each run of the IP; ``max_events`` is the largest batch per run (the
-    buffers' size); ``lock_dir`` holds the board lock; ``overlay_kwargs`` go to ``pynq.Overlay``;
-    ``pynq`` replaces the pynq module (tests pass a fake one).
+    buffers' size); ``lock_dir`` holds the board lock and ``lock_timeout_s`` is how long to wait for
+    another user's lock; ``overlay_kwargs`` go to ``pynq.Overlay``; ``pynq`` replaces the pynq module
+    (tests pass a fake one).
     """
 
     measured_on = "the board, through Python and the accelerator's control registers"
+    _fault_subject = "The accelerator"
 
     def __init__(self, package, timeout_s: float = DEFAULT_TIMEOUT_S, lock_dir=None,
-                 overlay_kwargs=None, pynq=None, max_events: int = DEFAULT_MAX_EVENTS):
+                 overlay_kwargs=None, pynq=None, max_events: int = DEFAULT_MAX_EVENTS,
+                 lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S):
         super().__init__(package)
         io = package.io
         if io["interface"] != mf.MEMORY_MAPPED:
@@ -92,12 +99,14 @@ class RegisterBoardOverlay(_BoardDriver):
         self._start, self._done, self._idle = (1 << bits["ap_start"], 1 << bits["ap_done"],
                                                1 << bits["ap_idle"])
         self._pynq = pynq if pynq is not None else import_pynq()
-        self._lock = BoardLock(lock_dir).acquire(f"{package.name} ({package.bitstream_path})")
+        self._lock = BoardLock(lock_dir).acquire(f"{package.name} ({package.bitstream_path})", lock_timeout_s)
         self._in_buf = self._out_buf = None
         self._buffer_events = 0
         self._fault = None
         try:
+            self._check_package()
             self.overlay = self._pynq.Overlay(str(package.bitstream_path), **(overlay_kwargs or {}))
+            self._note_loaded()
             self.ip_name, self._ip, self.ip_entry = find_ip(self.overlay, io["ip"]["vlnv"])
             self._check_register_map()
             self._check_sizes()
@@ -213,18 +222,38 @@ class RegisterBoardOverlay(_BoardDriver):
 
     # ------------------------------------------------------------------ the transfer
     def _transfer(self, words, n_events):
-        if self._fault:
-            raise BoardError(f"The accelerator failed earlier ({self._fault}); close this overlay and load "
-                             "it again (reloading the bitstream resets the IP).")
+        self._check_usable()
         in_buf, out_buf = self._buffers(n_events)
         n_out = n_events * self.n_outputs
         in_buf[:words.size] = words
-        if hasattr(in_buf, "flush"):
-            in_buf.flush()
-        self._run(n_events, in_buf.physical_address, out_buf.physical_address)
+        out_buf[:n_out] = np.nan  # what the IP does not write stays NaN
+        for buf in (in_buf, out_buf):  # the NaNs too: a dirty cache line must not land on the scores later
+            if hasattr(buf, "flush"):
+                buf.flush()
+        try:
+            self._run(n_events, in_buf.physical_address, out_buf.physical_address)
+        except FastMLError:
+            raise
+        except Exception as exc:  # pynq's MMIO (or the memory behind it) failed
+            self._fault = f"a register access failed ({type(exc).__name__}: {exc})"
+            raise BoardError(f"Driving the accelerator {self.ip_name!r} failed during a run of {n_events} "
+                             f"events: {type(exc).__name__}: {exc}. Close the overlay and load it again "
+                             "(reloading the bitstream resets the IP).") from exc
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit
+            self._interrupted(exc)
+            raise
         if hasattr(out_buf, "invalidate"):
             out_buf.invalidate()
-        return np.array(out_buf[:n_out], copy=True)
+        scores = np.array(out_buf[:n_out], copy=True)
+        unwritten = int(np.count_nonzero(np.isnan(scores)))
+        if unwritten:
+            self._fault = f"a run left {unwritten} of {n_out} scores unwritten"
+            raise BoardError(f"The accelerator {self.ip_name!r} reported a run of {n_events} events done but "
+                             f"wrote only {n_out - unwritten} of its {n_out} scores; none are returned. Close "
+                             "the overlay and load it again; if it recurs, the bitstream does not compute what "
+                             "the package describes (package the project again from the build that made the "
+                             ".bit).")
+        return scores
 
     def _describe_extra(self) -> dict:
         return {"ip": [self.ip_name], "registers": dict(self.registers)}
