@@ -8,14 +8,29 @@ package's software overlay needs no DMA (it hands checked events to the emulator
 nbytes=0)``, ``wait()``, ``idle``, ``running``, ``start()``, ``stop()`` and pynq's length check. The
 modelled IP behaves like hls4ml's VivadoAccelerator stream wrapper: it consumes ``n_inputs`` words
 per event, casts each word to the input type, and writes ``n_outputs`` words per event, raising
-TLAST on the last output word of an event whose input carried TLAST. ``delay_s`` delays completion
-and ``stall=True`` makes the IP never answer, to exercise timeouts; a receive buffer shorter than
-the packet halts the channel as the real engine does.
+TLAST on the last output word of an event whose input carried TLAST. A receive buffer shorter than
+the packet halts the channel as the real engine does. After ``wait()`` a channel's ``transferred``
+holds the bytes it moved (for S2MM: up to TLAST), as pynq 3.1 reads them from the length register.
+
+Faults, one knob each, for tests/test_board_faults.py:
+
+* ``delay_s``: every transfer completes that long after it starts (late when beyond the driver's
+  deadline; the receive buffer is still written when it completes);
+* ``stall=True``: the IP never answers;
+* ``short_words=k``: the IP raises TLAST ``k`` words before the end of each packet and drops the
+  rest, so a receive ends early with ``transferred`` short;
+* ``fail={"send"|"receive": text}``: that channel's next transfer ends in a DMA error: the channel
+  halts with ``error`` set (pynq: the status register's error bits) and ``wait()`` raises;
+* ``interrupt={"send"|"receive": n}``: KeyboardInterrupt on the ``n``-th poll of that channel's
+  ``idle`` (or in ``wait()``) while a transfer is in flight, as Ctrl-C during the driver's wait.
+
+:func:`make_fake_pynq` wraps it in a fake ``pynq`` whose allocator counts live buffers.
 """
 
 from __future__ import annotations
 
 import time
+import types
 
 import numpy as np
 
@@ -35,10 +50,11 @@ def _byte_view(array) -> np.ndarray:
 class _StreamIP:
     """The IP between the two channels: input FIFO -> emulator -> output FIFO."""
 
-    def __init__(self, firmware, word_dtype, stall):
+    def __init__(self, firmware, word_dtype, stall, short_words=0):
         self.firmware = firmware
         self.word_dtype = np.dtype(word_dtype)
         self.stall = stall
+        self.short_words = short_words
         self.pending = np.empty(0, dtype=self.word_dtype)
         self.pending_last = False
         self.out_words = []
@@ -60,6 +76,8 @@ class _StreamIP:
         self.pending = self.pending[n_events * n_in:]
         last_event_has_tlast = self.pending_last and self.pending.size == 0
         out = stream_ip(self.firmware, words, self.word_dtype)
+        if self.short_words:
+            out = out[:max(1, out.size - self.short_words)]
         last = np.zeros(out.size, dtype=bool)
         if last_event_has_tlast:
             last[-1] = True
@@ -91,9 +109,14 @@ class SoftwareChannel:
         self._busy = False
         self._ready_at = 0.0
         self._target = None  # S2MM: [byte view, start, nbytes, written, complete]
+        self._nbytes = 0
         self.bytes_received = 0
+        self.transferred = 0
         self.transfers = 0
-        self.error = None
+        self.error = None  # None, or what went wrong (truthy, as pynq's ``error`` is True)
+        self.fail_with = None  # fault: the next transfer ends in this DMA error
+        self.interrupt_after = None  # fault: KeyboardInterrupt on this many polls while busy
+        self._polls = 0
 
     @property
     def running(self) -> bool:
@@ -103,7 +126,16 @@ class SoftwareChannel:
     @property
     def idle(self) -> bool:
         self._dma._pump()
+        if self._busy:
+            self._poll_interrupt()
         return not self._busy
+
+    def _poll_interrupt(self) -> None:
+        if self.interrupt_after is not None:
+            self._polls += 1
+            if self._polls >= self.interrupt_after:
+                self.interrupt_after, self._polls = None, 0
+                raise KeyboardInterrupt
 
     def start(self) -> None:
         self._running, self.error, self._busy, self._target = True, None, False, None
@@ -129,7 +161,13 @@ class SoftwareChannel:
                              f"{self._dma.word_bytes}-byte stream words.")
         self.transfers += 1
         self._busy = True
+        self._nbytes = nbytes
+        self.transferred = 0
         self._ready_at = time.monotonic() + self._dma.delay_s
+        if self.fail_with:
+            self.error, self.fail_with = self.fail_with, None
+            self._running = False  # the engine halts on an error, busy for ever
+            return
         if self.direction == "MM2S":
             if hasattr(array, "flush"):
                 array.flush()
@@ -145,10 +183,15 @@ class SoftwareChannel:
         if not self._running:
             raise RuntimeError("DMA channel not started")
         deadline = time.monotonic() + guard_s
-        while not self.idle:
+        while True:
+            if self.error:
+                raise RuntimeError(self.error)
+            if self.idle:
+                break
             if time.monotonic() > deadline:
                 raise RuntimeError("SoftwareDMA: wait() gave up; the transfer never completed.")
             time.sleep(1e-4)
+        self.transferred = self.bytes_received if self.direction == "S2MM" else self._nbytes
 
 
 class SoftwareDMA:
@@ -156,14 +199,20 @@ class SoftwareDMA:
 
     def __init__(self, firmware, word_dtype="float32",
                  max_transfer_bytes: int = HLS4ML_MAX_TRANSFER_BYTES,
-                 delay_s: float = 0.0, stall: bool = False):
+                 delay_s: float = 0.0, stall: bool = False, short_words: int = 0,
+                 fail=None, interrupt=None):
         self.word_dtype = np.dtype(word_dtype)
         self.word_bytes = self.word_dtype.itemsize
         self.buffer_max_size = int(max_transfer_bytes)
         self.delay_s = float(delay_s)
-        self.ip = _StreamIP(firmware, word_dtype, stall)
+        self.ip = _StreamIP(firmware, word_dtype, stall, short_words)
         self.sendchannel = SoftwareChannel(self, "MM2S", self.buffer_max_size)
         self.recvchannel = SoftwareChannel(self, "S2MM", self.buffer_max_size)
+        channels = {"send": self.sendchannel, "receive": self.recvchannel}
+        for name, text in (fail or {}).items():
+            channels[name].fail_with = text
+        for name, polls in (interrupt or {}).items():
+            channels[name].interrupt_after = polls
 
     def _pump(self) -> None:
         now = time.monotonic()
@@ -191,3 +240,32 @@ class SoftwareDMA:
         if done and now >= recv._ready_at:
             recv._busy, recv._target = False, None
             recv.bytes_received = written
+
+
+DMA_TYPE = "xilinx.com:ip:axi_dma:7.1"
+IP_TYPE = "xilinx.com:hls:myproject_axi:1.0"
+
+
+def make_fake_pynq(firmware, **dma_options):
+    """A ``pynq`` module with one design, ``hier_0/axi_dma_0`` (a :class:`SoftwareDMA`) beside the HLS
+    IP; ``pynq.allocate`` hands out buffers whose live count is ``pynq.memory.live``."""
+    from software_register_ip import SoftwareMemory
+
+    pynq = types.ModuleType("pynq")
+    pynq.memory = SoftwareMemory()
+    pynq.overlays = []
+
+    class Overlay:
+        def __init__(self, bitfile, **kwargs):
+            self.bitfile, self.kwargs = bitfile, kwargs
+            self.hier_0 = types.SimpleNamespace(axi_dma_0=SoftwareDMA(firmware, **dma_options))
+            self.ip_dict = {"hier_0/myproject_axi_0": {"type": IP_TYPE, "parameters": {}},
+                            "hier_0/axi_dma_0": {"type": DMA_TYPE, "parameters": {},
+                                                 "fullpath": "hier_0/axi_dma_0"}}
+            pynq.overlays.append(self)
+
+    class Device:
+        devices = [object()]
+
+    pynq.allocate, pynq.Overlay, pynq.Device = pynq.memory.allocate, Overlay, Device
+    return pynq

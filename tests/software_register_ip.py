@@ -9,9 +9,16 @@ The modelled IP is conifer's ``myproject_accelerator(int N, int& n_f, int& n_c, 
 behind Vitis HLS's ``ap_ctrl_hs`` block: writing ap_start to CTRL starts a run, which reports ``n_f`` and
 ``n_c``, reads ``N * n_f`` float32 words at the address in ``x``, casts each to the input type, runs the
 bit-exact emulator and writes ``N * n_c`` float32 scores at the address in ``score``; ap_done then reads
-1 once (clear on read) and ap_idle 1. ``delay_s`` delays completion; ``stall=True`` makes every run
-with events hang (an AXI master waiting forever on memory) so deadlines can be tested. An address
-outside every live buffer is a bus error (``SoftwareBusError``), so a driver bug cannot pass silently.
+1 once (clear on read) and ap_idle 1. An address outside every live buffer is a bus error
+(``SoftwareBusError``), so a driver bug cannot pass silently.
+
+Faults, one knob each, for tests/test_board_faults.py: ``delay_s`` (every run finishes that long after
+it starts, writing its scores then: late when beyond the driver's deadline); ``stall=True`` (every run
+with events hangs, an AXI master waiting forever on memory); ``short_words=k`` (a run writes its scores
+but the last ``k``, and reports done); ``fail_with=exc`` (register reads raise ``exc`` while a run is in
+flight, as pynq's MMIO can once the fabric is reprogrammed under it); ``interrupt_after=n``
+(KeyboardInterrupt on the ``n``-th read of CTRL while a run is in flight, as Ctrl-C during the
+driver's wait). :attr:`SoftwareMemory.live` counts the buffers allocated and not freed.
 """
 
 from __future__ import annotations
@@ -66,6 +73,11 @@ class SoftwareMemory:
         self.allocations.append(buf)
         return buf
 
+    @property
+    def live(self) -> int:
+        """Buffers allocated and not freed."""
+        return sum(not buf.freed for buf in self.allocations)
+
     def view(self, address: int, nbytes: int) -> np.ndarray:
         """The bytes ``[address, address + nbytes)`` of one live buffer."""
         for buf in self.allocations:
@@ -85,13 +97,18 @@ class SoftwareRegisterIP:
 
     def __init__(self, firmware, memory: SoftwareMemory, registers=None, register_map=None,
                  address_bits: int = 32, delay_s: float = 0.0, stall: bool = False,
-                 n_features=None, n_scores=None):
+                 n_features=None, n_scores=None, short_words: int = 0, fail_with=None,
+                 interrupt_after=None):
         self.firmware = firmware
         self.memory = memory
         self.registers = dict(registers or CONIFER_REGISTERS)
         self.address_bits = address_bits
         self.delay_s = float(delay_s)
         self.stall = stall
+        self.short_words = short_words
+        self.fail_with = fail_with
+        self.interrupt_after = interrupt_after
+        self._polls = 0
         self.n_features = firmware.n_inputs if n_features is None else n_features
         self.n_scores = firmware.n_outputs if n_scores is None else n_scores
         self.register_map = types.SimpleNamespace(**{
@@ -111,6 +128,13 @@ class SoftwareRegisterIP:
     # ------------------------------------------------------------------ the register interface
     def read(self, offset: int) -> int:
         self._pump()
+        if self.busy and self.fail_with is not None:
+            raise self.fail_with
+        if self.busy and self.interrupt_after is not None and offset == self.registers["CTRL"]:
+            self._polls += 1
+            if self._polls >= self.interrupt_after:
+                self.interrupt_after, self._polls = None, 0
+                raise KeyboardInterrupt
         if offset == self.registers["CTRL"]:
             value = (self._idle if not self.busy else 0) | (self._done if self.done else 0)
             self.done = False  # ap_done: clear on read
@@ -158,6 +182,8 @@ class SoftwareRegisterIP:
         if n:
             words = self.memory.view(x_address, n * self.n_features * 4).view(np.float32)
             scores = stream_ip(self.firmware, words.copy(), np.float32)
+            if self.short_words:
+                scores = scores[:max(0, scores.size - self.short_words)]
             self.memory.view(score_address, scores.nbytes)[:] = scores.view(np.uint8)
         self.busy, self.done, self.pending = False, True, None
 
