@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .._deps import require
-from .._io import write_json_atomic
+from .._io import atomic_destination, write_json_atomic
 from ..data.prepare import dataset_part
 from ..exceptions import ConfigError, DataError
 from .ensemble import to_ensemble
@@ -114,7 +114,8 @@ class BDTModel:
             raise ConfigError(f"Save a BDT as .json (xgboost's or conifer's JSON); got {path.name!r}.")
         path.parent.mkdir(parents=True, exist_ok=True)
         if self.spec.library == "xgboost":
-            self.estimator.save_model(str(path))
+            with atomic_destination(path) as tmp:  # xgboost writes in place; a kill must not leave half a model
+                self.estimator.save_model(str(tmp))
         else:
             write_json_atomic(path, self.ensemble())
         write_json_atomic(sidecar_path(path), {
