@@ -194,6 +194,8 @@ def describe(obj, name: str) -> dict:
         static = inspect.getattr_static(obj, name, None)
     if isinstance(static, property):
         return {"kind": "property"}
+    if inspect.isclass(obj) and name in instance_attributes(obj):
+        return {"kind": "attribute", "type": "set in a method"}
     try:
         value = getattr(obj, name)
     except AttributeError:
@@ -216,6 +218,43 @@ def describe(obj, name: str) -> dict:
     return {"kind": kind, "parameters": params}
 
 
+def instance_attributes(cls) -> set:
+    """Names a class (or a base) assigns as ``self.name = ...`` in its methods' source."""
+    import ast
+    import textwrap
+
+    names = set()
+    for klass in cls.__mro__:
+        if klass.__module__ in ("builtins", "numpy"):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError):
+            continue
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
+                    and isinstance(node.value, ast.Name) and node.value.id == "self"):
+                names.add(node.attr)
+    return names
+
+
+def real_members() -> dict:
+    """Every public name of the pynq objects the drivers touch (class members and instance attributes)."""
+    import pynq
+    from pynq.buffer import PynqBuffer
+    from pynq.lib.dma import DMA, _SDMAChannel
+    from pynq.overlay import DefaultIP, Overlay
+    from pynq.pl_server.device import Device
+    from pynq.registers import Register
+
+    members = {"pynq": sorted(n for n in dir(pynq) if not n.startswith("_"))}
+    for role, cls in {"Overlay": Overlay, "Device": Device, "DMA": DMA, "DMAChannel": _SDMAChannel,
+                      "PynqBuffer": PynqBuffer, "DefaultIP": DefaultIP, "Register": Register}.items():
+        own = set(dir(cls)) - set(dir(np.ndarray) if issubclass(cls, np.ndarray) else dir(object))
+        members[role] = sorted(n for n in own | instance_attributes(cls) if not n.startswith("_"))
+    return members
+
+
 def real_pynq_api() -> dict:
     """The real pynq 3.1 objects the drivers touch, as :func:`describe` sees them."""
     import pynq
@@ -230,15 +269,19 @@ def real_pynq_api() -> dict:
     return _api(objects)
 
 
+#: What the board drivers (fastml_lab/overlay/board.py, register_board.py) use of each pynq object;
+#: tests/test_pynq_conformance.py checks it against the names the drivers' source mentions.
+PYNQ_USES = {
+    "pynq": ["Overlay", "allocate", "Device"], "Overlay": ["ip_dict"], "Device": ["devices"],
+    "DMA": ["sendchannel", "recvchannel", "buffer_max_size"],
+    "DMAChannel": ["transfer", "wait", "idle", "running", "error", "transferred", "start", "stop"],
+    "PynqBuffer": ["flush", "invalidate", "freebuffer", "physical_address"],
+    "DefaultIP": ["read", "write", "register_map"], "Register": ["address"],
+}
+
+
 def _api(objects: dict) -> dict:
-    names = {
-        "pynq": ["Overlay", "allocate", "Device"], "Overlay": ["ip_dict"], "Device": ["devices"],
-        "DMA": ["sendchannel", "recvchannel", "buffer_max_size"],
-        "DMAChannel": ["transfer", "wait", "idle", "running", "error", "transferred", "start", "stop"],
-        "PynqBuffer": ["flush", "invalidate", "freebuffer", "physical_address"],
-        "DefaultIP": ["read", "write", "register_map"], "Register": ["address"],
-    }
-    return {role: {name: describe(obj, name) for name in names[role]} for role, obj in objects.items()}
+    return {role: {name: describe(obj, name) for name in PYNQ_USES[role]} for role, obj in objects.items()}
 
 
 def stand_in_api() -> dict:
@@ -342,7 +385,7 @@ def pynq_report() -> dict:
     dma_hwhs = [p for p in hwhs if b"xilinx.com:ip:axi_dma:" in p.read_bytes()]
     return {
         "pynq": pynq.__version__, "python": sys.version.split()[0], "numpy": np.__version__,
-        "real": real_pynq_api(), "stand_ins": stand_in_api(),
+        "real": real_pynq_api(), "members": real_members(), "stand_ins": stand_in_api(),
         "hwh": {p.name: parse_hwh(p) for p in dma_hwhs},
     }
 
