@@ -113,7 +113,7 @@ class SoftwareChannel:
         self.bytes_received = 0
         self.transferred = 0
         self.transfers = 0
-        self.error = None  # None, or what went wrong (truthy, as pynq's ``error`` is True)
+        self.error_reason = None  # None, or what went wrong (``error`` is True while set)
         self.fail_with = None  # fault: the next transfer ends in this DMA error
         self.interrupt_after = None  # fault: KeyboardInterrupt on this many polls while busy
         self._polls = 0
@@ -122,6 +122,11 @@ class SoftwareChannel:
     def running(self) -> bool:
         """False once stopped or halted by an error (as the DMASR halted bit reads)."""
         return self._running
+
+    @property
+    def error(self) -> bool:
+        """True in an error state (pynq: the status register's error bits); why is ``error_reason``."""
+        return self.error_reason is not None
 
     @property
     def idle(self) -> bool:
@@ -138,7 +143,7 @@ class SoftwareChannel:
                 raise KeyboardInterrupt
 
     def start(self) -> None:
-        self._running, self.error, self._busy, self._target = True, None, False, None
+        self._running, self.error_reason, self._busy, self._target = True, None, False, None
 
     def stop(self) -> None:
         self._running, self._busy, self._target = False, False, None
@@ -147,7 +152,7 @@ class SoftwareChannel:
         view = _byte_view(array)
         nbytes = nbytes or view.size - start
         if nbytes > self.max_size:
-            raise ValueError(f"Transferred array is {nbytes} bytes, which exceeds the maximum DMA "
+            raise ValueError(f"Transfer size is {nbytes} bytes, which exceeds the maximum DMA "
                              f"buffer size {self.max_size}.")
         if start < 0 or start + nbytes > view.size:
             raise ValueError(f"Transfer of {nbytes} bytes from offset {start} exceeds the "
@@ -165,7 +170,7 @@ class SoftwareChannel:
         self.transferred = 0
         self._ready_at = time.monotonic() + self._dma.delay_s
         if self.fail_with:
-            self.error, self.fail_with = self.fail_with, None
+            self.error_reason, self.fail_with = self.fail_with, None
             self._running = False  # the engine halts on an error, busy for ever
             return
         if self.direction == "MM2S":
@@ -177,15 +182,15 @@ class SoftwareChannel:
             self._target = [view, start, nbytes, 0, False]
         self._dma._pump()
 
-    def wait(self, guard_s: float = 10.0) -> None:
+    def wait(self) -> None:
         """Block until idle, like pynq's ``wait`` (which has no timeout; this one gives up
         after ``guard_s`` so a broken test cannot hang)."""
         if not self._running:
             raise RuntimeError("DMA channel not started")
-        deadline = time.monotonic() + guard_s
+        deadline = time.monotonic() + self._dma.wait_guard_s
         while True:
-            if self.error:
-                raise RuntimeError(self.error)
+            if self.error_reason:
+                raise RuntimeError(self.error_reason)
             if self.idle:
                 break
             if time.monotonic() > deadline:
@@ -205,6 +210,8 @@ class SoftwareDMA:
         self.word_bytes = self.word_dtype.itemsize
         self.buffer_max_size = int(max_transfer_bytes)
         self.delay_s = float(delay_s)
+        #: pynq's ``wait()`` has no timeout; this one gives up after this long so a broken test cannot hang.
+        self.wait_guard_s = 10.0
         self.ip = _StreamIP(firmware, word_dtype, stall, short_words)
         self.sendchannel = SoftwareChannel(self, "MM2S", self.buffer_max_size)
         self.recvchannel = SoftwareChannel(self, "S2MM", self.buffer_max_size)
@@ -232,7 +239,7 @@ class SoftwareDMA:
                 written += raw.size
             full = written == nbytes
             if full and not saw_last and self.ip.out_words:
-                recv.error = "S2MM buffer full before TLAST (DMAIntErr)"
+                recv.error_reason = "S2MM buffer full before TLAST (DMAIntErr)"
                 recv._running, recv._target = False, None  # halted, never idle
                 return
             done = saw_last or full

@@ -66,7 +66,7 @@ class SoftwareMemory:
         self.next_address = first_address
         self.allocations = []
 
-    def allocate(self, shape, dtype="uint32", **kwargs):
+    def allocate(self, shape, dtype="u4", target=None, **kwargs):
         buf = np.zeros(shape, dtype=dtype).view(MemoryBuffer)
         buf.physical_address = self.next_address
         self.next_address += (buf.nbytes + 4095) // 4096 * 4096 + 4096
@@ -126,7 +126,7 @@ class SoftwareRegisterIP:
         self.writes = []  # (offset, value) in order
 
     # ------------------------------------------------------------------ the register interface
-    def read(self, offset: int) -> int:
+    def read(self, offset: int = 0) -> int:
         self._pump()
         if self.busy and self.fail_with is not None:
             raise self.fail_with

@@ -229,7 +229,7 @@ def test_unknown_transfer_limit_falls_back_to_a_safe_default(built, firmware, tm
 
 def test_software_dma_enforces_pynq_s_length_check(firmware):
     dma = SoftwareDMA(firmware, max_transfer_bytes=64)
-    with pytest.raises(ValueError, match="Transferred array is 128 bytes, which exceeds the "
+    with pytest.raises(ValueError, match="Transfer size is 128 bytes, which exceeds the "
                                          "maximum DMA buffer size 64"):
         dma.sendchannel.transfer(np.zeros(32, dtype=np.float32))
 
@@ -266,7 +266,7 @@ def test_software_dma_halts_when_the_receive_buffer_is_shorter_than_the_packet(f
     dma.recvchannel.transfer(out)
     dma.sendchannel.transfer(words)
     assert not dma.recvchannel.idle and not dma.recvchannel.running
-    assert "TLAST" in dma.recvchannel.error
+    assert dma.recvchannel.error and "TLAST" in dma.recvchannel.error_reason
 
 
 def test_software_dma_tlast_ends_the_receive_transfer(firmware):

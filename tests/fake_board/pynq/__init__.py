@@ -9,9 +9,10 @@ class Device:
     devices = ["fake PYNQ-Z2 (tests/fake_board)"]
 
 
-def Overlay(*args, **kwargs):  # noqa: N802 (pynq's name)
+def Overlay(bitfile_name, dtbo=None, download=True, ignore_version=False, device=None,  # noqa: N802
+            gen_cache=False):  # pynq 3.1's signature
     raise RuntimeError("tests/fake_board: no programmable logic here")
 
 
-def allocate(*args, **kwargs):
+def allocate(shape, dtype="u4", target=None, **kwargs):  # pynq 3.1's signature
     raise RuntimeError("tests/fake_board: no contiguous memory here")
