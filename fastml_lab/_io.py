@@ -48,15 +48,29 @@ def _remove_stale(folder: Path, name: str, suffix: str) -> None:
                 leftover.unlink(missing_ok=True)
 
 
+def check_destination(path, folder: bool = False) -> Path:
+    """``path`` as a Path if a file (``folder``: a folder) can be written there; else a ConfigError
+    naming it: a folder where a file is wanted or the reverse, or a parent that is a file."""
+    from .exceptions import ConfigError
+
+    path = Path(path)
+    if path.is_dir() and not folder:
+        example = path / ("result" + (path.suffix or ".npy"))
+        raise ConfigError(f"{path} is a folder; give the name of a file to write, e.g. {example}.")
+    if path.exists() and not path.is_dir() and folder:
+        raise ConfigError(f"{path} is a file; give the name of a folder to write.")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"Cannot write {path}: {parent} is a file, not a folder.")
+            break
+    return path
+
+
 @contextlib.contextmanager
 def atomic_destination(path):
     """Yield a temporary path beside ``path`` (same suffix); move it onto ``path`` on success."""
-    path = Path(path)
-    if path.is_dir():
-        from .exceptions import ConfigError
-
-        example = path / ("result" + (path.suffix or ".npy"))
-        raise ConfigError(f"{path} is a folder; give the name of a file to write, e.g. {example}.")
+    path = check_destination(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(path.parent, path.stem, f".tmp{path.suffix}")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.{os.getpid()}.", suffix=f".tmp{path.suffix}")
@@ -103,7 +117,7 @@ def read_json(path, what: str, error=None):
     except json.JSONDecodeError as exc:
         raise error(f"Cannot read {what} {path}: it is not valid JSON ({exc}).") from None
     except RecursionError:
-        raise error(f"Cannot read {what} {path}: its JSON is nested too deeply to be a {what}.") from None
+        raise error(f"Cannot read {what} {path}: its JSON is nested too deeply to be {what}.") from None
     except OSError as exc:
         raise error(f"Cannot read {what} {path}: {exc.strerror or exc}.") from None
 
@@ -157,7 +171,7 @@ def atomic_directory(target, overwrite: bool = False):
     the two renames of a replacement, the previous folder as ``.{name}.old``, which the next write
     puts back before anything else.
     """
-    target = Path(target).resolve()
+    target = check_destination(Path(target).resolve(), folder=True)
     old = target.with_name(f".{target.name}.old")
     recover_replaced(target)
     if target.parent.is_dir():

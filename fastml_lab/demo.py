@@ -25,6 +25,7 @@ import datetime
 import json
 import logging
 import platform
+import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -33,7 +34,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._io import atomic_destination
+from ._io import atomic_destination, check_destination
 from .boards import DEFAULT_PRECISION as PRECISION  # a float model's export type (a quantized one brings its own)
 from .compare import count_mismatches
 
@@ -502,16 +503,24 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, data: str = "aut
     callable or a ``logging.Logger`` (default: this module's logger). ``steps`` and ``settings``
     replace the model's steps and :meth:`DemoSettings.for_mode`.
     """
+    from .exceptions import FastMLError
+
     chosen = steps_for(model)
-    run = DemoRun(out=Path(out), data=str(data), quick=bool(quick),
+    run = DemoRun(out=check_destination(out, folder=True), data=str(data), quick=bool(quick),
                   settings=settings or DemoSettings.for_mode(quick), log=_log_function(log))
+    made = not run.out.exists()
     run.out.mkdir(parents=True, exist_ok=True)
     run.report.update(_report_header(run))
     run.report["settings"]["model"] = model
     steps = list(chosen if steps is None else steps)
     started = time.perf_counter()
-    for number, (name, step) in enumerate(steps, start=1):
-        _run_step(run, name, step, f"[{number}/{len(steps)}]")
+    try:
+        for number, (name, step) in enumerate(steps, start=1):
+            _run_step(run, name, step, f"[{number}/{len(steps)}]")
+    except FastMLError:
+        if made and "data" not in run.report:  # refused before the data loaded: leave nothing behind
+            shutil.rmtree(run.out, ignore_errors=True)
+        raise
     run.report["timings_s"]["total"] = round(time.perf_counter() - started, 3)
     write_report(run.report, run.out / "report.json")
     print(format_summary(run))

@@ -275,8 +275,8 @@ def _check_training_params(epochs, batch_size, patience, learning_rate, validati
         ("batch_size", batch_size, isinstance(batch_size, int) and batch_size >= 1, "an integer >= 1"),
         ("patience", patience, patience is None or (isinstance(patience, int) and patience >= 0),
          "None or an integer >= 0"),
-        ("learning_rate", learning_rate, isinstance(learning_rate, (int, float)) and learning_rate > 0,
-         "a number > 0"),
+        ("learning_rate", learning_rate, isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate)
+         and learning_rate > 0, "a finite number > 0"),
         ("validation_split", validation_split,
          isinstance(validation_split, (int, float)) and 0 <= validation_split < 1, "a number in [0, 1)"),
     ]

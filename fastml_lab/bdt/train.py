@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .._deps import require
-from .._io import atomic_destination, write_json_atomic
+from .._io import atomic_destination, read_json, write_json_atomic
 from ..data.prepare import dataset_part
 from ..exceptions import ConfigError, DataError
 from .ensemble import to_ensemble
@@ -232,7 +232,9 @@ def load_bdt(path) -> BDTModel:
     if not path.is_file():
         raise DataError(f"Cannot read the BDT {path}: the file does not exist.")
     side = sidecar_path(path)
-    info = json.loads(side.read_text()) if side.is_file() else {}
+    info = read_json(side, "the BDT's settings file") if side.is_file() else {}
+    if not isinstance(info, dict):
+        raise DataError(f"Cannot read the BDT {path}: its settings file {side} must hold a JSON object.")
     library = info.get("library", "xgboost")
     spec = BDTSpec(**info["spec"]) if "spec" in info else BDTSpec(library=library)
     history = BDTHistory(**info["history"]) if "history" in info else None

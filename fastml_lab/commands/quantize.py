@@ -12,7 +12,7 @@ from ..cli import add_verb
 
 
 def _quantize(args):
-    from .._io import write_json_atomic
+    from .._io import check_destination, write_json_atomic
     from ..data import load_jets
     from ..evaluate import evaluate
     from ..exceptions import ConfigError
@@ -23,6 +23,7 @@ def _quantize(args):
         raise ConfigError("--layer-bits sets uniform widths per layer; HGQ (--hgq) learns them. Use one.")
     if args.out.suffix != ".keras":
         raise ConfigError(f"--out must name a .keras file; got {str(args.out)!r}.")
+    check_destination(args.out)  # a folder there, or a file for a parent, is refused before training
     model = load_model(args.model)  # the model first: its errors come before any work
     ds = load_jets(args.data, n_events=args.events)
     result = quantize(model, ds, bits=bits_argument(args.bits, args.layer_bits), hgq_beta=args.hgq,

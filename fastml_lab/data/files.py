@@ -86,7 +86,8 @@ def _read_csv(path: Path):
     except pandas.errors.EmptyDataError:
         raise DataError(f"'{path}': the file is empty; expected a header row and one row per jet.") from None
     except (pandas.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise DataError(f"'{path}': not a readable CSV file ({exc}); expected {_VALID}.") from None
+        reason = " ".join(str(exc).split())  # pandas' messages span lines
+        raise DataError(f"'{path}': not a readable CSV file ({reason}); expected {_VALID}.") from None
     return _from_table(frame, path)
 
 

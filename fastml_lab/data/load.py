@@ -55,7 +55,7 @@ def load_jets(source="auto", n_events=None, seed=0, test_size=0.2, cache_dir=Non
     else:
         X, labels, origin, notice, fell_back = _auto(n_events, seed, cache_dir, progress)
     X, labels = _subset(X, labels, n_events, seed, origin)
-    _check_split(len(labels), test_size)
+    _check_split(len(labels), test_size, origin)
     if fell_back:  # said once: as a warning (shown in notebooks), not also as a log line
         warnings.warn(notice, UserWarning, stacklevel=2)
     else:
@@ -85,11 +85,11 @@ def _check_path_source(source) -> None:
         )
 
 
-def _check_split(n: int, test_size: float) -> None:
+def _check_split(n: int, test_size: float, origin: str) -> None:
     n_test = math.ceil(test_size * n)
     if n_test < 1 or n - n_test < 1:
         raise ConfigError(
-            f"test_size={test_size} leaves {n - n_test} training and {n_test} test jets out of {n}; "
+            f"{origin}: test_size={test_size} leaves {n - n_test} training and {n_test} test jets out of {n}; "
             "both parts need at least one jet."
         )
 

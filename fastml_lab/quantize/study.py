@@ -231,6 +231,9 @@ def check_settings(mode, bits, integer_bits, sparsities, epochs):
         raise ConfigError(f"bits must be distinct widths from 2 to 32; got {bits!r}.")
     if integer_bits != "auto" and (isinstance(integer_bits, bool) or not isinstance(integer_bits, int)):
         raise ConfigError(f"integer_bits must be 'auto' or an integer; got {integer_bits!r}.")
+    if integer_bits != "auto" and not 0 <= integer_bits <= min(bits):
+        raise ConfigError(f"integer_bits must be 'auto' or a whole number from 0 to the smallest width "
+                          f"({min(bits)}); got {integer_bits!r}.")
     if mode == "qat" and integer_bits != "auto":
         raise ConfigError("integer_bits applies to PTQ; QAT learns the integer bits of each quantity.")
     sparsities = tuple(float(s) for s in (sparsities or ()))
