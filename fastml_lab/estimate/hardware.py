@@ -21,7 +21,7 @@ from pathlib import Path
 from ..boards import DEFAULT_BOARD, DEFAULT_PRECISION, Board, Resources, get_board
 from ..exceptions import ConfigError
 from .model import (C_SYNTHESIS, FLAVOURS, IMPLEMENTATION, STRATEGIES, SYNTHESIS_REPORT, LayerCost, combine,
-                    device_of, layer_costs)
+                    device_of, layer_costs, valid_reuse_factors)
 from .wrapper import axi_stream_cost
 
 __all__ = ["Estimate", "estimate", "DMA_MARGIN", "IMPLEMENTATION_FACTORS", "flavour_for"]
@@ -258,7 +258,16 @@ def estimate(source, board=None, part=None, *, flavour: str | None = None, preci
     if found["family"] == "bdt":
         from .bdt import estimate_bdt_source
 
+        given = [name for name, value in (("precision", precision), ("reuse factor", reuse_factor),
+                                          ("strategy", strategy), ("flavour", flavour)) if value is not None]
+        if given:
+            raise ConfigError(f"{found['name']} is a BDT: conifer's estimate takes no {' or '.join(given)} "
+                              "(export the BDT with its precision and estimate the project).")
+        if part is not None:
+            device_of(part)  # refuses unknown parts
         return estimate_bdt_source(found, board=board, part=part)
+    if reuse_factor is not None:
+        _check_reuse(found["description"], reuse_factor)
     target = resolve_target(board, part, clock_period_ns, flavour, default_board=found.get("board"),
                             default_part=found.get("part"), default_clock_ns=found.get("clock_ns"),
                             default_interface=found["description"].get("interface", "parallel"))
@@ -324,6 +333,18 @@ def _check_strategy(strategy) -> str:
     if text not in STRATEGIES:
         raise ConfigError(f"Unknown strategy {strategy!r}; valid: {', '.join(STRATEGIES)}.")
     return text
+
+
+def _check_reuse(description: dict, reuse_factor: int) -> None:
+    """Refuse a reuse factor that hls4ml would not take for every dense layer (as the export does)."""
+    dense = [layer for layer in description["layers"] if layer["op"] == "dense"]
+    for layer in dense:
+        if reuse_factor not in valid_reuse_factors(int(layer["n_in"]), int(layer["n_out"])):
+            common = sorted(set.intersection(*(set(valid_reuse_factors(int(d["n_in"]), int(d["n_out"])))
+                                               for d in dense)))
+            raise ConfigError(f"reuse_factor {reuse_factor} is not valid for layer {layer['name']!r} "
+                              f"({layer['n_in']} inputs x {layer['n_out']} outputs). Reuse factors valid for "
+                              f"every dense layer of this model: {', '.join(map(str, common))}.")
 
 
 def _read_source(source, precision) -> dict:
