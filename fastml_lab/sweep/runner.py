@@ -157,15 +157,17 @@ def run_sweep(space, out, *, search: str | None = None, trials: int | None = Non
     """
     space = load_space(space)
     search = space.resolve_search(search)
-    folder = SweepFolder(out)
-    folder.path.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
+    if scheduler is None and scheduler_file is None:
+        local_workers(workers)  # refuses a bad worker count before the folder is made
     if search == "optuna":
         n_planned = space.resolve_trials(trials)
         points = None
     else:
         points = space.points(search, trials)
         n_planned = len(points)
+    folder = SweepFolder(out)
+    folder.path.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
     summary = SweepSummary(folder=str(folder.path), search=search, planned=n_planned)
     client, owned = connect(scheduler, scheduler_file, workers)
     try:

@@ -42,6 +42,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._io import read_json
 from ..boards import BOARDS, DEFAULT_BOARD, DEFAULT_PRECISION
 from ..exceptions import ConfigError
 
@@ -353,7 +354,6 @@ def read_space_file(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"The space file {path} does not exist.")
-    text = path.read_text(encoding="utf-8")
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml
@@ -361,16 +361,19 @@ def read_space_file(path) -> dict:
             raise ConfigError(f"Reading {path.name} needs PyYAML (pip install pyyaml), or write the space "
                               "as JSON.") from None
         try:
-            data = yaml.safe_load(text)
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}); expected a YAML space.") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+            raise ConfigError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
+        except RecursionError:
+            raise ConfigError(f"{path} is nested too deeply to be a space (kind, data, board, grid, ...).") from None
     elif path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+        data = read_json(path, "the space file", ConfigError)
     else:
         raise ConfigError(f"A space file ends in .yaml, .yml or .json; got {path.name!r}.")
+    if data is None:
+        raise ConfigError(f"{path} is empty; a space holds a mapping (kind, data, board, grid, ...).")
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping (kind, data, board, grid, ...); it holds a "
                           f"{type(data).__name__}.")

@@ -26,7 +26,7 @@ import subprocess
 from pathlib import Path
 
 from .. import __version__
-from .._io import write_json_atomic, write_text_atomic
+from .._io import read_json, write_json_atomic, write_text_atomic
 from ..exceptions import ConfigError, DataError
 
 SWEEP_FILE = "sweep.json"
@@ -82,24 +82,35 @@ class SweepFolder:
         self.path = Path(path)
         self.records: dict = {}
         self.written_now: set = set()
+        self.unreadable: dict = {}  # file -> why its record was not read
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"The sweep folder {self.path} is a file; give a folder.")
         if (self.path / POINTS_DIR).is_dir():
             for file in sorted((self.path / POINTS_DIR).glob("*.json")):
                 try:
-                    record = json.loads(file.read_text(encoding="utf-8"))
-                except (OSError, ValueError):
-                    continue  # unreadable: the point runs again and its record is rewritten
-                if isinstance(record, dict) and record.get("id") == file.stem:
+                    record = read_json(file, "the point record")
+                except DataError as exc:  # unreadable: the point runs again and its record is rewritten
+                    self.unreadable[file] = str(exc)
+                    continue
+                if _is_record(record, file.stem):
                     self.records[file.stem] = record
+                else:
+                    self.unreadable[file] = (f"{file} is not a point record (a JSON object with id "
+                                             f"{file.stem!r}, a status and, if any, a point and metrics).")
 
     @classmethod
     def open_existing(cls, path) -> "SweepFolder":
+        """The sweep folder ``path`` to report on; DataError naming a file that cannot be read."""
         path = Path(path)
         if not (path / SWEEP_FILE).is_file() and not (path / POINTS_DIR).is_dir():
             raise DataError(f"{path} holds no sweep ({SWEEP_FILE} and {POINTS_DIR}/ are missing). "
                             "Run one with `fastml-lab sweep SPACE --out DIR`.")
-        return cls(path)
+        folder = cls(path)
+        if (path / SWEEP_FILE).is_file() and not isinstance(read_json(path / SWEEP_FILE, "the sweep record"), dict):
+            raise DataError(f"{path / SWEEP_FILE} must hold a JSON object (the space and its runs).")
+        for file, why in folder.unreadable.items():
+            raise DataError(f"{why} Remove it, or run the sweep again to rewrite it.")
+        return folder
 
     # ------------------------------------------------------------------ what is done
     def finished(self, point_id: str, retry_errors: bool = False) -> bool:
@@ -111,9 +122,10 @@ class SweepFolder:
     @property
     def meta(self) -> dict:
         try:
-            return json.loads((self.path / SWEEP_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            meta = read_json(self.path / SWEEP_FILE, "the sweep record")
+        except DataError:
             return {}
+        return meta if isinstance(meta, dict) else {}
 
     def start_run(self, space, search: str, info: dict) -> dict:
         """Record a run: the space (first run), the search, code and library versions, data, cluster."""
@@ -160,6 +172,13 @@ class SweepFolder:
         for row in self.rows():
             writer.writerow({k: "" if v is None else v for k, v in row.items()})
         return write_text_atomic(self.path / TABLE_CSV, buffer.getvalue())
+
+
+def _is_record(record, point_id: str) -> bool:
+    return (isinstance(record, dict) and record.get("id") == point_id and record.get("status") in FINISHED
+            and all(isinstance(record.get(key, {}), dict) for key in ("point", "metrics"))
+            and isinstance(record.get("point", {}).get("params", {}), dict)
+            and isinstance(record.get("worker") or {}, dict))
 
 
 def table_row(record: dict) -> dict:
