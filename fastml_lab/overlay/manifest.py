@@ -11,7 +11,8 @@ A package is a folder::
         <name>.bit.link        optional: PYNQ-style {board: {url, md5sum}} to fetch a missing file
         verification.json      optional: a board run that matched the software overlay
 
-Every file the manifest names carries its sha256 and must lie inside the package folder.
+Every file the manifest names carries its sha256 and must lie inside the package folder; a
+bitstream entry also records its ``size`` in bytes (packages written before it did have none).
 Numpy-free: this module runs on the board and in ``fastml-lab overlays``.
 """
 
@@ -176,6 +177,10 @@ def validate(manifest: dict) -> dict:
     for entry in _file_entries(manifest):
         if not isinstance(entry, dict) or "path" not in entry or "sha256" not in entry:
             raise ConfigError(f"Every file entry needs 'path' and 'sha256'; got {entry!r}.")
+        size = entry.get("size")  # optional (bitstream files, since fetch limits downloads to it)
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+            raise ConfigError(f"A file entry's 'size' must be a number of bytes; got {size!r} for "
+                              f"{entry['path']!r}.")
     names = manifest.get("class_names")
     if names is not None and len(names) != io["n_outputs"]:
         raise ConfigError(f"{len(names)} class names for {io['n_outputs']} outputs.")

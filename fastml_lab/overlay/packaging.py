@@ -279,7 +279,8 @@ def package(project, name: str, out=None, version: str = "1.0.0", overwrite: boo
             for role, src in (("bit", bit), ("hwh", hwh)):
                 dest = tmp / f"{name}.{role}"
                 _copy(src, dest)
-                bitstream[role] = {"path": dest.name, "sha256": mf.sha256_file(dest)}
+                bitstream[role] = {"path": dest.name, "sha256": mf.sha256_file(dest),
+                                   "size": dest.stat().st_size}
         manifest = build_manifest(project, firmware, name, version, files, bitstream)
         mf.write(tmp, manifest)
     log.info("Packaged %s %s into %s (%s).", name, version, out,
