@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from https_helpers import HTTPSServer, make_certificate
+from https_helpers import body as https_body
 
 from fastml_lab.exceptions import ConfigError, IntegrityError
 from fastml_lab.overlay import list_overlays, load, open_package, package, resolve
@@ -243,43 +245,52 @@ def test_a_path_that_does_not_exist_is_named_as_a_path(tmp_path):
 
 
 # ---------------------------------------------------------------------------- .link files
-def _release(tmp_path, pkg, role):
-    """Move the package's file to a 'release' folder and link it; returns the link path."""
+@pytest.fixture(scope="module")
+def release_server(tmp_path_factory):
+    """A local HTTPS server (tests/test_fetch.py tests fetching against it in depth)."""
+    server = HTTPSServer(*make_certificate(tmp_path_factory.mktemp("tls")))
+    yield server
+    server.close()
+
+
+def _release(server, pkg, role):
+    """Serve the package's file from the HTTPS server, link it and remove it; returns the link
+    path and the URL path it is served at."""
     entry = mf.read(pkg)["bitstream"][role]
-    release = tmp_path / "release"
-    release.mkdir(exist_ok=True)
-    remote = release / entry["path"]
-    shutil.copyfile(pkg / entry["path"], remote)
-    link = write_link(pkg, role, remote.as_uri())
+    route = f"/release/{pkg.name}/{entry['path']}"
+    server.routes[route] = https_body((pkg / entry["path"]).read_bytes())
+    link = write_link(pkg, role, server.url(route))
     (pkg / entry["path"]).unlink()
-    return link, remote
+    return link, route
 
 
-def test_fetch_bitstream_from_a_link(make_overlay_package, tmp_path):
+def test_fetch_bitstream_from_a_link(make_overlay_package, release_server):
     pkg = make_overlay_package("linked", built=True)
-    link, _ = _release(tmp_path, pkg, "bit")
+    assert mf.read(pkg)["bitstream"]["bit"]["size"] == (pkg / "linked.bit").stat().st_size
+    link, _ = _release(release_server, pkg, "bit")
     assert json.loads(link.read_text())["pynq-z2"]["md5sum"]
     assert open_package(pkg).status == SOFTWARE_ONLY
-    assert fetch_bitstream(pkg) == [pkg / "linked.bit"]
+    assert fetch_bitstream(pkg, cafile=release_server.cert) == [pkg / "linked.bit"]
     assert open_package(pkg).status == BITSTREAM_PRESENT
 
 
-def test_fetch_refuses_a_download_with_the_wrong_checksum(make_overlay_package, tmp_path):
+def test_fetch_refuses_a_download_with_the_wrong_checksum(make_overlay_package, release_server):
     pkg = make_overlay_package("linked", built=True)
-    _, remote = _release(tmp_path, pkg, "bit")
-    remote.write_bytes(b"not the bitstream")
+    _, route = _release(release_server, pkg, "bit")
+    size = mf.read(pkg)["bitstream"]["bit"]["size"]
+    release_server.routes[route] = https_body(b"?" * size)  # the right size, other bytes
     with pytest.raises(IntegrityError, match="md5"):
-        fetch_bitstream(pkg)
+        fetch_bitstream(pkg, cafile=release_server.cert)
     assert sorted(p.name for p in pkg.iterdir()) == sorted(
         ["linked.bit.link", "linked.hwh", mf.MANIFEST_FILE, "firmware.json", "firmware.npz"])
 
 
-def test_link_for_another_board_is_refused(make_overlay_package, tmp_path):
+def test_link_for_another_board_is_refused(make_overlay_package, release_server):
     pkg = make_overlay_package("linked", built=True)
-    link, _ = _release(tmp_path, pkg, "bit")
-    link.write_text(json.dumps({"ZCU104": {"url": "file:///x", "md5sum": "0"}}))
+    link, _ = _release(release_server, pkg, "bit")
+    link.write_text(json.dumps({"ZCU104": {"url": "https://example.org/x", "md5sum": "0"}}))
     with pytest.raises(ConfigError, match="no entry for board 'pynq-z2'"):
-        fetch_bitstream(pkg)
+        fetch_bitstream(pkg, cafile=release_server.cert)
 
 
 # ---------------------------------------------------------------------------- board-safe code

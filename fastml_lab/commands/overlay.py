@@ -52,9 +52,18 @@ def _run(args):
 
 def _fetch(args):
     from ..overlay import fetch_bitstream, resolve
+    from ..overlay import manifest as mf
 
-    for path in fetch_bitstream(resolve(args.overlay, args.path), timeout_s=args.timeout):
-        print(path)
+    package = resolve(args.overlay, args.path)
+    fetched = fetch_bitstream(package, timeout_s=args.timeout)
+    for path in fetched:
+        print(f"Fetched {path}")
+    missing = mf.check_files(package, mf.read(package))["missing"]
+    if missing:
+        print(f"{package} still lacks {', '.join(missing)}: no .link file to fetch "
+              f"{'it' if len(missing) == 1 else 'them'} from.")
+    elif not fetched:
+        print(f"Nothing to fetch: {package} has every file its manifest lists.")
 
 
 def register(sub):
@@ -90,8 +99,11 @@ def register(sub):
                    help="also search DIR for the package")
 
     p = add_verb(sub, "fetch", _fetch,
-                 "download a package's missing bitstream from its .link file, checksum verified")
+                 "download a package's missing bitstream from its .link file: https only, size "
+                 "and time limited, md5 and sha256 verified before it lands in the package")
     p.add_argument("overlay", metavar="NAME|PATH", help="package name or folder")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds the whole download of each file may take (default: %(default)s); "
+                        "certificates are checked against the system's store or $SSL_CERT_FILE")
     p.add_argument("--path", action="append", default=[], metavar="DIR",
                    help="also search DIR for the package")
