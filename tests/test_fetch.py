@@ -294,7 +294,8 @@ def test_cli_fetch_trusts_ssl_cert_file_and_refuses_in_one_line(https, pkg, cert
     assert ok.stdout.strip() == f"Fetched {pkg / (NAME + '.bit')}"
     assert (pkg / f"{NAME}.bit").read_bytes() == BIT
     again = cli("fetch", pkg, env_extra=trust)
-    assert again.returncode == 0 and again.stdout.strip() == f"Nothing to fetch: {pkg} has every file its manifest lists."
+    assert again.returncode == 0
+    assert again.stdout.strip() == f"Nothing to fetch: {pkg} has every file its manifest lists."
 
 
 def test_cli_fetch_says_what_is_still_missing(pkg, capsys):

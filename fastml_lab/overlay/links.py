@@ -30,7 +30,6 @@ import re
 import socket
 import ssl
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -290,8 +289,11 @@ def _download(url: str, target: Path, timeout_s: float, link, cafile, limit: int
         except (OSError, http.client.HTTPException, ValueError) as exc:
             if deadline.expired:
                 raise _out_of_time(url, deadline) from None
-            reason = exc.reason if isinstance(exc, urllib.error.URLError) and not isinstance(
-                exc, urllib.error.HTTPError) else exc
+            if isinstance(exc, urllib.error.HTTPError):
+                exc.close()  # it holds the error page's open response
+                reason = exc
+            else:
+                reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
             raise BoardError(f"Could not fetch {url}: {reason}; nothing was written.") from None
 
 
