@@ -278,10 +278,14 @@ class _BoardDriver(Accelerator):
     _fault_subject = "The board"
     _fault = None
     _file_stats = None
+    _loaded_files = None
 
     # ------------------------------------------------------------------ the package's files
     def _bitstream_files(self) -> list:
-        return [self.package.bitstream_path, self.package.hwh_path]
+        """The ``.bit`` and ``.hwh`` (resolved once: each transfer stats them)."""
+        if self._loaded_files is None:
+            self._loaded_files = [self.package.bitstream_path, self.package.hwh_path]
+        return self._loaded_files
 
     def _check_package(self) -> None:
         """The package's files against its manifest once more, now that the board is ours: the
