@@ -15,8 +15,8 @@ bit-exact emulator and writes ``N * n_c`` float32 scores at the address in ``sco
 Faults, one knob each, for tests/test_board_faults.py: ``delay_s`` (every run finishes that long after
 it starts, writing its scores then: late when beyond the driver's deadline); ``stall=True`` (every run
 with events hangs, an AXI master waiting forever on memory); ``short_words=k`` (a run writes its scores
-but the last ``k``, and reports done); ``fail_with=exc`` (register reads raise ``exc`` while a run is in
-flight, as pynq's MMIO can once the fabric is reprogrammed under it); ``interrupt_after=n``
+but the last ``k``, and reports done); ``fail_with=exc`` (every register read raises ``exc``, as pynq's MMIO
+can once the fabric is reprogrammed under it); ``interrupt_after=n``
 (KeyboardInterrupt on the ``n``-th read of CTRL while a run is in flight, as Ctrl-C during the
 driver's wait). :attr:`SoftwareMemory.live` counts the buffers allocated and not freed.
 """
@@ -128,7 +128,7 @@ class SoftwareRegisterIP:
     # ------------------------------------------------------------------ the register interface
     def read(self, offset: int = 0) -> int:
         self._pump()
-        if self.busy and self.fail_with is not None:
+        if self.fail_with is not None:
             raise self.fail_with
         if self.busy and self.interrupt_after is not None and offset == self.registers["CTRL"]:
             self._polls += 1
