@@ -198,7 +198,7 @@ def test_board_path_faults(rig, reference, events, tmp_path, fault, family, time
     np.testing.assert_array_equal(again.predict(X), reference[family][:8])
 
 
-def test_a_stalled_dma_never_lets_a_later_call_read_a_stale_stream(rig, events):
+def test_a_short_receive_never_lets_a_later_call_read_the_stream_it_left(rig, events):
     """The IP's outputs left in the stream after an early TLAST would be the next call's first words:
     the short receive latches a fault, so no next call on that DMA happens."""
     ol, pynq = rig("nn", short_words=2)

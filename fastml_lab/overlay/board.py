@@ -527,7 +527,7 @@ class BoardOverlay(_BoardDriver):
         if nbytes is not None and isinstance(moved, (int, np.integer)) and moved != nbytes:
             self._fault = f"the {what} channel moved {moved} of {nbytes} bytes"
             raise BoardError(f"The DMA {what} channel moved {int(moved)} bytes of a {nbytes}-byte transfer "
-                             f"of {n_events} events: the IP ended its stream early (or late), so the "
+                             f"of {n_events} events: the IP ended its stream early, so the "
                              "outputs are incomplete and none are returned. Close the overlay and load "
                              "it again; if it recurs, the bitstream does not compute what the package "
                              "describes (package the project again from the build that made the .bit).")
