@@ -419,7 +419,10 @@ def parse_space(raw: dict, origin: str = "the space") -> Space:
     for model in space.models:  # every listed value is checked now, not when its point runs
         for name, values in model.values.items():
             for value in values:
-                space.point(model.kind, {name: value})
+                try:
+                    space.point(model.kind, {name: value})
+                except ConfigError as exc:
+                    raise ConfigError(f"{origin}: {model.where}.{name}: {exc}") from None
     return space
 
 
