@@ -105,19 +105,27 @@ def main(argv=None):
     return tally.summary(args.out)
 
 
+#: Jobs per process pool: each pool's workers start fresh (Keras and compiled libraries let memory grow
+#: over many models). A new pool rather than ``max_tasks_per_child``, which left Python 3.11's pool
+#: waiting forever without a worker after its 40th job.
+TASKS_PER_POOL = 40
+
+
 def _run_pool(jobs, workers, workdir, keep, tally, last_try=False) -> list:
     """Run ``jobs`` on a fresh process pool; returns those lost to a dead worker (unless ``last_try``)."""
     lost = []
-    pool = ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=40)
-    try:
-        futures = {pool.submit(_one, f, s, str(workdir), small, keep): (f, s, small) for f, s, small in jobs}
-        for future in as_completed(futures):
-            if isinstance(future.exception(), BrokenProcessPool) and not last_try:
-                lost.append(futures[future])
-            else:
-                tally.add(futures[future], future)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    for start in range(0, len(jobs), TASKS_PER_POOL):
+        pool = ProcessPoolExecutor(max_workers=workers)
+        try:
+            futures = {pool.submit(_one, f, s, str(workdir), small, keep): (f, s, small)
+                       for f, s, small in jobs[start:start + TASKS_PER_POOL]}
+            for future in as_completed(futures):
+                if isinstance(future.exception(), BrokenProcessPool) and not last_try:
+                    lost.append(futures[future])
+                else:
+                    tally.add(futures[future], future)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
     return lost
 
 
