@@ -334,6 +334,22 @@ def test_a_bitstream_changed_on_disk_after_loading_is_refused(rig, own_package, 
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+def test_a_bitstream_changed_while_pynq_loads_it_is_refused(own_package, firmwares, tmp_path, family):
+    pkg = own_package(family)
+    pynq = DRIVERS[family][1](firmwares[family])
+    overlay = pynq.Overlay
+
+    def overlay_while_the_file_changes(bitfile, **kwargs):
+        _append(Path(bitfile))
+        return overlay(bitfile, **kwargs)
+
+    pynq.Overlay = overlay_while_the_file_changes
+    with pytest.raises(BoardError, match=r"changed while it was being loaded; load the package again"):
+        DRIVERS[family][0](pkg, lock_dir=tmp_path, pynq=pynq)
+    assert lock_is_free(tmp_path) and pynq.memory.live == 0
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_verify_hashes_the_bitstream_again_before_recording(rig, own_package, events, family):
     """A file system whose times do not show a change (the stat check passes): verify() still refuses."""
     pkg = own_package(family)
