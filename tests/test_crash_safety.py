@@ -68,7 +68,11 @@ def group(pgid: int) -> list:
 
 
 def end_group(pgid: int) -> list:
-    """What the killed run left running in its process group, then ended (SIGKILL)."""
+    """What the killed run left running in its process group (given 3 s to end with their parent),
+    then ended (SIGKILL)."""
+    deadline = time.monotonic() + 3
+    while group(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
     left = group(pgid)
     if left:
         with contextlib.suppress(ProcessLookupError):
@@ -129,6 +133,10 @@ def campaign(argv, target: Path, check_complete, runs_in: Path, fractions=FRACTI
     assert [p.name for p in runs_in.iterdir() if p.name.startswith(".")] == [], \
         "the next run did not clear what the killed runs left"
     print(f"{argv[0]}: {counts}")
+    # g++ and the C simulation's runner end with the killed run; the compiler proper that a killed
+    # g++ had started (cc1plus: the parent-death signal is not inherited) finishes its one file alone.
+    left = [name for name in counts["orphans"] if name not in ("cc1plus", "cc1")]
+    assert not left, f"the killed runs left {left} running"
     return counts
 
 

@@ -14,12 +14,14 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .._io import _remove_stale
 from ..exceptions import CompileError, CsimError, ToolchainNotFoundError
 from ..project import open_project
 
@@ -101,10 +103,15 @@ def compile_csim(project, jobs: int = 1) -> Path:
     if cxx is None:
         raise ToolchainNotFoundError("The C simulation needs g++ on PATH (Debian: apt-get install g++).")
     out_dir.mkdir(exist_ok=True)
-    batch = out_dir / f"{build.stem}_batch.cpp"
+    # Sources, objects and the library are built in a folder of this process's own and only the
+    # finished library is renamed into place: two processes may compile one project at once, and
+    # what a killed compile leaves is removed by the next one.
+    _remove_stale(out_dir, "build", ".partial")
+    work = Path(tempfile.mkdtemp(prefix=f".build.{os.getpid()}.", suffix=".partial", dir=out_dir))
+    batch = work / f"{build.stem}_batch.cpp"
     batch.write_text(build.batch_source)
     sources = [*build.sources, batch]
-    objects = [out_dir / f"{src.stem}.o" for src in sources]
+    objects = [work / f"{src.stem}.o" for src in sources]
     log.info("Compiling the C simulation with g++ (%d files)...", len(sources))
 
     def compile_one(pair):
@@ -114,20 +121,24 @@ def compile_csim(project, jobs: int = 1) -> Path:
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             list(pool.map(compile_one, zip(sources, objects)))
-        tmp = lib.with_suffix(".so.tmp")
+        tmp = work / lib.name
         _run([cxx, *build.flags, "-shared", *map(str, objects), "-o", str(tmp)], cwd=hls_dir,
              what="the shared library")
         os.replace(tmp, lib)
     finally:
-        for obj in objects:
-            obj.unlink(missing_ok=True)
-        lib.with_suffix(".so.tmp").unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
     return lib
+
+
+#: A prefix that makes g++ end when the process that started it dies (a killed CLI or kernel leaves
+#: no compiler running): util-linux's ``setpriv --pdeathsig``, where it exists (Linux).
+_DIE_WITH_PARENT = ("setpriv", "--pdeathsig", "KILL", "--") if shutil.which("setpriv") else ()
 
 
 def _run(cmd, cwd, what):
     try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
+        proc = subprocess.run([*_DIE_WITH_PARENT, *cmd], cwd=cwd, capture_output=True, text=True,
+                              timeout=COMPILE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise CompileError(f"The C simulation did not compile: g++ did not finish {what} within "
                            f"{COMPILE_TIMEOUT_S} s (in {cwd}).") from None
@@ -136,10 +147,17 @@ def _run(cmd, cwd, what):
                            f"{proc.returncode}) in {cwd}:\n{proc.stderr[-3000:]}")
 
 
-#: Runs the compiled library on one batch in a child process: argv = library, inputs, outputs, n_out.
+#: Runs the compiled library on one batch in a child process: argv = library, inputs, outputs, n_out,
+#: the parent's pid.
 _RUNNER = """
-import ctypes, sys
+import ctypes, os, signal, sys
 import numpy as np
+try:  # end with the process that started this one (Linux's PR_SET_PDEATHSIG), even if it is killed
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))
+except (AttributeError, OSError):
+    pass
+if os.getppid() != int(sys.argv[5]):
+    sys.exit("the process that started the C simulation is gone")
 lib = ctypes.CDLL(sys.argv[1])
 lib.fastml_predict.restype = None
 lib.fastml_predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_long, ctypes.c_long]
@@ -158,7 +176,6 @@ def run_csim(project, X) -> np.ndarray:
     combinations, which must end in a CsimError here, not take the notebook's kernel down with it.
     """
     import sys
-    import tempfile
 
     project = open_project(project)
     firmware = project.firmware()
@@ -171,7 +188,7 @@ def run_csim(project, X) -> np.ndarray:
         np.save(x_path, np.ascontiguousarray(X, dtype=np.float64))
         try:
             proc = subprocess.run([sys.executable, "-c", _RUNNER, str(lib_path), str(x_path), str(y_path),
-                                   str(firmware.n_outputs)], capture_output=True, text=True,
+                                   str(firmware.n_outputs), str(os.getpid())], capture_output=True, text=True,
                                   timeout=RUN_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise CsimError(f"The C simulation of {project.path} did not finish {X.shape[0]:,} events within "
