@@ -485,3 +485,28 @@ def test_soak_slice_batches_equal_one_call_and_memory_stays_flat(family):
     assert result["smallest_batch"] >= 1 and result["largest_batch"] <= 10_000
     assert result["rss_end"] - result["rss_start"] < 64 * soak.MIB
     print("\nSOAK", soak.summary(result))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_contiguous_memory_used_up_is_a_board_error_and_frees_what_was_allocated(rig, firmwares, reference,
+                                                                                 events, family):
+    pynq = DRIVERS[family][1](firmwares[family])
+    memory, allocate = pynq.memory, pynq.allocate
+    ol, _ = rig(family, pynq=pynq)
+
+    calls = []
+
+    def cma_exhausted(shape, dtype="u4", target=None, **kwargs):
+        calls.append(shape)
+        if len(calls) == 2:  # the input buffer was allocated, the output buffer is not
+            raise RuntimeError("Failed to allocate Memory!")
+        return allocate(shape, dtype=dtype, target=target, **kwargs)
+
+    pynq.allocate = cma_exhausted
+    with pytest.raises(BoardError, match=r"contiguous memory that 64 events need.*Failed to allocate"
+                                         r".*fewer events per call"):
+        ol.predict(events)
+    assert len(calls) == 2
+    assert memory.live == 0
+    np.testing.assert_array_equal(ol.predict(events[:8]), reference[family][:8])  # smaller calls still run
+    assert memory.live == 2

@@ -347,6 +347,34 @@ class _BoardDriver(Accelerator):
         self._fault = f"a transfer was interrupted ({type(exc).__name__})"
         self.close()
 
+    # ------------------------------------------------------------------ buffers
+    def _buffers(self, n_events: int):
+        """Input and output buffers (contiguous memory the IP reads and writes) for ``n_events``,
+        reused while large enough."""
+        if n_events > self._buffer_events:
+            self._free_buffers()
+            allocate = self._pynq.allocate
+            try:
+                self._in_buf = allocate(shape=(n_events * self.n_inputs,), dtype=self.word_dtype)
+                self._out_buf = allocate(shape=(n_events * self.n_outputs,), dtype=self.word_dtype)
+            except (MemoryError, RuntimeError, OSError, ValueError) as exc:
+                self._free_buffers()
+                need = n_events * (self.n_inputs + self.n_outputs) * self.word_dtype.itemsize
+                raise BoardError(
+                    f"Could not allocate the {need:,} bytes of contiguous memory that {n_events:,} events "
+                    f"need ({exc}). Close other overlays or restart their kernels to free the board's "
+                    "contiguous memory, or pass fewer events per call.") from exc
+            self._buffer_events = n_events
+        return self._in_buf, self._out_buf
+
+    def _free_buffers(self) -> None:
+        buffers = (self._in_buf, self._out_buf)
+        self._in_buf = self._out_buf = None
+        self._buffer_events = 0
+        for buf in buffers:
+            if buf is not None and hasattr(buf, "freebuffer"):
+                buf.freebuffer()
+
     # ------------------------------------------------------------------ the API
     def verify(self, X, record: bool = True) -> dict:
         """Compare the board with the software overlay on ``X``; record a clean run in the package.
@@ -372,9 +400,6 @@ class _BoardDriver(Accelerator):
         result = super().profile(X, scale=scale, repeats=repeats)
         result["measured_on"] = self.measured_on
         return result
-
-    def _free_buffers(self) -> None:
-        raise NotImplementedError
 
     def _close(self) -> None:
         try:
@@ -430,7 +455,7 @@ class BoardOverlay(_BoardDriver):
         log.info("Board overlay %s: DMA %s, up to %d events per transfer.",
                  package.name, self.dma_name, self.max_events_per_transfer)
 
-    # ------------------------------------------------------------------ sizes and buffers
+    # ------------------------------------------------------------------ sizes
     @property
     def _event_bytes(self) -> int:
         return max(self.n_inputs, self.n_outputs) * self.word_dtype.itemsize
@@ -438,24 +463,6 @@ class BoardOverlay(_BoardDriver):
     @property
     def max_events_per_transfer(self) -> int:
         return self.max_transfer_bytes // self._event_bytes
-
-    def _buffers(self, n_events: int):
-        """Input and output DMA buffers for ``n_events``, reused while large enough."""
-        if n_events > self._buffer_events:
-            self._free_buffers()
-            allocate = self._pynq.allocate
-            self._in_buf = allocate(shape=(n_events * self.n_inputs,), dtype=self.word_dtype)
-            self._out_buf = allocate(shape=(n_events * self.n_outputs,), dtype=self.word_dtype)
-            self._buffer_events = n_events
-        return self._in_buf, self._out_buf
-
-    def _free_buffers(self) -> None:
-        buffers = (self._in_buf, self._out_buf)
-        self._in_buf = self._out_buf = None
-        self._buffer_events = 0
-        for buf in buffers:
-            if buf is not None and hasattr(buf, "freebuffer"):
-                buf.freebuffer()
 
     # ------------------------------------------------------------------ the transfer
     def _transfer(self, words, n_events):

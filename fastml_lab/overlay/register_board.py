@@ -197,28 +197,10 @@ class RegisterBoardOverlay(_BoardDriver):
             if spins > 100:
                 time.sleep(_POLL_SLEEP_S)
 
-    # ------------------------------------------------------------------ sizes and buffers
+    # ------------------------------------------------------------------ sizes
     @property
     def max_events_per_transfer(self) -> int:
         return self.max_events
-
-    def _buffers(self, n_events: int):
-        """Input and score buffers for ``n_events``, reused while large enough."""
-        if n_events > self._buffer_events:
-            self._free_buffers()
-            allocate = self._pynq.allocate
-            self._in_buf = allocate(shape=(n_events * self.n_inputs,), dtype=self.word_dtype)
-            self._out_buf = allocate(shape=(n_events * self.n_outputs,), dtype=self.word_dtype)
-            self._buffer_events = n_events
-        return self._in_buf, self._out_buf
-
-    def _free_buffers(self) -> None:
-        buffers = (self._in_buf, self._out_buf)
-        self._in_buf = self._out_buf = None
-        self._buffer_events = 0
-        for buf in buffers:
-            if buf is not None and hasattr(buf, "freebuffer"):
-                buf.freebuffer()
 
     # ------------------------------------------------------------------ the transfer
     def _transfer(self, words, n_events):
