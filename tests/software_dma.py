@@ -253,22 +253,31 @@ DMA_TYPE = "xilinx.com:ip:axi_dma:7.1"
 IP_TYPE = "xilinx.com:hls:myproject_axi:1.0"
 
 
-def make_fake_pynq(firmware, **dma_options):
-    """A ``pynq`` module with one design, ``hier_0/axi_dma_0`` (a :class:`SoftwareDMA`) beside the HLS
-    IP; ``pynq.allocate`` hands out buffers whose live count is ``pynq.memory.live``."""
+def make_fake_pynq(firmware, dmas=1, hwh_width=None, **dma_options):
+    """A ``pynq`` module with one design: ``dmas`` DMAs ``hier_0/axi_dma_<i>`` (each a
+    :class:`SoftwareDMA`) beside the HLS IP. ``hwh_width`` gives the DMAs' ``c_sg_length_width`` in
+    the ``.hwh`` only (the DMA objects then lack ``buffer_max_size``). ``pynq.allocate`` hands out
+    buffers listed in ``pynq.allocations``, whose live count is ``pynq.memory.live``."""
     from software_register_ip import SoftwareMemory
 
     pynq = types.ModuleType("pynq")
     pynq.memory = SoftwareMemory()
+    pynq.allocations = pynq.memory.allocations
     pynq.overlays = []
 
     class Overlay:
         def __init__(self, bitfile, **kwargs):
             self.bitfile, self.kwargs = bitfile, kwargs
-            self.hier_0 = types.SimpleNamespace(axi_dma_0=SoftwareDMA(firmware, **dma_options))
-            self.ip_dict = {"hier_0/myproject_axi_0": {"type": IP_TYPE, "parameters": {}},
-                            "hier_0/axi_dma_0": {"type": DMA_TYPE, "parameters": {},
-                                                 "fullpath": "hier_0/axi_dma_0"}}
+            self.hier_0 = types.SimpleNamespace()
+            params = {} if hwh_width is None else {"c_sg_length_width": str(hwh_width)}
+            self.ip_dict = {"hier_0/myproject_axi_0": {"type": IP_TYPE, "parameters": {}}}
+            for i in range(dmas):
+                dma = SoftwareDMA(firmware, **dma_options)
+                if hwh_width is not None:
+                    del dma.buffer_max_size  # only the HWH says how long a transfer may be
+                setattr(self.hier_0, f"axi_dma_{i}", dma)
+                self.ip_dict[f"hier_0/axi_dma_{i}"] = {"type": DMA_TYPE, "parameters": params,
+                                                      "fullpath": f"hier_0/axi_dma_{i}"}
             pynq.overlays.append(self)
 
     class Device:

@@ -14,71 +14,9 @@ import pytest
 from fastml_lab.exceptions import BoardError, DataError
 from fastml_lab.overlay import load, open_package
 from fastml_lab.overlay.board import SAFE_MAX_TRANSFER_BYTES, BoardLock, BoardOverlay
-from software_dma import SoftwareDMA
+from software_dma import SoftwareDMA, make_fake_pynq
 from fastml_lab.overlay.package import VERIFIED
 from fastml_lab.overlay.software import SoftwareOverlay
-
-DMA_TYPE = "xilinx.com:ip:axi_dma:7.1"
-IP_TYPE = "xilinx.com:hls:myproject_axi:1.0"
-
-
-class FakeBuffer(np.ndarray):
-    """What ``pynq.allocate`` returns: an ndarray with cache and address methods."""
-
-    def __array_finalize__(self, obj):
-        self.flushes = getattr(obj, "flushes", 0)
-        self.invalidates = getattr(obj, "invalidates", 0)
-        self.freed = getattr(obj, "freed", False)
-
-    @property
-    def physical_address(self):
-        return self.ctypes.data
-
-    def flush(self):
-        self.flushes += 1
-
-    def invalidate(self):
-        self.invalidates += 1
-
-    def freebuffer(self):
-        self.freed = True
-
-
-def make_fake_pynq(firmware, dmas=1, hwh_width=None, **dma_options):
-    """A ``pynq`` module with one design: ``hier_0/axi_dma_0`` (a SoftwareDMA) and the HLS IP."""
-    pynq = types.ModuleType("pynq")
-    pynq.allocations = []
-    pynq.overlays = []
-
-    def allocate(shape, dtype="uint32", **kw):
-        buf = np.zeros(shape, dtype=dtype).view(FakeBuffer)
-        pynq.allocations.append(buf)
-        return buf
-
-    class Hierarchy:
-        pass
-
-    class Overlay:
-        def __init__(self, bitfile, **kwargs):
-            self.bitfile, self.kwargs = bitfile, kwargs
-            self.hier_0 = Hierarchy()
-            params = {} if hwh_width is None else {"c_sg_length_width": str(hwh_width)}
-            self.ip_dict = {"hier_0/myproject_axi_0": {"type": IP_TYPE, "parameters": {}}}
-            for i in range(dmas):
-                dma = SoftwareDMA(firmware, **dma_options)
-                if hwh_width is not None:
-                    del dma.buffer_max_size  # only the HWH says how long a transfer may be
-                setattr(self.hier_0, f"axi_dma_{i}", dma)
-                self.ip_dict[f"hier_0/axi_dma_{i}"] = {"type": DMA_TYPE, "parameters": params,
-                                                      "fullpath": f"hier_0/axi_dma_{i}"}
-            pynq.overlays.append(self)
-
-    class Device:
-        devices = [object()]
-
-    pynq.allocate, pynq.Overlay, pynq.Device = allocate, Overlay, Device
-    return pynq
-
 
 @pytest.fixture
 def firmware(overlay_project):
