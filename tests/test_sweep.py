@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
 import numpy as np
 import pytest
@@ -11,18 +12,18 @@ from fastml_lab.cli import main
 from fastml_lab.exceptions import ConfigError
 from fastml_lab.sweep import load_space
 from fastml_lab.sweep.results import mark_fronts, pareto_mask
+from fastml_lab.sweep import space as space_module
 from fastml_lab.sweep.space import Point
 from fastml_lab.sweep.store import SweepFolder
 
-SMALLEST = """\
-kind: nn
-data: {source: synthetic, n_events: 4000}
-board: pynq-z2
-grid:
-  sizes: ["8"]
-  bits: [6, 8]
-  epochs: [1]
-"""
+
+def doc_example(title: str) -> str:
+    """The example after ``title::`` in fastml_lab.sweep.space's docstring, so the docs stay true."""
+    block = space_module.__doc__.split(f"{title}::\n\n", 1)[1].split("\n\n", 1)[0]
+    return textwrap.dedent(block) + "\n"
+
+
+SMALLEST = doc_example("The smallest space")
 
 
 def test_the_smallest_space_reads_as_written(tmp_path):

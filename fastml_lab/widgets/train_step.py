@@ -15,6 +15,7 @@ from .step import Step
 
 FAMILIES = (("neural network", "nn"), ("boosted decision trees", "bdt"))
 
+
 def stop_callback(task):
     """A Keras callback that ends training after the current batch once Stop was pressed."""
     from .._deps import require
