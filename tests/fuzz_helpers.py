@@ -504,12 +504,15 @@ def run_case(case: dict, workdir: Path, keep: bool = False) -> dict:
 
     ``status``: "ok" (every value equal), "refused" (a FastMLError with a message, before any
     value was compared), "csim-aborted" (the reference itself stopped: the compiled C simulation
-    aborted and ``run_csim`` said so with a CsimError), "mismatch" or "crash" (any other exception,
-    or a refusal without a message).
+    aborted and ``run_csim`` said so with a CsimError; when the ap_types headers' BEYOND_MSB check
+    stopped it, the simulation without header checks is compared instead, and its values and
+    mismatches are counted), "mismatch" or "crash" (any other exception, or a refusal without a
+    message).
     """
     from fastml_lab.compare import count_mismatches
     from fastml_lab.exceptions import CompileError, CsimError, FastMLError
     from fastml_lab.hls import run_csim
+    from fastml_lab.hls.csim import BEYOND_MSB
 
     workdir = Path(workdir)
     out = workdir / f"{case['family']}_{case['seed']}"
@@ -544,7 +547,21 @@ def run_case(case: dict, workdir: Path, keep: bool = False) -> dict:
     except Exception as exc:  # noqa: BLE001  (a crash is what this campaign looks for)
         kind = "compile" if isinstance(exc, CompileError) else "crash"
         aborted = isinstance(exc, CsimError) and stage == "C simulation"
-        result.update(status="csim-aborted" if aborted else "crash", error=type(exc).__name__, message=str(exc)[:1500], stage=stage,
+        if aborted and BEYOND_MSB in str(exc):
+            # The headers' check stopped the reference; the firmware's arithmetic is still defined:
+            # compare the simulation compiled as synthesis sees it (no asserts) with the emulator.
+            try:
+                comparison = count_mismatches(run_csim(project, X, header_checks=False), firmware.predict(X),
+                                              ("C simulation without header checks", "emulator"))
+            except Exception as again:  # noqa: BLE001
+                exc = again
+                aborted = False
+            else:
+                result.update(values=comparison.values, mismatches=comparison.mismatches,
+                              unchecked=True, ops=sorted({layer.op for layer in firmware._layers}))
+                aborted = comparison.identical  # otherwise a mismatch, counted as one below
+        status = "csim-aborted" if aborted else ("mismatch" if result["mismatches"] else "crash")
+        result.update(status=status, error=type(exc).__name__, message=str(exc)[:1500], stage=stage,
                       crash_kind=kind, traceback=traceback.format_exc()[-3000:])
     finally:
         result["seconds"] = round(time.perf_counter() - start, 2)

@@ -13,6 +13,10 @@ FastMLError that says why. ``bench/bench_fuzz.py`` runs the long campaign.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import numpy as np
 import pytest
 
 pytest.importorskip("keras")
@@ -91,14 +95,27 @@ def test_cases_the_campaign_found(tmp_path, family, seed):
 
 
 def test_a_c_simulation_that_aborts_is_a_clear_error_not_a_dead_process(tmp_path):
-    """nn 210 (the campaign): its types make the ap_types headers fail an ``assert`` inside the C
-    simulation (reading a bit beyond the MSB of a 34-bit intermediate). The simulation runs in a child
-    process, so the abort becomes a CsimError that says so, and this process lives on."""
+    """nn 210 (the campaign): converting a value to a type whose rounding bit lies above all of its
+    bits makes the ap_types headers fail an ``assert`` inside the C simulation ("Attempting to read
+    bit beyond MSB" of a 34-bit intermediate). The simulation runs in a child process, so the abort
+    becomes a CsimError that says so and what to do, and this process lives on. Compiled without the
+    headers' checks, as synthesis sees the code, the simulation equals the emulator on every value."""
     from fastml_lab.exceptions import CsimError
     from fastml_lab.hls.csim import run_csim
 
     r = run_case(make_case("nn", 210), tmp_path, keep=True)
-    assert r["error"] == "CsimError" and r["stage"] == "C simulation", r
-    assert "Assertion" in r["message"] and "ap_types" in r["message"]
-    with pytest.raises(CsimError, match="stopped"):
-        run_csim(tmp_path / "nn_210", [[0.5, -0.25]])
+    assert r["status"] == "csim-aborted" and r["error"] == "CsimError" and r["stage"] == "C simulation", r
+    assert "Attempting to read bit beyond MSB" in r["message"] and "ap_types" in r["message"]
+    assert r["unchecked"] and r["values"] > 4000 and r["mismatches"] == 0, r
+    project = tmp_path / "nn_210"
+    with pytest.raises(CsimError, match=r"stopped.*--no-header-checks"):
+        run_csim(project, [[0.5, -0.25]])
+    X = tmp_path / "x.npy"
+    np.save(X, np.array([[0.5, -0.25], [-3.0, 7.0]]))
+    checked = subprocess.run([sys.executable, "-m", "fastml_lab.cli", "check", str(project), "--input", str(X)],
+                             capture_output=True, text=True, timeout=600)
+    assert checked.returncode == 2 and "--no-header-checks" in checked.stderr and "Traceback" not in checked.stderr
+    unchecked = subprocess.run([sys.executable, "-m", "fastml_lab.cli", "check", str(project), "--input", str(X),
+                                "--no-header-checks"], capture_output=True, text=True, timeout=600)
+    assert unchecked.returncode == 0 and "0 mismatches" in unchecked.stdout, unchecked.stdout + unchecked.stderr
+    assert "without the ap_types header checks" in unchecked.stdout

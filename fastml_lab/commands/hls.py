@@ -65,7 +65,7 @@ def _csim(args):
     from ..hls.csim import run_csim
 
     project, _, X = _project_and_events(args)
-    y = run_csim(project, X)
+    y = run_csim(project, X, header_checks=not args.no_header_checks)
     save_npy_atomic(args.output, y)
     print(f"C simulation: {y.shape[0]} events -> {args.output}")
 
@@ -85,7 +85,7 @@ def _check(args):
     from ..hls.check import check_project
 
     project, _, X = _project_and_events(args)
-    result = check_project(project, X, n_events=args.events,
+    result = check_project(project, X, n_events=args.events, header_checks=not args.no_header_checks,
                            progress=lambda stage: log.info("%s%s...", stage[0].upper(), stage[1:]))
     if args.json:
         print(json.dumps({"project": str(args.project), **result.to_dict()}, indent=2))
@@ -107,6 +107,12 @@ def _synth(args):
     res = report["resources"]
     print(f"{what}: latency {report['latency_cycles']} cycles, II {report['ii_cycles']}; "
           f"LUT {res['LUT']}, FF {res['FF']}, DSP {res['DSP']}, BRAM_18K {res['BRAM_18K']}")
+
+
+def _header_checks_option(p) -> None:
+    p.add_argument("--no-header-checks", action="store_true",
+                   help="compile the C simulation without the ap_types headers' asserts, as synthesis "
+                        "sees the code (for types whose conversions stop the checked simulation)")
 
 
 def register(sub):
@@ -141,6 +147,8 @@ def register(sub):
         p.add_argument("project", type=Path, help="an exported project folder")
         p.add_argument("--input", required=True, type=Path, help="inputs, a .npy array (n, n_inputs)")
         p.add_argument("--output", required=True, type=Path, help="where to write the outputs (.npy)")
+        if name == "csim":
+            _header_checks_option(p)
 
     p = add_verb(sub, "check", _check,
                  "compare a project's C simulation with its emulator, value for value (exit 1 on a mismatch)")
@@ -148,6 +156,7 @@ def register(sub):
     p.add_argument("--input", required=True, type=Path, help="inputs, a .npy array (n, n_inputs)")
     p.add_argument("--events", type=int, default=None, help="check the first N events only (default: all)")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    _header_checks_option(p)
 
     p = add_verb(sub, "synth", _synth,
                  "run HLS synthesis when Vitis/Vivado HLS is installed, or record a report made elsewhere")

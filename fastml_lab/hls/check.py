@@ -28,6 +28,7 @@ class CheckResult:
     emulator_seconds: float
     simulated: np.ndarray = field(repr=False)
     emulated: np.ndarray = field(repr=False)
+    header_checks: bool = True
 
     @property
     def mismatches(self) -> int:
@@ -50,18 +51,22 @@ class CheckResult:
         return self.comparison.identical
 
     def describe(self) -> str:
-        return f"{self.comparison.describe()} between the C simulation and the emulator"
+        simulation = "the C simulation" + ("" if self.header_checks else " (without the ap_types header checks)")
+        return f"{self.comparison.describe()} between {simulation} and the emulator"
 
     def to_dict(self) -> dict:
         return {"mismatches": self.mismatches, "values": self.values, "events": self.events,
                 "events_differing": self.comparison.events_differing, "max_abs_diff": self.max_abs_diff,
                 "compile_seconds": self.compile_seconds, "csim_seconds": self.csim_seconds,
-                "emulator_seconds": self.emulator_seconds}
+                "emulator_seconds": self.emulator_seconds, "header_checks": self.header_checks}
 
 
-def check_project(project, X, n_events: int | None = None, progress=None) -> CheckResult:
+def check_project(project, X, n_events: int | None = None, progress=None,
+                  header_checks: bool = True) -> CheckResult:
     """Compile ``project``'s C simulation (g++; cached), run it and the emulator on the first
     ``n_events`` rows of ``X`` (all without ``n_events``), and compare their outputs.
+    ``header_checks=False``: the C simulation without the ap_types headers' asserts (see
+    :data:`fastml_lab.hls.csim.BEYOND_MSB`).
 
     ``progress(stage)`` is called with each of :data:`STAGES` before it starts (a callback that
     raises stops the check there).
@@ -80,14 +85,15 @@ def check_project(project, X, n_events: int | None = None, progress=None) -> Che
     report = progress or (lambda stage: None)
     report(STAGES[0])
     start = time.perf_counter()
-    compile_csim(project)
+    compile_csim(project, header_checks=header_checks)
     compiled = time.perf_counter()
     report(STAGES[1])
-    simulated = run_csim(project, X)
+    simulated = run_csim(project, X, header_checks=header_checks)
     simulated_at = time.perf_counter()
     report(STAGES[2])
     emulated = firmware.predict(X)
     done = time.perf_counter()
     return CheckResult(comparison=count_mismatches(simulated, emulated, ("C simulation", "emulator")),
                        compile_seconds=compiled - start, csim_seconds=simulated_at - compiled,
-                       emulator_seconds=done - simulated_at, simulated=simulated, emulated=emulated)
+                       emulator_seconds=done - simulated_at, simulated=simulated, emulated=emulated,
+                       header_checks=header_checks)

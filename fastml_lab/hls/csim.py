@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -86,15 +86,19 @@ def _cache_key(hls_dir: Path, build: CsimBuild) -> str:
     return h.hexdigest()[:16]
 
 
-def compile_csim(project, jobs: int = 1) -> Path:
+def compile_csim(project, jobs: int = 1, header_checks: bool = True) -> Path:
     """Compile the project's C simulation (or reuse the cached build); return the library path.
 
     ``jobs`` g++ processes run at once. One keeps the peak memory of a notebook session within
     Binder's limits (each g++ takes 200-300 MB) at about a second more for the jet MLP.
+    ``header_checks=False`` compiles without the ``assert`` checks of the ap_types headers
+    (``-DNDEBUG``), as synthesis sees the code: see :data:`BEYOND_MSB`.
     """
     project = open_project(project)
     hls_dir = project.hls_dir.resolve()
     build = _build_of(project)
+    if not header_checks:
+        build = replace(build, flags=(*build.flags, "-DNDEBUG"))
     out_dir = project.path.resolve() / "csim"
     lib = out_dir / f"{build.stem}-{_cache_key(hls_dir, build)}.so"
     if lib.exists():
@@ -169,18 +173,27 @@ np.save(sys.argv[3], y)
 RUN_TIMEOUT_S = 600
 
 
-def run_csim(project, X) -> np.ndarray:
+#: The ap_types headers' check that stops some C simulations. Converting a fixed-point value to a
+#: type whose rounding bit lies above the value's most significant bit (all of its bits below the
+#: new type's LSB, with a rounding mode) reads a bit beyond the source's MSB before deciding it
+#: does not need it; the result is well defined (the sign decides the rounding), and synthesis,
+#: which has no asserts, computes it. ``header_checks=False`` runs the simulation that way.
+BEYOND_MSB = "Attempting to read bit beyond MSB"
+
+
+def run_csim(project, X, header_checks: bool = True) -> np.ndarray:
     """Outputs of the compiled C simulation for inputs ``X`` (n, n_inputs), as float64.
 
     The simulation runs in a child process: the ap_types headers abort (``assert``) on some type
     combinations, which must end in a CsimError here, not take the notebook's kernel down with it.
+    ``header_checks=False`` compiles it without those checks (see :data:`BEYOND_MSB`).
     """
     import sys
 
     project = open_project(project)
     firmware = project.firmware()
     X = firmware.validate_input(X)
-    lib_path = compile_csim(project)
+    lib_path = compile_csim(project, header_checks=header_checks)
     if not X.shape[0]:
         return np.zeros((0, firmware.n_outputs))
     with tempfile.TemporaryDirectory(prefix="fastml-csim-") as tmp:
@@ -196,7 +209,14 @@ def run_csim(project, X) -> np.ndarray:
         if proc.returncode != 0 or not y_path.is_file():
             lines = [line for line in proc.stderr.splitlines() if line.strip()]
             why = next((line for line in lines if "Assertion" in line), lines[-1] if lines else "")
-            if "Assertion" in why:
+            if BEYOND_MSB in why:
+                why = why[why.find(os.sep + "ap_types" + os.sep) + 1:] if "ap_types" in why else why
+                hint = (" The ap_types headers check a conversion of this model's types to a type whose "
+                        "rounding bit lies above all of the value's bits (the HLS tool's C simulation "
+                        "stops there too; synthesis has no such check and the result is well defined). "
+                        "Run the C simulation without the headers' checks (header_checks=False, "
+                        "--no-header-checks) to compare it with the emulator, or choose other widths.")
+            elif "Assertion" in why:
                 why = why[why.find(os.sep + "ap_types" + os.sep) + 1:] if "ap_types" in why else why
                 hint = (" The ap_types headers rejected a value of this model's types (an internal check "
                         "that the HLS tool's C simulation would hit too); choose other widths or modes.")
