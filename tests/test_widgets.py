@@ -59,12 +59,15 @@ def assert_figures(step, *names):
         assert (step.state.step_dir(step.name) / f"{name}.png").read_bytes() == shown[name]
 
 
-@pytest.fixture(scope="module")
-def walked(tmp_path_factory):
-    """A walk on quick settings in a fresh project folder, every step's Run clicked in order."""
-    walk = Walk(tmp_path_factory.mktemp("walk") / "lab", quick=True)
+def walk_every_step(folder, family: str = "nn", before=None):
+    """A walk on quick settings in ``folder``, ``family`` chosen at Train, every step's Run clicked
+    in order; ``walk.ran`` records the toolkit calls each step made ({step: [(Call, hook names)]}).
+    ``before(walk)`` runs once the walk has restored, before the first click."""
+    walk = Walk(folder, quick=True)
     assert walk.wait_restored(30)
-    walk.ran = {}  # {step name: [(Call, hook names)]}: the toolkit calls each step made
+    if before is not None:
+        before(walk)
+    walk.ran = {}
     run = Call.run
 
     def recorded(call, names, **hooks):
@@ -77,10 +80,18 @@ def walked(tmp_path_factory):
             current = step.name
             walk.ran[current] = []
             walk.go(walk.steps.index(step))
+            if step.name == "train":
+                step.family.value = family
             click_and_wait(step)
             assert step.outcome == "done", f"{step.name}: {step.errors.text}\n{step.runner.error_details}"
             assert step.errors.text == ""
     return walk
+
+
+@pytest.fixture(scope="module")
+def walked(tmp_path_factory):
+    """A walk on quick settings in a fresh project folder, every step's Run clicked in order."""
+    return walk_every_step(tmp_path_factory.mktemp("walk") / "lab")
 
 
 # ------------------------------------------------------------------------------ before anything
@@ -439,30 +450,13 @@ def bdt_walked(tmp_path_factory):
     order (step 3 is Precision), the toolkit calls each made recorded."""
     pytest.importorskip("xgboost")
     pytest.importorskip("conifer")
-    walk = Walk(tmp_path_factory.mktemp("bdt_walk") / "lab", quick=True)
-    assert walk.wait_restored(30)
-    walk.state.folder.mkdir(parents=True)
-    for stale in ("model.keras", "quantized.keras"):  # what a network trained here before left
-        (walk.state.folder / stale).write_bytes(b"an earlier network")
-    walk.ran = {}
-    run = Call.run
 
-    def recorded(call, names, **hooks):
-        walk.ran[current].append((call, sorted(hooks)))
-        return run(call, names, **hooks)
+    def stale_network(walk):
+        walk.state.folder.mkdir(parents=True)
+        for stale in ("model.keras", "quantized.keras"):  # what a network trained here before left
+            (walk.state.folder / stale).write_bytes(b"an earlier network")
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Call, "run", recorded)
-        for step in walk.steps:
-            current = step.name
-            walk.ran[current] = []
-            walk.go(walk.steps.index(step))
-            if step.name == "train":
-                step.family.value = "bdt"
-            click_and_wait(step)
-            assert step.outcome == "done", f"{step.name}: {step.errors.text}\n{step.runner.error_details}"
-            assert step.errors.text == ""
-    return walk
+    return walk_every_step(tmp_path_factory.mktemp("bdt_walk") / "lab", "bdt", before=stale_network)
 
 
 @pytest.mark.slow
