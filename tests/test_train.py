@@ -157,9 +157,11 @@ def test_a_nan_loss_stops_training_with_a_readable_error(blobs):
         train_model(build_model("8"), (X[:800], labels[:800]), epochs=20, patience=5, learning_rate=1e38,
                     progress=False)
 
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"epochs": 0}, "epochs must be an integer >= 1; got 0"),
-    ({"learning_rate": -1.0}, "learning_rate must be a number > 0"),
+    ({"learning_rate": -1.0}, "learning_rate must be a finite number > 0; got -1"),
+    ({"learning_rate": float("inf")}, "learning_rate must be a finite number > 0; got inf"),
     ({"validation_split": 1.0}, r"validation_split must be a number in \[0, 1\)"),
     ({"patience": -2}, "patience must be None or an integer >= 0"),
 ])
