@@ -224,7 +224,11 @@ def test_ctrl_c_keeps_the_points_that_finished(cluster, tmp_path):
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "sweep.log").read_text()
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(timeout=60) == 130
+        try:
+            assert proc.wait(timeout=60) == 130
+        except subprocess.TimeoutExpired:
+            pytest.fail("the sweep did not stop within 60 s of Ctrl-C; its log:\n"
+                        + (tmp_path / "sweep.log").read_text()[-4000:])
     finally:
         _stop(proc)
     records = _assert_table_matches_records(out)
