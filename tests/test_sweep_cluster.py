@@ -49,9 +49,12 @@ def _env() -> dict:
     return env
 
 
-def _spawn(args, log: Path) -> subprocess.Popen:
+def _spawn(args, log: Path, sigint_ignored: bool = False) -> subprocess.Popen:
+    """``args`` in a session of its own; ``sigint_ignored``: started with SIGINT ignored, as a shell's
+    background job is (Python then leaves it ignored unless the program takes it back)."""
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
     return subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=_env(),
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=ignore)
 
 
 def _stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
@@ -217,7 +220,9 @@ def test_ctrl_c_keeps_the_points_that_finished(cluster, tmp_path):
                      "grid: {rounds: [100, 150, 200, 250, 300, 350, 400, 450], depth: [6],\n"
                      "       learning_rate: [0.05, 0.1, 0.2, 0.3, 0.4]}\n")  # 40 points: more than finish by the Ctrl-C
     out = tmp_path / "sweep"
-    proc = _spawn(_sweep_cli(space, out, "--scheduler", cluster["address"]), tmp_path / "sweep.log")
+    # Started with SIGINT ignored: the sweep must take Ctrl-C back while its points run.
+    proc = _spawn(_sweep_cli(space, out, "--scheduler", cluster["address"]), tmp_path / "sweep.log",
+                  sigint_ignored=True)
     try:
         deadline = time.monotonic() + SWEEP_TIMEOUT_S
         while not list((out / POINTS_DIR).glob("*.json")) if (out / POINTS_DIR).is_dir() else True:

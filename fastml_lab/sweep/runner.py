@@ -22,9 +22,12 @@ still queued, writes the table and re-raises.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -181,10 +184,11 @@ def run_sweep(space, out, *, search: str | None = None, trials: int | None = Non
         if on_start:
             on_start(summary)
         try:
-            if search == "optuna":
-                _optuna(client, space, folder, n_planned, retry_errors, summary, on_point, stop)
-            else:
-                _run_points(client, points, folder, retry_errors, summary, on_point, stop)
+            with _ctrl_c_interrupts():
+                if search == "optuna":
+                    _optuna(client, space, folder, n_planned, retry_errors, summary, on_point, stop)
+                else:
+                    _run_points(client, points, folder, retry_errors, summary, on_point, stop)
             summary.status = "stopped" if stop is not None and stop.is_set() else "done"
         except KeyboardInterrupt:
             summary.status = "interrupted"
@@ -202,6 +206,22 @@ def run_sweep(space, out, *, search: str | None = None, trials: int | None = Non
             except Exception:  # closing a cluster that lost its workers may complain; nothing to keep
                 log.debug("closing %s failed", thing, exc_info=True)
     return summary
+
+
+@contextlib.contextmanager
+def _ctrl_c_interrupts():
+    """While the points run, Ctrl-C (SIGINT) raises KeyboardInterrupt in the main thread even if this
+    process started with SIGINT ignored (as a background job's children do) or a library replaced
+    Python's handler: a sweep must stop, keep what finished and say so. Restored afterwards; other
+    threads (the walk's Explore step) leave the handler alone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _write_parquet(folder: SweepFolder) -> None:
