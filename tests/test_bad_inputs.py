@@ -431,12 +431,21 @@ def _plan(text):
     return write
 
 
+def _quantize(*options):
+    """argv of ``quantize`` on the fixture network and jets, with ``options``."""
+    return lambda f, t: ["quantize", f["nn"], "--data", f["csv"], "--out", t / "q.keras", *options]
+
+
+def _profile(*options):
+    """argv of ``profile`` on the fixture network and jets, with ``options``."""
+    return lambda f, t: ["profile", f["nn"], "--data", f["csv"], "--out", t / "out", *options]
+
+
 #: name -> (argv from the fixture paths and the case's folder, words the message must contain)
 OPTION_CASES = {
     # a model of the wrong family, or an option of the other family
     "quantize_a_bdt": (lambda f, t: ["quantize", f["bdt"], "--data", f["csv"], "--out", t / "q.keras"], ["bdt.json", ".keras"]),
-    "profile_nn_with_precision": (lambda f, t: ["profile", f["nn"], "--data", f["csv"], "--out", t / "out",
-                                                "--precision", "ap_fixed<8,3>"], ["--precision", "--plan"]),
+    "profile_nn_with_precision": (_profile("--precision", "ap_fixed<8,3>"), ["--precision", "--plan"]),
     "profile_bdt_with_plan": (lambda f, t: ["profile", f["bdt"], "--data", f["csv"], "--out", t / "out",
                                             "--plan", _plan("{}")(t / "plan.json")], ["bdt.json", "--precision"]),
     "study_bdt_qat": (lambda f, t: ["study", f["bdt"], "--data", f["csv"], "--out", t / "out", "--mode", "qat"],
@@ -447,16 +456,13 @@ OPTION_CASES = {
     "estimate_bdt_reuse": (lambda f, t: ["estimate", f["bdt"], "--reuse", "2"], ["bdt.json", "reuse"]),
     "estimate_bdt_strategy": (lambda f, t: ["estimate", f["bdt"], "--strategy", "Resource"], ["bdt.json", "strategy"]),
     # widths and precisions
-    "quantize_bits_zero": (lambda f, t: ["quantize", f["nn"], "--data", f["csv"], "--out", t / "q.keras", "--bits", "0"],
+    "quantize_bits_zero": (_quantize("--bits", "0"),
                            ["got 0", "2 to 24"]),
-    "quantize_bits_100": (lambda f, t: ["quantize", f["nn"], "--data", f["csv"], "--out", t / "q.keras", "--bits", "100"],
+    "quantize_bits_100": (_quantize("--bits", "100"),
                           ["got 100", "2 to 24"]),
-    "quantize_activation_bits_zero": (lambda f, t: ["quantize", f["nn"], "--data", f["csv"], "--out", t / "q.keras",
-                                                    "--bits", "6,0"], ["activations", "got 0"]),
-    "quantize_layer_not_in_model": (lambda f, t: ["quantize", f["nn"], "--data", f["csv"], "--out", t / "q.keras",
-                                                  "--layer-bits", "fc9=8/10"], ["fc9", "fc1, out"]),
-    "quantize_layer_bits_99": (lambda f, t: ["quantize", f["nn"], "--data", f["csv"], "--out", t / "q.keras",
-                                             "--layer-bits", "fc1=99/99"], ["fc1", "got 99"]),
+    "quantize_activation_bits_zero": (_quantize("--bits", "6,0"), ["activations", "got 0"]),
+    "quantize_layer_not_in_model": (_quantize("--layer-bits", "fc9=8/10"), ["fc9", "fc1, out"]),
+    "quantize_layer_bits_99": (_quantize("--layer-bits", "fc1=99/99"), ["fc1", "got 99"]),
     "study_bits_zero": (lambda f, t: ["study", f["nn"], "--data", f["csv"], "--out", t / "out", "--bits", "0,4"],
                         ["(0, 4)", "2 to 32"]),
     "study_bits_100": (lambda f, t: ["study", f["nn"], "--data", f["csv"], "--out", t / "out", "--bits", "100"],
@@ -496,29 +502,18 @@ OPTION_CASES = {
     "estimate_reuse_auto_on_a_part": (lambda f, t: ["estimate", f["nn"], "--part", "xcu250-figd2104-2L-e", "--reuse", "auto"],
                                       ["--part", "--board"]),
     # training settings, checked before the first epoch
-    "quantize_prune_one_and_a_half": (lambda f, t: ["quantize", f["nn"], "--data", f["csv"], "--out", t / "q.keras",
-                                                    "--prune", "1.5"], ["1.5", "[0, 1)"]),
-    "quantize_prune_nan": (lambda f, t: ["quantize", f["nn"], "--data", f["csv"], "--out", t / "q.keras",
-                                         "--prune", "nan"], ["nan", "[0, 1)"]),
-    "quantize_hgq_negative": (lambda f, t: ["quantize", f["nn"], "--data", f["csv"], "--out", t / "q.keras",
-                                            "--hgq", "-1"], ["-1", ">= 0"]),
-    "quantize_hgq_inf": (lambda f, t: ["quantize", f["nn"], "--data", f["csv"], "--out", t / "q.keras",
-                                       "--hgq", "inf"], ["inf", ">= 0"]),
-    "quantize_epochs_zero": (lambda f, t: ["quantize", f["nn"], "--data", f["csv"], "--out", t / "q.keras",
-                                           "--epochs", "0"], ["epochs", "got 0"]),
-    "quantize_batch_size_zero": (lambda f, t: ["quantize", f["nn"], "--data", f["csv"], "--out", t / "q.keras",
-                                               "--batch-size", "0"], ["batch_size", "got 0"]),
-    "quantize_learning_rate_negative": (lambda f, t: ["quantize", f["nn"], "--data", f["csv"], "--out", t / "q.keras",
-                                                      "--learning-rate", "-1"], ["learning_rate", "got -1"]),
-    "quantize_learning_rate_inf": (lambda f, t: ["quantize", f["nn"], "--data", f["csv"], "--out", t / "q.keras",
-                                                 "--learning-rate", "inf"], ["learning_rate", "got inf"]),
-    "quantize_events_one": (lambda f, t: ["quantize", f["nn"], "--data", f["csv"], "--out", t / "q.keras",
-                                          "--events", "1"], ["n_events", ">= 2"]),
-    "quantize_events_too_many": (lambda f, t: ["quantize", f["nn"], "--data", f["csv"], "--out", t / "q.keras",
-                                               "--events", "1000000"], ["1000000", "60 jets", "jets.csv"]),
-    "quantize_hgq_and_layer_bits": (lambda f, t: ["quantize", f["nn"], "--data", f["csv"], "--out", t / "q.keras",
-                                                  "--hgq", "1e-6", "--layer-bits", "fc1=8/8"], ["--layer-bits", "--hgq"]),
-    "profile_events_one": (lambda f, t: ["profile", f["nn"], "--data", f["csv"], "--out", t / "out", "--events", "1"],
+    "quantize_prune_one_and_a_half": (_quantize("--prune", "1.5"), ["1.5", "[0, 1)"]),
+    "quantize_prune_nan": (_quantize("--prune", "nan"), ["nan", "[0, 1)"]),
+    "quantize_hgq_negative": (_quantize("--hgq", "-1"), ["-1", ">= 0"]),
+    "quantize_hgq_inf": (_quantize("--hgq", "inf"), ["inf", ">= 0"]),
+    "quantize_epochs_zero": (_quantize("--epochs", "0"), ["epochs", "got 0"]),
+    "quantize_batch_size_zero": (_quantize("--batch-size", "0"), ["batch_size", "got 0"]),
+    "quantize_learning_rate_negative": (_quantize("--learning-rate", "-1"), ["learning_rate", "got -1"]),
+    "quantize_learning_rate_inf": (_quantize("--learning-rate", "inf"), ["learning_rate", "got inf"]),
+    "quantize_events_one": (_quantize("--events", "1"), ["n_events", ">= 2"]),
+    "quantize_events_too_many": (_quantize("--events", "1000000"), ["1000000", "60 jets", "jets.csv"]),
+    "quantize_hgq_and_layer_bits": (_quantize("--hgq", "1e-6", "--layer-bits", "fc1=8/8"), ["--layer-bits", "--hgq"]),
+    "profile_events_one": (_profile("--events", "1"),
                            ["n_events", ">= 2"]),
     "demo_unknown_source": (lambda f, t: ["demo", "--data", "nope", "--out", t / "out"], ["'nope'", "synthetic"]),
     # plans
