@@ -37,7 +37,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _remove_stale(folder: Path, name: str, suffix: str) -> None:
+def remove_stale(folder: Path, name: str, suffix: str) -> None:
     """Remove what a killed writer left beside ``name``: ``.{name}.{pid}.*{suffix}`` whose process is gone."""
     for leftover in folder.glob(f".{glob.escape(name)}.*{suffix}"):
         pid = leftover.name[len(name) + 2:].split(".", 1)[0]
@@ -72,7 +72,7 @@ def atomic_destination(path):
     """Yield a temporary path beside ``path`` (same suffix); move it onto ``path`` on success."""
     path = check_destination(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(path.parent, path.stem, f".tmp{path.suffix}")
+    remove_stale(path.parent, path.stem, f".tmp{path.suffix}")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.{os.getpid()}.", suffix=f".tmp{path.suffix}")
     os.close(fd)
     try:
@@ -175,7 +175,7 @@ def atomic_directory(target, overwrite: bool = False):
     old = target.with_name(f".{target.name}.old")
     recover_replaced(target)
     if target.parent.is_dir():
-        _remove_stale(target.parent, target.name, ".partial")
+        remove_stale(target.parent, target.name, ".partial")
     if target.exists() and not overwrite:
         from .exceptions import ConfigError
 

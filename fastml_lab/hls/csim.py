@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import _remove_stale
+from .._io import remove_stale
 from ..exceptions import CompileError, CsimError, ToolchainNotFoundError
 from ..project import open_project
 
@@ -110,7 +110,7 @@ def compile_csim(project, jobs: int = 1, header_checks: bool = True) -> Path:
     # Sources, objects and the library are built in a folder of this process's own and only the
     # finished library is renamed into place: two processes may compile one project at once, and
     # what a killed compile leaves is removed by the next one.
-    _remove_stale(out_dir, "build", ".partial")
+    remove_stale(out_dir, "build", ".partial")
     work = Path(tempfile.mkdtemp(prefix=f".build.{os.getpid()}.", suffix=".partial", dir=out_dir))
     batch = work / f"{build.stem}_batch.cpp"
     batch.write_text(build.batch_source)
