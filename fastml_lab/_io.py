@@ -8,23 +8,45 @@ never half of it, and a failure leaves no temporary file behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import io
 import json
 import os
+import secrets
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
 
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
+#: The flags of tempfile.mkstemp: a new file only, never through a link, not inherited by children.
+_EXCLUSIVE = (os.O_WRONLY | os.O_CREAT | os.O_EXCL
+              | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 
 
-def _default_file_mode() -> int:
-    return 0o666 & ~_umask()
+def _create_beside(folder: Path, prefix: str, suffix: str, directory: bool = False) -> tuple[Path, int]:
+    """Create a new file (``directory``: folder) named ``prefix + random + suffix`` in ``folder`` and
+    return its path and permission bits.
+
+    It is created with mode 0666 (folder: 0777) so the kernel applies the umask (and any default
+    ACL) itself, as a plain ``open()`` or ``mkdir`` would: the process umask is never changed, since
+    that would race with every other thread that creates files meanwhile.
+    """
+    for _ in range(tempfile.TMP_MAX):
+        path = folder / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            if directory:
+                os.mkdir(path, 0o777)
+                return path, stat.S_IMODE(os.lstat(path).st_mode)
+            fd = os.open(path, _EXCLUSIVE, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            return path, stat.S_IMODE(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+    raise FileExistsError(errno.EEXIST, f"No unused temporary name {prefix}*{suffix} in {folder}")
 
 
 def _alive(pid: int) -> bool:
@@ -73,11 +95,10 @@ def atomic_destination(path):
     path = check_destination(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(path.parent, path.stem, f".tmp{path.suffix}")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.{os.getpid()}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
+    tmp, mode = _create_beside(path.parent, f".{path.stem}.{os.getpid()}.", f".tmp{path.suffix}")
     try:
-        yield Path(tmp)
-        os.chmod(tmp, _default_file_mode())  # mkstemp makes 0600 files; use the usual mode
+        yield tmp
+        os.chmod(tmp, mode)  # the usual mode, even if the writer made the file anew with another
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -181,9 +202,8 @@ def atomic_directory(target, overwrite: bool = False):
 
         raise ConfigError(f"{target} already exists; choose another folder or allow overwriting.")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".partial", dir=target.parent))
+    tmp, _ = _create_beside(target.parent, f".{target.name}.{os.getpid()}.", ".partial", directory=True)
     try:
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the folder gets the usual mode
         yield tmp
         if target.exists():
             if old.exists():

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._deps import require
 from ..exceptions import DataError
-from .schema import FEATURES, check_dataset
+from .schema import FEATURES, check_columns, check_dataset
 
 _FORMAT = "the OpenML hls4ml_lhc_jets_hlf ARFF format (@relation, @attribute lines, then @data)"
 
@@ -37,13 +37,7 @@ def read_arff(path, target: str = "class") -> tuple[np.ndarray, np.ndarray]:
             f"{len(FEATURES) + 1} comma-separated values ending with the class."
         ) from None
     names, types = meta.names(), meta.types()
-    missing = [name for name in (*FEATURES, target) if name not in names]
-    extra = [name for name in names if name not in FEATURES and name != target]
-    if missing or extra:
-        raise DataError(
-            f"'{path}': ARFF attributes do not match the jet schema (missing {missing}, unexpected "
-            f"{extra}); expected the 16 features {list(FEATURES)} and '{target}'."
-        )
+    check_columns(names, target, f"'{path}': ARFF attributes do not match the jet schema")
     not_numeric = [name for name, kind in zip(names, types) if name != target and kind != "numeric"]
     if not_numeric:
         raise DataError(f"'{path}': attribute(s) {not_numeric} are not NUMERIC; features must be numbers.")

@@ -19,7 +19,7 @@ import numpy as np
 from .._deps import require
 from ..exceptions import DataError
 from .arff import read_arff
-from .schema import CLASSES, FEATURES, check_dataset, check_features
+from .schema import CLASSES, FEATURES, check_columns, check_dataset, check_features
 
 TABLE_LABEL = "class"
 ZENODO_FEATURES = tuple(f"j_{name}" for name in FEATURES)
@@ -102,14 +102,8 @@ def _read_parquet(path: Path):
 
 
 def _from_table(frame, path: Path):
-    columns = [str(c) for c in frame.columns]
-    missing = [name for name in (*FEATURES, TABLE_LABEL) if name not in columns]
-    extra = [name for name in columns if name not in FEATURES and name != TABLE_LABEL]
-    if missing or extra:
-        raise DataError(
-            f"'{path}': wrong columns (missing {missing}, unexpected {extra}); expected exactly the "
-            f"16 features {list(FEATURES)} and '{TABLE_LABEL}' (g/q/t/w/z or 0..4)."
-        )
+    check_columns(frame.columns, TABLE_LABEL, f"'{path}': wrong columns", exactly=True,
+                  end=" (g/q/t/w/z or 0..4).")
     if frame.empty:
         raise DataError(f"'{path}': the table has a header but no jets; expected one row per jet.")
     features = frame[list(FEATURES)]

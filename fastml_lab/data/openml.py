@@ -29,7 +29,7 @@ import numpy as np
 
 from .._deps import require
 from ..exceptions import ConfigError, DataError
-from .schema import FEATURES, check_dataset
+from .schema import FEATURES, check_columns, check_dataset
 
 OPENML_ID = 42468
 OPENML_NAME = "hls4ml_lhc_jets_hlf"
@@ -136,15 +136,8 @@ def fetch_jets(cache_dir=None, *, allow_download: bool = True, progress: bool = 
 
 def jets_from_frame(frame) -> tuple[np.ndarray, np.ndarray]:
     """Features and labels from fetch_openml's frame; DataError when OpenML changed the schema."""
-    columns = [str(c) for c in frame.columns]
-    missing = [name for name in (*FEATURES, TARGET) if name not in columns]
-    extra = [name for name in columns if name not in FEATURES and name != TARGET]
-    if missing or extra:
-        raise DataError(
-            f"{ORIGIN} has changed: its columns are not the jet schema (missing {missing}, "
-            f"unexpected {extra}); expected the 16 features {list(FEATURES)} and '{TARGET}'. "
-            f"Pass a local copy or use load_jets(source='synthetic')."
-        )
+    check_columns(frame.columns, TARGET, f"{ORIGIN} has changed: its columns are not the jet schema",
+                  end=". Pass a local copy or use load_jets(source='synthetic').")
     features = frame[list(FEATURES)]
     text = [name for name in FEATURES if features[name].dtype.kind not in "fiu"]
     if text:

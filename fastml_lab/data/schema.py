@@ -31,6 +31,20 @@ def describe_origin(origin) -> str:
     return f"'{origin}'" if isinstance(origin, Path) else str(origin)
 
 
+def check_columns(names, label: str, mismatch: str, exactly: bool = False, end: str = ".") -> None:
+    """Check that the column (or attribute) ``names`` are the 16 FEATURES and ``label``, in any order,
+    none missing and none more; else raise DataError ``"{mismatch} (missing [...], unexpected [...]);
+    expected [exactly ]the 16 features [...] and '{label}'{end}"``."""
+    names = [str(name) for name in names]
+    missing = [name for name in (*FEATURES, label) if name not in names]
+    extra = [name for name in names if name not in FEATURES and name != label]
+    if missing or extra:
+        raise DataError(
+            f"{mismatch} (missing {missing}, unexpected {extra}); expected {'exactly ' if exactly else ''}"
+            f"the {N_FEATURES} features {list(FEATURES)} and '{label}'{end}"
+        )
+
+
 def labels_from_values(values, origin) -> np.ndarray:
     """Map class values (``'g'``..``'z'`` or integers 0..4) to int64 labels, or raise DataError."""
     values = np.asarray(values)
