@@ -39,10 +39,11 @@ BOARD_SAFE_MODULES = [
     "fastml_lab.emulator", "fastml_lab.firmware", "fastml_lab.firmware.ops", "fastml_lab.firmware.reader",
     "fastml_lab.firmware.registry", "fastml_lab.firmware.tables", "fastml_lab.inputs", "fastml_lab.compare",
     "fastml_lab.project", "fastml_lab.scaler",
-    "fastml_lab.overlay", "fastml_lab.overlay.accelerator", "fastml_lab.overlay.board",
-    "fastml_lab.overlay.register_board", "fastml_lab.overlay.catalog", "fastml_lab.overlay.links",
-    "fastml_lab.overlay.manifest", "fastml_lab.overlay.package", "fastml_lab.overlay.packaging",
-    "fastml_lab.overlay.software", "fastml_lab.commands.overlay", "fastml_lab.notebooks",
+    "fastml_lab.overlay", "fastml_lab.overlay.accelerator", "fastml_lab.overlay.driver",
+    "fastml_lab.overlay.board", "fastml_lab.overlay.register_board", "fastml_lab.overlay.catalog",
+    "fastml_lab.overlay.links", "fastml_lab.overlay.manifest", "fastml_lab.overlay.package",
+    "fastml_lab.overlay.packaging", "fastml_lab.overlay.software", "fastml_lab.commands.overlay",
+    "fastml_lab.notebooks",
     "fastml_lab.tutorial", "fastml_lab.tutorial.checks", "fastml_lab.tutorial.environment",
     "fastml_lab.tutorial.magic", "fastml_lab.tutorial.sizes",
 ]
@@ -269,7 +270,7 @@ def real_pynq_api() -> dict:
     return _api(objects)
 
 
-#: What the board drivers (fastml_lab/overlay/board.py, register_board.py) use of each pynq object;
+#: What the board drivers (fastml_lab/overlay/driver.py, board.py, register_board.py) use of each pynq object;
 #: tests/test_pynq_conformance.py checks it against the names the drivers' source mentions.
 PYNQ_USES = {
     "pynq": ["Overlay", "allocate", "Device"], "Overlay": ["ip_dict"], "Device": ["devices"],
@@ -333,7 +334,9 @@ def parse_hwh(path: Path) -> dict:
     from pynq.registers import RegisterMap
     from pynqmetadata.frontends import Metadata
 
-    from fastml_lab.overlay.board import find_dma, max_transfer_bytes
+    from fastml_lab.boards import DEFAULT_BOARD, get_board
+    from fastml_lab.overlay.board import max_transfer_bytes
+    from fastml_lab.overlay.driver import find_ip
 
     ip_dict = RuntimeMetadataParser(Metadata(input=str(path))).ip_dict
     entries = {}
@@ -369,7 +372,8 @@ def parse_hwh(path: Path) -> dict:
     if dma_entry is not None:
         overlay_driver = getattr(overlay, dma_entry["fullpath"])
         overlay_driver.sendchannel = overlay_driver.recvchannel = object()
-        name, _, entry = find_dma(overlay)
+        name, _, entry = find_ip(overlay, get_board(DEFAULT_BOARD).dma_vlnv, "AXI DMA",
+                                 ("sendchannel", "recvchannel"))
         # pynq's DMA driver computes buffer_max_size from the same parameter (pynq/lib/dma.py).
         width = int(entry["parameters"]["c_sg_length_width"])
         found = {"name": name, "max_transfer_bytes": max_transfer_bytes(object(), entry),

@@ -13,7 +13,8 @@ import pytest
 
 from fastml_lab.exceptions import BoardError, DataError
 from fastml_lab.overlay import load, open_package
-from fastml_lab.overlay.board import SAFE_MAX_TRANSFER_BYTES, BoardLock, BoardOverlay
+from fastml_lab.overlay.board import SAFE_MAX_TRANSFER_BYTES, BoardOverlay
+from fastml_lab.overlay.driver import BoardLock
 from software_dma import SoftwareDMA, make_fake_pynq
 from fastml_lab.overlay.package import VERIFIED
 from fastml_lab.overlay.software import SoftwareOverlay
@@ -236,7 +237,7 @@ def test_the_lock_is_held_across_processes(built, tmp_path):
 
     lock = BoardLock(tmp_path).acquire("test overlay")
     try:
-        code = ("import sys; from fastml_lab.overlay.board import BoardLock;"
+        code = ("import sys; from fastml_lab.overlay.driver import BoardLock;"
                 "from fastml_lab.exceptions import BoardError\n"
                 "try:\n    BoardLock(sys.argv[1]).acquire('other')\n"
                 "except BoardError as e:\n    print(e)\n")

@@ -25,7 +25,8 @@ import software_register_ip
 from fastml_lab.exceptions import BoardError, IntegrityError, NotReadyError
 from fastml_lab.overlay import load, open_package
 from fastml_lab.overlay import manifest as mf
-from fastml_lab.overlay.board import BoardLock, BoardOverlay
+from fastml_lab.overlay.board import BoardOverlay
+from fastml_lab.overlay.driver import BoardLock
 from fastml_lab.overlay.register_board import RegisterBoardOverlay
 from fastml_lab.overlay.software import SoftwareOverlay, load_firmware
 

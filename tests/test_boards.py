@@ -82,18 +82,19 @@ def test_the_driver_finds_the_dma_by_the_type_the_table_gives(name):
     from types import SimpleNamespace
 
     from fastml_lab.exceptions import BoardError
-    from fastml_lab.overlay.board import find_dma
+    from fastml_lab.overlay.driver import find_ip
 
     dma = SimpleNamespace(sendchannel=object(), recvchannel=object())
     vlnv = get_board(name).dma_vlnv + "7.1"
     overlay = SimpleNamespace(ip_dict={"axi_dma_0": {"type": vlnv, "fullpath": "axi_dma_0"},
                                        "myproject_axi_0": {"type": "xilinx.com:hls:myproject_axi:1.0"}},
                               axi_dma_0=dma)
-    found, driver, entry = find_dma(overlay, name)
+    found, driver, entry = find_ip(overlay, get_board(name).dma_vlnv, "AXI DMA",
+                                   ("sendchannel", "recvchannel"))
     assert (found, driver, entry["type"]) == ("axi_dma_0", dma, vlnv)
     overlay.ip_dict["axi_dma_0"]["type"] = "example.org:ip:other_dma:1.0"
     with pytest.raises(BoardError, match=get_board(name).dma_vlnv):
-        find_dma(overlay, name)
+        find_ip(overlay, get_board(name).dma_vlnv, "AXI DMA", ("sendchannel", "recvchannel"))
 
 
 def test_parts_compare_with_or_without_dashes():

@@ -18,7 +18,7 @@ from board_checks import PYNQ_USES
 from test_board_python import BOARD_PYTHON, run_checks
 
 ROOT = Path(__file__).resolve().parents[1]
-DRIVERS = [ROOT / "fastml_lab" / "overlay" / "board.py", ROOT / "fastml_lab" / "overlay" / "register_board.py"]
+DRIVERS = [ROOT / "fastml_lab" / "overlay" / name for name in ("driver.py", "board.py", "register_board.py")]
 #: Names in the drivers' source that pynq also has, used on the drivers' own objects.
 NOT_PYNQ = {
     "overlay": "the drivers' own self.overlay (pynq.overlay is a submodule)",
@@ -144,7 +144,7 @@ def test_pynq_s_hwh_parser_gives_what_the_drivers_look_up(report):
         entries = parsed["entries"]
         dma = parsed["find_dma"]
         assert dma is not None, name
-        # find_dma picks the DMA by its type and reaches its driver along fullpath.
+        # find_ip picks the DMA by its type and reaches its driver along fullpath.
         assert entries[dma["name"]]["type"].startswith("xilinx.com:ip:axi_dma:")
         assert entries[dma["name"]]["fullpath"] == dma["name"]
         # Parameters are strings, as the stand-ins' ip_dict has them; the transfer limit is pynq's.

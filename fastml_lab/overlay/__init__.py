@@ -19,8 +19,8 @@ import logging
 
 from ..exceptions import BoardError, ConfigError
 from .accelerator import Accelerator
-from .board import device_absent_reason, on_board
 from .catalog import OverlayInfo, list_overlays, resolve
+from .driver import board_unavailable_reason, device_absent_reason, on_board
 from .links import fetch_bitstream, write_link
 from .package import OverlayPackage
 from .packaging import package
@@ -55,7 +55,7 @@ def load(name_or_path, backend: str = "auto", paths=(), **board_options) -> Acce
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}.")
     pkg = open_package(name_or_path, paths)
     if backend != "software":
-        from .board import board_unavailable_reason, open_board
+        from .board import open_board
 
         reason = board_unavailable_reason(pkg)
         if reason is None:

@@ -13,11 +13,11 @@ registers (``s_axilite``). One transfer is::
 The register offsets and control bits are the manifest's (``io.registers``, ``io.control_bits``);
 when pynq's register map of the IP (from the ``.hwh``) names them, they must agree. Unlike conifer's
 own ``ZynqDriver``, every wait has a deadline, buffers are reused and freed on every path, the board
-lock of :mod:`fastml_lab.overlay.board` keeps a second user off the fabric, and the IP's own
+lock of :mod:`fastml_lab.overlay.driver` keeps a second user off the fabric, and the IP's own
 ``n_f``/``n_c`` are checked against the package when it loads. The score buffer is filled with NaN
 (which no fixed-point score converts to) before each run, so a run that writes fewer scores than it
 was asked for is a BoardError, never stale or partial results. Faults (deadlines, register access
-errors, interrupts, files changed on disk) are handled as :mod:`fastml_lab.overlay.board` describes.
+errors, interrupts, files changed on disk) are handled as :mod:`fastml_lab.overlay.driver` describes.
 
 Needs Python 3.10, numpy and pynq 3.1 (the board image); pynq is imported when the overlay is
 created, never at module import.
@@ -32,8 +32,7 @@ import numpy as np
 
 from ..exceptions import BoardError, FastMLError
 from . import manifest as mf
-from .board import (DEFAULT_LOCK_TIMEOUT_S, DEFAULT_TIMEOUT_S, BoardLock, _BoardDriver,
-                    board_unavailable_reason, import_pynq)
+from .driver import DEFAULT_LOCK_TIMEOUT_S, DEFAULT_TIMEOUT_S, BoardDriver, find_ip
 
 log = logging.getLogger(__name__)
 
@@ -41,32 +40,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_EVENTS = 1 << 16
 #: ``N`` is a C ``int`` in the accelerator.
 MAX_EVENTS_LIMIT = (1 << 31) - 1
-_POLL_SLEEP_S = 5e-5
 
 
-def find_ip(overlay, vlnv: str):
-    """(name, driver, ip_dict entry) of the overlay's one IP whose type is ``vlnv`` up to its version
-    (a bitstream built with another conifer release has another version)."""
-    prefix = vlnv.rsplit(":", 1)[0] + ":"
-    ip_dict = getattr(overlay, "ip_dict", None) or {}
-    found = [(name, entry) for name, entry in ip_dict.items()
-             if str(entry.get("type", "")).startswith(prefix)]
-    if len(found) != 1:
-        types = sorted({str(e.get("type")) for e in ip_dict.values()})
-        raise BoardError(f"Expected one conifer accelerator ({prefix}*) in the overlay; found "
-                         f"{len(found)} ({', '.join(n for n, _ in found) or 'none'}). IP types "
-                         f"present: {', '.join(types) or 'none'}. Is the .hwh beside the .bit?")
-    name, entry = found[0]
-    driver = overlay
-    for part in str(entry.get("fullpath", name)).split("/"):
-        driver = getattr(driver, part)
-    if not (callable(getattr(driver, "read", None)) and callable(getattr(driver, "write", None))):
-        raise BoardError(f"The accelerator {name!r} has no register read/write (driver "
-                         f"{type(driver).__name__}); pynq did not bind a driver to it.")
-    return name, driver, entry
-
-
-class RegisterBoardOverlay(_BoardDriver):
+class RegisterBoardOverlay(BoardDriver):
     """A BDT package's bitstream on a PYNQ board: conifer's accelerator behind its control registers.
 
     ``timeout_s`` bounds each run of the IP; ``max_events`` is the largest batch per run (the
@@ -76,48 +52,35 @@ class RegisterBoardOverlay(_BoardDriver):
     """
 
     measured_on = "the board, through Python and the accelerator's control registers"
+    interface = mf.MEMORY_MAPPED
+    interface_in_words = "conifer's register-driven accelerator"
     _fault_subject = "The accelerator"
 
     def __init__(self, package, timeout_s: float = DEFAULT_TIMEOUT_S, lock_dir=None,
                  overlay_kwargs=None, pynq=None, max_events: int = DEFAULT_MAX_EVENTS,
                  lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S):
         super().__init__(package)
-        io = package.io
-        if io["interface"] != mf.MEMORY_MAPPED:
-            raise BoardError(f"The package {package.name!r} has the {io['interface']!r} interface, not "
-                             "conifer's register-driven accelerator; open it with fastml_lab.overlay.load().")
-        if not package.has_bitstream:
-            raise BoardError(board_unavailable_reason(package) or "no bitstream")
         if not isinstance(max_events, (int, np.integer)) or not 1 <= max_events <= MAX_EVENTS_LIMIT:
             raise BoardError(f"max_events must be between 1 and {MAX_EVENTS_LIMIT} (the IP's N is an int); "
                              f"got {max_events!r}.")
-        self.timeout_s = float(timeout_s)
+        io = package.io
         self.max_events = int(max_events)
         self.registers = dict(io["registers"])
         self.address_bits = int(io["address_bits"])
         bits = io["control_bits"]
         self._start, self._done, self._idle = (1 << bits["ap_start"], 1 << bits["ap_done"],
                                                1 << bits["ap_idle"])
-        self._pynq = pynq if pynq is not None else import_pynq()
-        self._lock = BoardLock(lock_dir).acquire(f"{package.name} ({package.bitstream_path})", lock_timeout_s)
-        self._in_buf = self._out_buf = None
-        self._buffer_events = 0
-        self._fault = None
-        try:
-            self._check_package()
-            self.overlay = self._pynq.Overlay(str(package.bitstream_path), **(overlay_kwargs or {}))
-            self._note_loaded()
-            self.ip_name, self._ip, self.ip_entry = find_ip(self.overlay, io["ip"]["vlnv"])
-            self._check_register_map()
-            self._check_sizes()
-        except BaseException as exc:
-            self._lock.release()
-            if isinstance(exc, FastMLError) or not isinstance(exc, Exception):
-                raise
-            raise BoardError(f"Loading {package.bitstream_path} failed: "
-                             f"{type(exc).__name__}: {exc}") from exc
+        self._load(timeout_s, lock_dir, overlay_kwargs, pynq, lock_timeout_s)
         log.info("Board overlay %s: accelerator %s, up to %d events per run.",
                  package.name, self.ip_name, self.max_events)
+
+    def _bind(self) -> None:
+        # Any version: a bitstream built with another conifer release has another one.
+        type_prefix = self.package.io["ip"]["vlnv"].rsplit(":", 1)[0] + ":"
+        self.ip_name, self._ip, self.ip_entry = find_ip(self.overlay, type_prefix, "conifer accelerator",
+                                                        ("read", "write"))
+        self._check_register_map()
+        self._check_sizes()
 
     # ------------------------------------------------------------------ loading checks
     def _check_register_map(self) -> None:
@@ -180,22 +143,19 @@ class RegisterBoardOverlay(_BoardDriver):
         self._write_address("x", x_address)
         self._write_address("score", score_address)
         self._write("CTRL", self._start)
-        deadline = time.monotonic() + self.timeout_s
-        spins = 0
-        while True:
+
+        def finished() -> bool:
+            nonlocal ctrl
             ctrl = self._read("CTRL")
             # ap_done clears when read; ap_idle with ap_start cleared also means the run is over.
-            if ctrl & self._done or (ctrl & self._idle and not ctrl & self._start):
-                return
-            if time.monotonic() > deadline:
-                self._fault = "the accelerator timed out"
-                raise BoardError(f"The accelerator {self.ip_name!r} did not finish a run of {n_events} events "
-                                 f"within {self.timeout_s:g} s (control register {ctrl:#x}); the IP may be "
-                                 "stalled. Close the overlay and load it again (reloading the bitstream "
-                                 "resets the IP), or pass a larger timeout_s for very large batches.")
-            spins += 1
-            if spins > 100:
-                time.sleep(_POLL_SLEEP_S)
+            return bool(ctrl & self._done or (ctrl & self._idle and not ctrl & self._start))
+
+        if not self._poll(finished, time.monotonic() + self.timeout_s):
+            self._fault = "the accelerator timed out"
+            raise BoardError(f"The accelerator {self.ip_name!r} did not finish a run of {n_events} events "
+                             f"within {self.timeout_s:g} s (control register {ctrl:#x}); the IP may be "
+                             "stalled. Close the overlay and load it again (reloading the bitstream "
+                             "resets the IP), or pass a larger timeout_s for very large batches.")
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -203,11 +163,7 @@ class RegisterBoardOverlay(_BoardDriver):
         return self.max_events
 
     # ------------------------------------------------------------------ the transfer
-    def _transfer(self, words, n_events):
-        self._check_usable()
-        in_buf, out_buf = self._buffers(n_events)
-        n_out = n_events * self.n_outputs
-        in_buf[:words.size] = words
+    def _run_ip(self, in_buf, out_buf, n_in: int, n_out: int, n_events: int) -> None:
         out_buf[:n_out] = np.nan  # what the IP does not write stays NaN
         for buf in (in_buf, out_buf):  # the NaNs too: a dirty cache line must not land on the scores later
             if hasattr(buf, "flush"):
@@ -221,14 +177,12 @@ class RegisterBoardOverlay(_BoardDriver):
             raise BoardError(f"Driving the accelerator {self.ip_name!r} failed during a run of {n_events} "
                              f"events: {type(exc).__name__}: {exc}. Close the overlay and load it again "
                              "(reloading the bitstream resets the IP).") from exc
-        except BaseException as exc:  # KeyboardInterrupt, SystemExit
-            self._interrupted(exc)
-            raise
-        if hasattr(out_buf, "invalidate"):
-            out_buf.invalidate()
-        scores = np.array(out_buf[:n_out], copy=True)
+
+    def _transfer(self, words, n_events):
+        scores = super()._transfer(words, n_events)
         unwritten = int(np.count_nonzero(np.isnan(scores)))
         if unwritten:
+            n_out = scores.size
             self._fault = f"a run left {unwritten} of {n_out} scores unwritten"
             raise BoardError(f"The accelerator {self.ip_name!r} reported a run of {n_events} events done but "
                              f"wrote only {n_out - unwritten} of its {n_out} scores; none are returned. Close "

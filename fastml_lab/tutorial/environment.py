@@ -1,6 +1,6 @@
 """What the machine running a tutorial offers: a PYNQ board, TensorFlow, g++, the network.
 
-Board detection is :func:`fastml_lab.overlay.board.device_absent_reason`, the same test
+Board detection is :func:`fastml_lab.overlay.driver.device_absent_reason`, the same test
 ``overlay.load`` uses; nothing here imports TensorFlow (availability is looked up, not imported).
 """
 
@@ -67,7 +67,7 @@ class Environment:
 def detect() -> Environment:
     """Look at this machine (a few milliseconds; on a board, pynq's device probe)."""
     from ..data.openml import offline
-    from ..overlay.board import device_absent_reason
+    from ..overlay.driver import device_absent_reason
 
     reason = device_absent_reason()
     return Environment(
