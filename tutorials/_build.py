@@ -3,60 +3,34 @@
     python tutorials/_build.py           # writes tutorials/NN_name.ipynb from tutorials/src/NN_name.py
     python tutorials/_build.py --check   # exit 1 if a notebook differs from what its source gives
 
-A source is a Python file in the "percent" format (as jupytext writes it): a line ``# %%`` starts
+A source is a Python file in jupytext's "percent" format, read by jupytext itself: ``# %%`` starts
 a code cell, ``# %% [markdown]`` a markdown cell whose lines carry a leading ``# ``. Edit the
 sources, not the notebooks: the notebooks are generated, stored without outputs, and checked
-against their sources by tests/test_tutorials.py.
+against their sources by tests/test_tutorials.py. So that a build gives the same bytes every time,
+the notebooks keep only a kernelspec and language_info as metadata (not the jupytext section
+jupytext adds) and numbered cell ids (not random ones).
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
+import jupytext
 import nbformat
 
 HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "src"
-_MARKER = re.compile(r"^# %%(?P<kind> \[markdown\])?\s*$")
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-
-
-def parse_cells(text: str) -> list:
-    """``[(kind, source), ...]`` with kind "code" or "markdown", in order."""
-    cells, kind, lines = [], None, []
-
-    def flush():
-        body = "\n".join(lines).strip("\n")
-        if kind is not None and body.strip():
-            cells.append((kind, body))
-
-    for line in text.splitlines():
-        match = _MARKER.match(line)
-        if match:
-            flush()
-            kind, lines = ("markdown" if match["kind"] else "code"), []
-        elif kind == "markdown":
-            if line.strip() and not line.startswith("#"):
-                raise ValueError(f"markdown line without a leading '#': {line!r}")
-            lines.append(line[2:] if line.startswith("# ") else line.lstrip("#"))
-        elif kind == "code":
-            lines.append(line)
-        elif line.strip() and not line.startswith("#"):
-            raise ValueError(f"text before the first '# %%' marker: {line!r}")
-    flush()
-    return cells
 
 
 def build(source: Path):
     """The notebook for ``source``: clean metadata, numbered cell ids, no outputs."""
-    nb = nbformat.v4.new_notebook()
+    nb = jupytext.read(source, fmt="py:percent")
     nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
-    for index, (kind, body) in enumerate(parse_cells(source.read_text(encoding="utf-8")), start=1):
-        make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
-        nb.cells.append(make(body, id=f"cell-{index:02d}"))
+    for index, cell in enumerate(nb.cells, start=1):
+        cell.id = f"cell-{index:02d}"
     nbformat.validate(nb)
     return nb
 

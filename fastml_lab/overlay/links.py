@@ -17,6 +17,12 @@ convention ``pynq get-notebooks`` and pynqutils follow. A fetch is refused unles
 The download goes to a temporary file beside the target and is renamed onto it only after every
 check passed; on any failure nothing is left in the package folder. The ``.link`` and the target
 must lie inside the package folder (no ``..``, no absolute path, no symlink pointing out).
+
+The client is the standard library's (``urllib.request`` over ``http.client`` and ``ssl``), as in
+pynqutils' own ``.link`` download: this module runs on the board, where pynq 3.1 brings no HTTP
+library (requests, urllib3 and httpx come with Jupyter, not with pynq, and the board-safe part of
+fastml-lab imports numpy alone), and none of them bounds a whole download either (their timeouts
+are per socket operation), so the deadline timer below would stay all the same.
 """
 
 from __future__ import annotations
@@ -160,14 +166,11 @@ def fetch_bitstream(package_path, timeout_s: float = DEFAULT_TIMEOUT_S, max_byte
 # ------------------------------------------------------------------------------ the download
 class _Deadline:
     """The whole download's time limit. A socket timeout bounds each read alone, so a server that
-    sends a byte a second never trips it; this timer shuts every connection down when time is up,
-    which ends whatever read, TLS handshake or header line is waiting."""
+    sends a byte a second never trips it; at the deadline this timer shuts down every connection
+    the download made, which ends whatever TLS handshake, header line or read is waiting."""
 
     def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.expired = False
-        self._lock = threading.Lock()
-        self._sockets = []
+        self.seconds, self.expired, self._sockets, self._lock = seconds, False, [], threading.Lock()
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
 
@@ -180,24 +183,22 @@ class _Deadline:
         with self._lock:
             for sock in self._sockets:
                 sock.close()
-            self._sockets.clear()
 
-    def watch(self, sock) -> None:
-        """Shut ``sock``'s connection down at the deadline (through a duplicate of its descriptor:
-        the TLS layer takes the original over)."""
-        dup = sock.dup()
+    def connect(self, *args, **kwargs):
+        """http.client's ``socket.create_connection``, watching a duplicate of the socket's
+        descriptor (the TLS layer takes the original over)."""
+        sock = socket.create_connection(*args, **kwargs)
         with self._lock:
-            self._sockets.append(dup)
-            expired = self.expired
-        if expired:
-            _shutdown(dup)
+            self._sockets.append(sock.dup())
+            if self.expired:
+                _shutdown(self._sockets[-1])
+        return sock
 
     def _expire(self) -> None:
         with self._lock:
             self.expired = True
-            sockets = list(self._sockets)
-        for sock in sockets:
-            _shutdown(sock)
+            for sock in self._sockets:
+                _shutdown(sock)
 
 
 def _shutdown(sock) -> None:
@@ -207,27 +208,20 @@ def _shutdown(sock) -> None:
         pass
 
 
-class _WatchedHTTPSConnection(http.client.HTTPSConnection):
-    """An HTTPS connection whose socket the deadline can shut down."""
-
-    def __init__(self, *args, deadline: _Deadline, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._deadline = deadline
-        self._create_connection = self._connect_watched
-
-    def _connect_watched(self, *args, **kwargs):
-        sock = socket.create_connection(*args, **kwargs)
-        self._deadline.watch(sock)
-        return sock
-
-
 class _HTTPSHandler(urllib.request.HTTPSHandler):
+    """Opens each connection with the deadline watching its socket."""
+
     def __init__(self, context: ssl.SSLContext, deadline: _Deadline):
         super().__init__(context=context)
         self._deadline = deadline
 
     def https_open(self, req):
-        return self.do_open(_WatchedHTTPSConnection, req, context=self._context, deadline=self._deadline)
+        return self.do_open(self._connection, req, context=self._context)
+
+    def _connection(self, *args, **kwargs) -> http.client.HTTPSConnection:
+        connection = http.client.HTTPSConnection(*args, **kwargs)
+        connection._create_connection = self._deadline.connect
+        return connection
 
 
 class _RedirectHandler(urllib.request.HTTPRedirectHandler):
@@ -236,7 +230,6 @@ class _RedirectHandler(urllib.request.HTTPRedirectHandler):
     max_repeats = max_redirections = MAX_REDIRECTS + 1  # this class's own count refuses first
 
     def __init__(self, link):
-        super().__init__()
         self._link = link
 
     def http_error_302(self, req, fp, code, msg, headers):
@@ -257,27 +250,22 @@ class _RedirectHandler(urllib.request.HTTPRedirectHandler):
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
-def _opener(link, deadline: _Deadline, cafile) -> urllib.request.OpenerDirector:
-    """An opener that speaks https alone (no http, ftp, file or data handler), through the
-    environment's proxy if it names one."""
-    context = ssl.create_default_context(cafile=str(cafile) if cafile is not None else None)
-    opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.ProxyHandler(), urllib.request.UnknownHandler(),
-                    _HTTPSHandler(context, deadline), _RedirectHandler(link),
-                    urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()):
-        opener.add_handler(handler)
-    return opener
-
-
 def _download(url: str, target: Path, timeout_s: float, link, cafile, limit: int, exact: bool,
               md5, sha256: str) -> None:
     check_url(url, link)
     what = (f"the {limit} bytes the manifest records for {target.name}" if exact
             else f"the {limit}-byte limit for a download")
     log.debug("Fetching %s -> %s", url, target)
+    context = ssl.create_default_context(cafile=str(cafile) if cafile is not None else None)
     with _Deadline(timeout_s) as deadline:
+        # https alone (no http, ftp, file or data handler), through the environment's proxy if any
+        opener = urllib.request.OpenerDirector()
+        for handler in (urllib.request.ProxyHandler(), urllib.request.UnknownHandler(),
+                        _HTTPSHandler(context, deadline), _RedirectHandler(link),
+                        urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()):
+            opener.add_handler(handler)
         try:
-            with _opener(link, deadline, cafile).open(url, timeout=timeout_s) as response:
+            with opener.open(url, timeout=timeout_s) as response:
                 length = response.headers.get("Content-Length")
                 length = int(length) if length is not None and length.strip().isdigit() else None
                 if length is not None and (length > limit or exact and length != limit):
@@ -287,13 +275,13 @@ def _download(url: str, target: Path, timeout_s: float, link, cafile, limit: int
         except FastMLError:
             raise
         except (OSError, http.client.HTTPException, ValueError) as exc:
-            if deadline.expired:
-                raise _out_of_time(url, deadline) from None
+            reason = exc
             if isinstance(exc, urllib.error.HTTPError):
                 exc.close()  # it holds the error page's open response
-                reason = exc
-            else:
-                reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            elif isinstance(exc, urllib.error.URLError):
+                reason = exc.reason  # the error urllib wrapped
+            if deadline.expired:
+                raise _out_of_time(url, deadline) from None
             raise BoardError(f"Could not fetch {url}: {reason}; nothing was written.") from None
 
 
@@ -309,10 +297,7 @@ def _receive(response, url, target: Path, limit: int, exact: bool, what: str, le
     received = 0
     with atomic_destination(target) as tmp:
         with open(tmp, "wb") as out:
-            while True:
-                block = response.read1(_BLOCK)
-                if not block:
-                    break
+            while block := response.read1(_BLOCK):
                 received += len(block)
                 if received > limit:
                     raise IntegrityError(f"{url} sent more than {what} ({received} bytes so far); "
