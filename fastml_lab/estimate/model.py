@@ -1,7 +1,9 @@
 """The cost model: latency, II, DSP, LUT, FF and BRAM of an hls4ml firmware description, layer by layer.
 
 It reads what the firmware really computes (the emulator's description: layer list, fixed-point
-types, the stored weights) and prices it the way HLS builds it:
+types, the stored weights) and prices it the way HLS builds it. Each layer is priced by its op
+class of the firmware registry (:meth:`~fastml_lab.firmware.registry.Op.price`), which names the
+hardware hls4ml builds for it; :class:`Pricing` holds the prices:
 
 * **Dense, Latency strategy** (``nnet::dense_latency``, weights are constants). Every non-zero
   weight is one multiplication by a constant. A weight that is a power of two is a shift (free).
@@ -34,16 +36,17 @@ model is from each). numpy only: this module runs on the board.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..exceptions import ConfigError
+from ..firmware.registry import pricing_class
 from ..fixed import FixedType
 
 __all__ = ["C_SYNTHESIS", "IMPLEMENTATION", "SYNTHESIS_REPORT", "FLAVOURS", "STRATEGIES", "Flavour",
-           "Device", "LayerCost", "device_of", "significant_bits", "layer_costs", "combine",
-           "valid_reuse_factors"]
+           "Device", "LayerCost", "Pricing", "device_of", "significant_bits", "layer_inputs", "weighted_layers",
+           "layer_costs", "combine", "valid_reuse_factors"]
 
 #: Kinds of figure: what the model gives, what the model's place-and-route factors give, and what
 #: a recorded synthesis report says.
@@ -272,74 +275,97 @@ def _table_brams(entries: int, width: int, reads: int) -> int:
     return int(math.ceil(bits / BRAM18_BITS)) * int(math.ceil(reads / 2))
 
 
-def activation_cost(spec: dict, n: int, flavour: Flavour) -> LayerCost:
-    """ReLU-like activations (a compare and a multiplexer per value) and table activations."""
-    width = FixedType.from_dict(spec["result_type"]).width
-    op = spec["op"]
-    if "table_size" in spec:
-        table = FixedType.from_dict(spec["table_type"]).width if "table_type" in spec else 18
-        return LayerCost(spec["name"], op, latency=flavour.table_cycles, dsp=0, lut=n * width,
-                         ff=n * width, bram_18k=_table_brams(int(spec["table_size"]), table, n),
-                         detail=f"{n} lookups in a {spec['table_size']}-entry table")
-    if op in ("quantize", "linear"):
-        return LayerCost(spec["name"], op, detail="wiring")
-    cycles = flavour.activation_cycles
-    return LayerCost(spec["name"], op, latency=cycles, lut=int(n * width * 0.5),
-                     ff=n * width * cycles, detail=f"{n} values")
-
-
-def softmax_cost(spec: dict, n: int, flavour: Flavour, device: Device) -> LayerCost:
-    exp_w = FixedType.from_dict(spec["exp_table_type"]).width
-    inv_w = FixedType.from_dict(spec["inv_table_type"]).width
-    bram = (_table_brams(int(spec["exp_table_size"]), exp_w, n)
-            + _table_brams(int(spec["inv_table_size"]), inv_w, 1))
-    dsp = n * (1 if exp_w >= flavour.dsp_input_bits else 0)
-    return LayerCost(spec["name"], "softmax", latency=flavour.softmax_cycles + _ceil_log2(n) // 2, dsp=dsp,
-                     lut=n * (exp_w + inv_w) * 4, ff=n * (exp_w + inv_w) * 2, bram_18k=bram,
-                     detail=f"{n} exp lookups, 1 inverse lookup, {n} products")
-
-
-def normalize_cost(spec: dict, n: int, flavour: Flavour) -> LayerCost:
-    width = FixedType.from_dict(spec["result_type"]).width
-    scale = FixedType.from_dict(spec["scale_type"]).width
-    dsp = n if scale >= flavour.dsp_weight_bits and width >= flavour.dsp_input_bits else 0
-    return LayerCost(spec["name"], "normalize", latency=flavour.mult_cycles, dsp=dsp,
-                     lut=n * width * (1 if dsp else 3), ff=n * width, detail=f"{n} scale-and-shift")
-
-
 # ---------------------------------------------------------------------------------- the model
+@dataclass(frozen=True, eq=False)
+class Pricing:
+    """The cost model at one target, for one layer (its name, op and the widths of its input values).
+
+    Each op's :meth:`~fastml_lab.firmware.registry.Op.price` calls the method for the hardware hls4ml
+    builds for it, with the op's own facts. ``reuse`` and ``strategy``, when given, replace a
+    dense layer's own.
+    """
+
+    flavour: Flavour
+    device: Device
+    clock_ns: float
+    reuse: int | None = None
+    strategy: str | None = None
+    name: str = ""
+    op: str = ""
+    widths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def n(self) -> int:
+        """The number of values the layer reads."""
+        return len(self.widths)
+
+    def dense(self, weights: np.ndarray, *, weight_type: FixedType, accum_type: FixedType,
+              result_type: FixedType, strategy: str, reuse: int) -> LayerCost:
+        """A dense layer: see :func:`dense_cost`."""
+        return dense_cost(self.name, weights, self.widths, accum_type, result_type, weight_type,
+                          self.strategy or strategy.capitalize(), int(self.reuse or reuse), self.flavour,
+                          self.device, self.clock_ns)
+
+    def wiring(self) -> LayerCost:
+        """No logic: wires (and casts the next register absorbs)."""
+        return LayerCost(self.name, self.op, detail="wiring")
+
+    def elementwise(self, result_type: FixedType) -> LayerCost:
+        """A ReLU-like activation: a compare and a multiplexer per value."""
+        n, width, cycles = self.n, result_type.width, self.flavour.activation_cycles
+        return LayerCost(self.name, self.op, latency=cycles, lut=int(n * width * 0.5), ff=n * width * cycles,
+                         detail=f"{n} values")
+
+    def table_lookup(self, result_type: FixedType, table_size: int, table_type: FixedType) -> LayerCost:
+        """A table activation (sigmoid, tanh, ELU): one lookup per value."""
+        n, width = self.n, result_type.width
+        return LayerCost(self.name, self.op, latency=self.flavour.table_cycles, dsp=0, lut=n * width,
+                         ff=n * width, bram_18k=_table_brams(table_size, table_type.width, n),
+                         detail=f"{n} lookups in a {table_size}-entry table")
+
+    def softmax(self, exp_table_size: int, exp_table_type: FixedType, inv_table_size: int,
+                inv_table_type: FixedType) -> LayerCost:
+        """hls4ml's softmax: an exp lookup per value, a sum, one inverse lookup, a product per value."""
+        n, exp_w, inv_w = self.n, exp_table_type.width, inv_table_type.width
+        bram = _table_brams(exp_table_size, exp_w, n) + _table_brams(inv_table_size, inv_w, 1)
+        dsp = n * (1 if exp_w >= self.flavour.dsp_input_bits else 0)
+        return LayerCost(self.name, self.op, latency=self.flavour.softmax_cycles + _ceil_log2(n) // 2, dsp=dsp,
+                         lut=n * (exp_w + inv_w) * 4, ff=n * (exp_w + inv_w) * 2, bram_18k=bram,
+                         detail=f"{n} exp lookups, 1 inverse lookup, {n} products")
+
+    def scale_and_shift(self, result_type: FixedType, scale_type: FixedType) -> LayerCost:
+        """Batch normalisation: a product and a sum per value."""
+        n, width, flavour = self.n, result_type.width, self.flavour
+        dsp = n if scale_type.width >= flavour.dsp_weight_bits and width >= flavour.dsp_input_bits else 0
+        return LayerCost(self.name, self.op, latency=flavour.mult_cycles, dsp=dsp,
+                         lut=n * width * (1 if dsp else 3), ff=n * width, detail=f"{n} scale-and-shift")
+
+
+def layer_inputs(description: dict, arrays: dict):
+    """Each layer of a firmware description as ``(op class, spec, widths of its input values)``; the
+    widths follow the types along the chain (:meth:`~fastml_lab.firmware.registry.Op.output_widths`)."""
+    widths = np.full(int(description["n_inputs"]), FixedType.from_dict(description["input_type"]).width)
+    for spec in description["layers"]:
+        cls = pricing_class(spec)
+        yield cls, spec, widths
+        widths = cls.output_widths(spec, arrays, widths)
+
+
+def weighted_layers(description: dict) -> list:
+    """The layers that multiply by a weight matrix (they take a reuse factor and a strategy)."""
+    return [spec for spec in description["layers"] if pricing_class(spec).weight_matrix]
+
+
 def layer_costs(description: dict, arrays: dict, *, flavour: Flavour, device: Device, clock_ns: float,
                 reuse: int | None = None, strategy: str | None = None) -> list:
-    """Per-layer :class:`LayerCost` of a firmware description (its ``layers`` and stored arrays).
+    """Per-layer :class:`LayerCost` of a firmware description (its ``layers`` and stored arrays), each
+    priced by its op class (:meth:`~fastml_lab.firmware.registry.Op.price`).
 
     ``reuse`` and ``strategy`` override the description's own (per dense layer) when given.
     """
-    from types import SimpleNamespace
-
-    from ..quantize.operands import from_firmware
-
-    parts = SimpleNamespace(description=description, arrays=arrays, n_inputs=int(description["n_inputs"]))
-    operands = {layer.name: layer for layer in from_firmware(parts).layers}
-    n = int(description["n_inputs"])
-    costs = []
-    for spec in description["layers"]:
-        op = spec["op"]
-        if op == "dense":
-            layer = operands[spec["name"]]
-            layer_strategy = strategy or spec.get("strategy", "latency").capitalize()
-            layer_reuse = int(reuse or spec.get("reuse_factor", 1))
-            costs.append(dense_cost(
-                spec["name"], layer.weights, layer.input_bits, FixedType.from_dict(spec["accum_type"]),
-                FixedType.from_dict(spec["result_type"]), FixedType.from_dict(spec["weight_type"]),
-                layer_strategy, layer_reuse, flavour, device, clock_ns))
-            n = int(spec["n_out"])
-        elif op == "softmax":
-            costs.append(softmax_cost(spec, n, flavour, device))
-        elif op == "normalize":
-            costs.append(normalize_cost(spec, n, flavour))
-        else:
-            costs.append(activation_cost(spec, n, flavour))
-    return costs
+    target = Pricing(flavour, device, clock_ns, reuse, strategy)
+    return [cls.price(spec, arrays, replace(target, name=spec["name"], op=spec["op"], widths=widths))
+            for cls, spec, widths in layer_inputs(description, arrays)]
 
 
 def combine(costs: list, strategy_used: set) -> tuple:

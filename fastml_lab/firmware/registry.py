@@ -16,7 +16,11 @@ that knows an operation of the generated firmware:
   weight files, the arrays being written);
 * ``__init__`` (from a description and its arrays: generic, from ``fields`` and ``arrays``),
   :meth:`Op.check_exact`, :meth:`Op.compute` and :meth:`Op.cast`, and optionally
-  :meth:`Op.fused_with` (one pass for this op and the next).
+  :meth:`Op.fused_with` (one pass for this op and the next);
+* what the cost model reads (:mod:`fastml_lab.estimate.model`): ``weight_matrix`` (the array of
+  the weights it multiplies by, if any), :meth:`Op.output_widths` (the widths of the values it
+  passes on) and :meth:`Op.price` (the hardware hls4ml builds for it, priced by the model's
+  ``Pricing`` it is handed; an op without a price is refused by name).
 
 Adding an op is one class in one module under ``fastml_lab/firmware/ops/``, decorated with
 ``@register_op``; the emulator's known ops and the reader's supported functions follow.
@@ -88,6 +92,12 @@ class Op:
     arrays: dict = {}
     #: Words for the functions :meth:`claims` takes beyond ``functions`` (for error messages).
     also_reads: str = ""
+    #: The array holding the (n_in, n_out) matrix the layer multiplies its inputs by (None: it has
+    #: none). Such a layer has ``n_in``, ``n_out``, a reuse factor and a strategy, and its products
+    #: are what the fit estimate counts.
+    weight_matrix: str | None = None
+    #: Op names the emulator does not run that the cost model prices with this class's :meth:`price`.
+    also_priced: tuple = ()
 
     def __init__(self, spec: dict, arrays: dict):
         self.name = spec["name"]
@@ -95,13 +105,8 @@ class Op:
         self.spec = spec
         self.data_type = FixedType.from_dict(spec["data_type"])
         self.result_type = FixedType.from_dict(spec["result_type"])
-        for key, field in self.fields.items():
-            if key in spec:
-                setattr(self, key, field.decode(spec[key]))
-            elif field.default is _REQUIRED:
-                raise KeyError(f"{self.name}: {key}")
-            else:
-                setattr(self, key, field.default)
+        for key in self.fields:
+            setattr(self, key, self.decoded(spec, key))
         self.raw_arrays = {}
         for key, type_field in self.arrays.items():
             raw = np.asarray(arrays[f"{self.name}/{key}"])
@@ -109,6 +114,18 @@ class Op:
             setattr(self, key, getattr(self, type_field).from_raw(raw) if type_field else raw)
 
     # ------------------------------------------------------------------ the description
+    @classmethod
+    def decoded(cls, spec: dict, key: str):
+        """Field ``key`` of ``spec`` decoded (a FixedType for a type); its default when absent."""
+        field = cls.fields.get(key) or (Field(TYPE) if key in ("data_type", "result_type") else None)
+        if field is None:
+            raise KeyError(f"{cls.__name__} has no field {key!r}.")
+        if key in spec:
+            return field.decode(spec[key])
+        if field.default is _REQUIRED:
+            raise KeyError(f"{spec.get('name')}: {key}")
+        return field.default
+
     @classmethod
     def op_name(cls, call) -> str:
         """The op name a call of ``call.func`` gets in the description."""
@@ -179,6 +196,29 @@ class Op:
         """A function computing ``following(self(x))`` in one pass, or None (run one after the other)."""
         return None
 
+    # ------------------------------------------------------------------ pricing
+    @classmethod
+    def weights(cls, spec: dict, arrays: dict):
+        """The ``weight_matrix`` as exact values, float64 (n_in, n_out); None for an op without one."""
+        if cls.weight_matrix is None:
+            return None
+        raw = np.asarray(arrays[f"{spec['name']}/{cls.weight_matrix}"])
+        return np.asarray(cls.decoded(spec, cls.arrays[cls.weight_matrix]).from_raw(raw), dtype=np.float64)
+
+    @classmethod
+    def output_widths(cls, spec: dict, arrays: dict, widths: np.ndarray) -> np.ndarray:
+        """The width in bits of each value the layer passes on, given those of its inputs: by
+        default one value per input, as wide as the result type."""
+        return np.full(len(widths), cls.decoded(spec, "result_type").width)
+
+    @classmethod
+    def price(cls, spec: dict, arrays: dict, cost):
+        """The layer's :class:`~fastml_lab.estimate.model.LayerCost`. ``cost`` is the cost model at
+        one target for this layer (:class:`~fastml_lab.estimate.model.Pricing`); the op says which
+        hardware hls4ml builds for it and hands over its facts. An op without a price is refused."""
+        raise UnsupportedError(f"Layer {spec['name']!r} has op {spec['op']!r}, which the cost model cannot price: "
+                               f"{cls.__name__} has no price.")
+
 
 def register_op(cls):
     """Class decorator: register ``cls`` under its op names and functions."""
@@ -215,6 +255,17 @@ def op_classes() -> tuple:
 def op_class(op: str):
     """The class registered for op name ``op`` (KeyError if none)."""
     return _BY_OP[op]
+
+
+def pricing_class(spec: dict):
+    """The class whose :meth:`Op.price` prices layer ``spec``: its op's, or the one that lists the op
+    in ``also_priced``; UnsupportedError naming the layer and the op otherwise."""
+    op = spec.get("op")
+    cls = _BY_OP.get(op) or next((c for c in _CLASSES if op in c.also_priced), None)
+    if cls is None:
+        raise UnsupportedError(f"Layer {spec.get('name')!r} has op {op!r}, which the cost model cannot price; "
+                               f"known: {', '.join(known_ops())}.")
+    return cls
 
 
 def op_for_call(call, ctx):

@@ -18,8 +18,8 @@ this module counts from the weights themselves:
 
 ``fits``, ``dsp`` and ``lut`` are the figures the estimate's verdict compares with the budget:
 after implementation (with the AXI DMA design's margin) for the PYNQ-Z2's flow, the C-synthesis
-estimate elsewhere (``kind`` says which). :func:`estimate` prices already-read operands alone
-(dense layers, numpy), for callers without a firmware description.
+estimate elsewhere (``kind`` says which). :func:`estimate` also takes already-read operands alone
+(dense layers, numpy): the cost model then prices each as a one-layer firmware description.
 """
 
 from __future__ import annotations
@@ -30,15 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..boards import DEFAULT_BOARD, DEFAULT_PRECISION, get_board
-from ..estimate.model import C_SYNTHESIS, FLAVOURS, dense_cost, device_of, significant_bits
+from ..boards import DEFAULT_BOARD, DEFAULT_PRECISION, board_for_part, get_board
+from ..estimate.model import C_SYNTHESIS, FLAVOURS, device_of, layer_costs, significant_bits
 from ..exceptions import ConfigError
 from ..fixed import FixedType
 from ..project import PROJECT_FILE
 from .operands import Operands, operands_of
 
-__all__ = ["Budget", "PYNQ_Z2", "DSP_MIN_BITS", "LUT_PER_BIT_PRODUCT", "FitEstimate", "fit_estimate",
-           "estimate", "significant_bits"]
+__all__ = ["Budget", "PYNQ_Z2", "FitEstimate", "fit_estimate", "estimate", "significant_bits"]
 
 
 @dataclass(frozen=True)
@@ -57,12 +56,8 @@ class Budget:
         return cls(board=board.title, part=board.part, dsp=board.resources.dsp, lut=board.resources.lut)
 
 
-#: The PYNQ-Z2's Zynq xc7z020: 220 DSP48E1 slices, 53,200 LUTs (from the board table).
-PYNQ_Z2 = Budget.of("pynq-z2")
-#: Input width from which a product may go to a DSP (the Vivado HLS flavour's rule, which the board uses).
-DSP_MIN_BITS = FLAVOURS["vivado"].dsp_input_bits
-#: LUTs per bit of a shift-and-add multiplier (the hardware model's constant).
-LUT_PER_BIT_PRODUCT = FLAVOURS["vivado"].lut_per_mult_bit
+#: The default board's budget (the PYNQ-Z2's), from the board table.
+PYNQ_Z2 = Budget.of(DEFAULT_BOARD)
 KIND = "estimate"
 
 
@@ -172,7 +167,6 @@ def fit_estimate(model, reuse_factor: int | None = None, budget: Budget | None =
         raise ConfigError("Give either a budget or a board, not both.")
     if budget is None:
         budget = Budget.of(board if board is not None else (_project_board(model) or DEFAULT_BOARD))
-    from ..boards import board_for_part
     from ..estimate import estimate as hardware_estimate
     from ..train import load_model
 
@@ -207,21 +201,22 @@ def _project_board(model):
 def estimate(operands: Operands, reuse_factor: int | None = None, budget: Budget = PYNQ_Z2,
              hardware=None) -> FitEstimate:
     """The counts from already-read operands (numpy only); DSP and LUT from ``hardware`` (an
-    :class:`~fastml_lab.estimate.Estimate` of the same model) or, without one, from the hardware
-    model's dense-layer pricing alone (Vivado HLS flavour on the budget's part, Latency strategy)."""
+    :class:`~fastml_lab.estimate.Estimate` of the same model) or, for a layer it lacks, from the cost
+    model pricing the layer alone (:func:`_one_layer_firmware`) on the budget's board or part, Latency strategy."""
     reuse = reuse_factor if reuse_factor is not None else (operands.reuse_factor or 1)
     if isinstance(reuse, bool) or not isinstance(reuse, int) or reuse < 1:
         raise ConfigError(f"reuse_factor must be an integer >= 1; got {reuse!r}.")
     result = FitEstimate(source=operands.source, reuse_factor=reuse, budget=budget, hardware=hardware)
+    from_hardware = {c.name: c for c in hardware.layers} if hardware is not None else {}
+    costs = {**from_hardware, **_price_alone([layer for layer in operands.layers
+                                              if layer.name not in from_hardware], reuse, budget)}
     by_width: Counter = Counter()
     for layer in operands.layers:
         row = _layer_counts(layer.name, layer.weights, layer.input_bits, by_width)
-        cost = _dense_alone(layer, reuse, budget)
+        cost = costs[layer.name]
         row.update(dsp=cost.dsp, lut=cost.lut, latency_cycles=cost.latency)
-        if hardware is not None:
-            found = next((c for c in hardware.layers if c.name == layer.name), None)
-            if found is not None:
-                row.update(dsp=found.dsp, lut=found.lut, ff=found.ff, latency_cycles=found.latency)
+        if layer.name in from_hardware:
+            row.update(ff=cost.ff)
         result.layers.append(row)
         result.weights += int(layer.weights.size)
         result.nonzero_weights += int(np.count_nonzero(layer.weights))
@@ -236,20 +231,53 @@ def estimate(operands: Operands, reuse_factor: int | None = None, budget: Budget
     return result
 
 
-def _dense_alone(layer, reuse: int, budget: Budget):
-    """The hardware model's price of one dense layer known only by its operands: types as wide as
-    its widest weight and input, an accumulator that cannot overflow."""
+def _price_alone(layers: list, reuse: int, budget: Budget) -> dict:
+    """``{name: LayerCost}`` of dense layers known only by their operands, each priced by the cost
+    model (:func:`~fastml_lab.estimate.model.layer_costs`) as the firmware of :func:`_one_layer_firmware`,
+    on the budget's board (or bare part) as the hardware estimate resolves it."""
+    if not layers:
+        return {}
+    from ..estimate.hardware import resolve_target
+
+    board = board_for_part(budget.part)
+    target = resolve_target(board, None if board else budget.part)
+    pricing = {"flavour": FLAVOURS[target.flavour], "device": device_of(target.part), "clock_ns": target.clock_ns}
+    return {layer.name: layer_costs(*_one_layer_firmware(layer, reuse), **pricing)[-1] for layer in layers}
+
+
+def _one_layer_firmware(layer, reuse: int) -> tuple:
+    """``(description, arrays)`` of one dense layer known only by its operands: a quantizer gives each
+    input its width, the weights sit in a type that holds them exactly, the accumulator cannot
+    overflow and the result has the default precision (Latency strategy)."""
+    n_in, n_out = layer.weights.shape
     w_bits = int(significant_bits(layer.weights).max(initial=1))
     a_bits = int(np.max(layer.input_bits, initial=1))
-    weight_type = FixedType(max(w_bits, 1), 1)
-    accum = FixedType(w_bits + a_bits + int(np.ceil(np.log2(max(2, layer.weights.shape[0])))), 1)
-    clock_ns = get_board(DEFAULT_BOARD).clock_period_ns
-    try:
-        device = device_of(budget.part)
-    except ConfigError:
-        device = device_of(get_board(DEFAULT_BOARD).part)
-    return dense_cost(layer.name, layer.weights, layer.input_bits, accum, FixedType(16, 6), weight_type,
-                      "Latency", reuse, FLAVOURS["vivado"], device, clock_ns)
+    weight_type, result = _exact_type(layer.weights), FixedType.parse(DEFAULT_PRECISION)
+    accum = FixedType(w_bits + a_bits + int(np.ceil(np.log2(max(2, n_in)))), 1)
+    input_widths = sorted({int(b) for b in layer.input_bits if b > 0})
+    quantizer = {"name": f"{layer.name}_inputs", "op": "quantize", "data_type": result.to_dict(),
+                 "result_type": result.to_dict(), "element_types": [FixedType(w, w).to_dict() for w in input_widths]}
+    dense = {"name": layer.name, "op": "dense", "data_type": result.to_dict(), "result_type": result.to_dict(),
+             "n_in": n_in, "n_out": n_out, "weight_type": weight_type.to_dict(), "bias_type": result.to_dict(),
+             "accum_type": accum.to_dict(), "strategy": "latency", "reuse_factor": reuse}
+    index = [input_widths.index(int(b)) if b > 0 else -1 for b in layer.input_bits]
+    arrays = {f"{layer.name}_inputs/type_index": np.array(index, dtype=np.int64),
+              f"{layer.name}/weight": weight_type.to_raw(layer.weights).astype(np.int64),
+              f"{layer.name}/bias": np.zeros(n_out, dtype=np.int64)}
+    description = {"n_inputs": n_in, "n_outputs": n_out, "input_type": result.to_dict(),
+                   "output_type": result.to_dict(), "layers": [quantizer, dense]}
+    return description, arrays
+
+
+def _exact_type(values: np.ndarray) -> FixedType:
+    """A signed fixed-point type from the highest to the lowest set bit of ``values``: it holds each exactly."""
+    nonzero = np.abs(values[values != 0])
+    if not nonzero.size:
+        return FixedType(1, 1)
+    _, top = np.frexp(nonzero)  # value < 2**top
+    lowest = top - significant_bits(nonzero) + 1  # the exponent of each value's lowest set bit
+    integer = int(top.max()) + 1  # and a sign bit
+    return FixedType(integer - int(lowest.min()), integer)
 
 
 def _layer_counts(name: str, weights: np.ndarray, input_bits: np.ndarray, by_width: Counter) -> dict:

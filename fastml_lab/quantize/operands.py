@@ -1,8 +1,9 @@
 """What each dense layer multiplies: its weights as exact values and the width of each of its inputs.
 
 The same description comes from a Keras model (float or HGQ2), from an exported project or from
-an emulator :class:`~fastml_lab.emulator.Firmware`, so sparsity and the fit estimate are computed
-the same way from all three. numpy only, except for reading a Keras model.
+an emulator :class:`~fastml_lab.emulator.Firmware` (read through the op registry and the cost
+model's walk along the layers), so sparsity and the fit estimate are computed the same way from
+all three. numpy only, except for reading a Keras model.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..boards import DEFAULT_PRECISION
+from ..estimate.model import layer_inputs
 from ..exceptions import ConfigError
 from ..fixed import FixedType
 
@@ -68,23 +70,11 @@ def operands_of(source, precision: str = DEFAULT_PRECISION) -> Operands:
 
 
 def from_firmware(firmware) -> Operands:
-    """Dense layers of an emulator Firmware; input widths follow the types along the chain."""
-    bits = np.full(firmware.n_inputs, FixedType.from_dict(firmware.description["input_type"]).width)
-    layers = []
-    for spec in firmware.description["layers"]:
-        name = spec["name"]
-        if spec["op"] == "dense":
-            weights = FixedType.from_dict(spec["weight_type"]).from_raw(firmware.arrays[f"{name}/weight"])
-            layers.append(DenseOperands(name, np.asarray(weights, dtype=np.float64), bits))
-            n = weights.shape[1]
-        elif spec["op"] == "quantize":
-            index = firmware.arrays[f"{name}/type_index"]
-            widths = np.array([FixedType.from_dict(t).width for t in spec["element_types"]] + [0])
-            bits = widths[index]  # index -1 (quantized to zero) picks the trailing 0
-            continue
-        else:
-            n = len(bits)
-        bits = np.full(n, FixedType.from_dict(spec["result_type"]).width)
+    """The layers of an emulator Firmware that multiply by a weight matrix, with the widths of their
+    inputs as the cost model follows them along the chain (:func:`~fastml_lab.estimate.model.layer_inputs`)."""
+    arrays = firmware.arrays
+    layers = [DenseOperands(spec["name"], cls.weights(spec, arrays), widths)
+              for cls, spec, widths in layer_inputs(firmware.description, arrays) if cls.weight_matrix]
     return Operands(layers, "firmware")
 
 

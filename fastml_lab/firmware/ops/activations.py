@@ -13,6 +13,10 @@ class ReLU(Op):
     ops = ("relu",)
     functions = ("relu",)
 
+    @classmethod
+    def price(cls, spec, arrays, cost):
+        return cost.elementwise(cls.decoded(spec, "result_type"))
+
     def __init__(self, spec, arrays):
         super().__init__(spec, arrays)
         self.cast_is_identity = self.result_type.holds(self.data_type, nonnegative_only=True)
@@ -31,6 +35,10 @@ class Linear(Op):
     ops = ("linear",)
     functions = ("linear",)
 
+    @classmethod
+    def price(cls, spec, arrays, cost):
+        return cost.wiring()
+
     def compute(self, x):
         return x
 
@@ -42,6 +50,10 @@ class LeakyReLU(Op):
     ops = ("leaky_relu", "thresholded_relu")
     functions = ("leaky_relu", "thresholded_relu")
     fields = {"param": Field(FLOAT), "param_type": Field(TYPE)}
+
+    @classmethod
+    def price(cls, spec, arrays, cost):
+        return cost.elementwise(cls.decoded(spec, "result_type"))
 
     @classmethod
     def read(cls, call, ctx):
@@ -63,6 +75,14 @@ class TableActivation(Op):
     functions = ("sigmoid", "tanh")
     fields = {"table_size": Field(INT), "table_type": Field(TYPE)}
     arrays = {"table": "table_type"}
+    #: hls4ml's ELU is a table too: the emulator does not run it, the cost model prices it (a
+    #: published synthesis point has one).
+    also_priced = ("elu",)
+
+    @classmethod
+    def price(cls, spec, arrays, cost):
+        return cost.table_lookup(cls.decoded(spec, "result_type"), cls.decoded(spec, "table_size"),
+                                 cls.decoded(spec, "table_type"))
 
     @classmethod
     def read(cls, call, ctx):

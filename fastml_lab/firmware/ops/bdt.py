@@ -73,6 +73,12 @@ class Ensemble(Op):
               "threshold": "threshold_type", "value": "score_type",
               "init_predict": "score_type", "norm": "score_type"}
 
+    @classmethod
+    def price(cls, spec, arrays, cost):
+        """Not priced layer by layer: a BDT's estimate is conifer's model (``fastml_lab.estimate.estimate``)."""
+        raise UnsupportedError(f"Layer {spec['name']!r} has op {spec['op']!r}: a BDT ensemble is priced by "
+                               "conifer's model (fastml_lab.estimate.estimate of the BDT), not layer by layer.")
+
     def __init__(self, spec, arrays):
         super().__init__(spec, arrays)
         if self.reduction not in REDUCTIONS:

@@ -32,6 +32,18 @@ class Dense(Op):
         "strategy": Field(STR, "latency"), "reuse_factor": Field(INT, 1), "kernel": Field(STR, None),
     }
     arrays = {"weight": "weight_type", "bias": "bias_type"}
+    weight_matrix = "weight"
+
+    @classmethod
+    def output_widths(cls, spec, arrays, widths):
+        return np.full(cls.decoded(spec, "n_out"), cls.decoded(spec, "result_type").width)
+
+    @classmethod
+    def price(cls, spec, arrays, cost):
+        """Constant multipliers and adder trees (Latency strategy), or shared multipliers (Resource)."""
+        types = {key: cls.decoded(spec, key) for key in ("weight_type", "accum_type", "result_type")}
+        return cost.dense(cls.weights(spec, arrays), strategy=cls.decoded(spec, "strategy"),
+                          reuse=cls.decoded(spec, "reuse_factor"), **types)
 
     @classmethod
     def read(cls, call, ctx):

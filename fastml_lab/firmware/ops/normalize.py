@@ -17,6 +17,10 @@ class Normalize(Op):
     arrays = {"scale": "scale_type", "bias": "bias_type"}
 
     @classmethod
+    def price(cls, spec, arrays, cost):
+        return cost.scale_and_shift(cls.decoded(spec, "result_type"), cls.decoded(spec, "scale_type"))
+
+    @classmethod
     def read(cls, call, ctx):
         spec = super().read(call, ctx)
         config = ctx.config(call)

@@ -25,6 +25,16 @@ class Quantize(Op):
     also_reads = f"HGQ2's per-element quantizers generated in {GENERATED_HEADER}"
 
     @classmethod
+    def output_widths(cls, spec, arrays, widths):
+        """Each element's own width; 0 for an element quantized to zero bits (type index -1)."""
+        element = np.array([t.width for t in cls.decoded(spec, "element_types")] + [0])
+        return element[np.asarray(arrays[f"{spec['name']}/type_index"])]
+
+    @classmethod
+    def price(cls, spec, arrays, cost):
+        return cost.wiring()
+
+    @classmethod
     def claims(cls, call, ctx):
         return call.func in cls.generated_functions(ctx)
 

@@ -25,6 +25,11 @@ class Softmax(Op):
     arrays = {"exp_table": "exp_table_type", "inv_table": "inv_table_type"}
 
     @classmethod
+    def price(cls, spec, arrays, cost):
+        return cost.softmax(*(cls.decoded(spec, key) for key in
+                              ("exp_table_size", "exp_table_type", "inv_table_size", "inv_table_type")))
+
+    @classmethod
     def read(cls, call, ctx):
         from ..tables import softmax_exp_table, softmax_inv_table
 
