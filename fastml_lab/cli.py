@@ -15,7 +15,7 @@ import sys
 from .exceptions import FastMLError
 
 #: Command modules in pipeline order; their verbs appear in --help in this order.
-COMMAND_MODULES = ("pipeline", "quantize", "profile", "hls", "estimate", "overlay", "app", "sweep")
+COMMAND_MODULES = ("pipeline", "train", "quantize", "profile", "hls", "estimate", "overlay", "app", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,7 +36,9 @@ import numpy as np
 
 from ._io import atomic_destination, check_destination
 from .boards import DEFAULT_PRECISION as PRECISION  # a float model's export type (a quantized one brings its own)
+from .bdt.ensemble import FAMILY as BDT
 from .compare import count_mismatches
+from .families import NETWORK
 
 logger = logging.getLogger(__name__)
 
@@ -421,7 +423,7 @@ def comparison(report: dict) -> dict:
     hls, fit = report.get("hls"), (report.get("quantize") or {}).get("fit")
     if hls:
         timing = hls.get("timing") or {}
-        rows["nn"] = {"accuracy": report["float"]["accuracy"], "fixed_accuracy": hls["fixed_accuracy"],
+        rows[NETWORK] = {"accuracy": report["float"]["accuracy"], "fixed_accuracy": hls["fixed_accuracy"],
                       "mismatches": hls["mismatches_emulator_vs_csim"],
                       "LUT": fit["lut"] if fit else None, "FF": fit.get("ff") if fit else None,
                       "DSP": fit["dsp"] if fit else None,
@@ -429,7 +431,7 @@ def comparison(report: dict) -> dict:
     bdt = report.get("bdt")
     if bdt and "estimate" in bdt:
         est = bdt["estimate"]
-        rows["bdt"] = {"accuracy": bdt["accuracy"], "fixed_accuracy": bdt["fixed_accuracy"],
+        rows[BDT] = {"accuracy": bdt["accuracy"], "fixed_accuracy": bdt["fixed_accuracy"],
                        "mismatches": bdt["mismatches_emulator_vs_csim"], "LUT": est["LUT"], "FF": est["FF"],
                        "DSP": est["DSP"], **_latency(bdt["timing"]), "kind": "estimate"}
     return rows
@@ -447,7 +449,7 @@ def comparison_table(rows: dict) -> str:
               ("mismatches", "emulator vs C sim", "{:d} mismatches"), ("LUT", "LUT (estimate)", "{:,}"),
               ("FF", "FF (estimate)", "{:,}"), ("DSP", "DSP (estimate)", "{:,}"),
               ("latency_ns", "latency (estimate)", "{:g} ns")]
-    names = {"nn": "NN (QAT)", "bdt": "BDT"}
+    names = {NETWORK: "NN (QAT)", BDT: "BDT"}
     width = max(len(label) for _, label, _ in fields)
     lines = [f"{'':<{width}}" + "".join(f"  {names[k]:>18}" for k in rows)]
     for key, label, fmt in fields:
@@ -476,9 +478,12 @@ BDT_STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
     ("bdt_train", step_bdt_train),
     ("bdt_hls", step_bdt_hls),
 ]
-MODELS = ("nn", "bdt", "both")
 #: Every step of the default run (``model="both"``).
 STEPS = NN_STEPS + BDT_STEPS + [("compare", step_compare)]
+#: The steps of a run of one model family, by the family's name.
+TRACKS = {NETWORK: NN_STEPS + [("compare", step_compare)],
+          BDT: [("setup", step_setup_bdt), ("data", step_data), *BDT_STEPS, ("compare", step_compare)]}
+MODELS = (*TRACKS, "both")
 
 
 def steps_for(model: str) -> list:
@@ -487,11 +492,7 @@ def steps_for(model: str) -> list:
 
     if model not in MODELS:
         raise ConfigError(f"The demo's model must be one of {', '.join(MODELS)}; got {model!r}.")
-    if model == "nn":
-        return NN_STEPS + [("compare", step_compare)]
-    if model == "bdt":
-        return [("setup", step_setup_bdt), ("data", step_data), *BDT_STEPS, ("compare", step_compare)]
-    return list(STEPS)
+    return list(TRACKS.get(model, STEPS))
 
 
 # ------------------------------------------------------------------------------------------- run

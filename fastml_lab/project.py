@@ -2,9 +2,9 @@
 
 A project folder holds::
 
-    PRJ/project.json     the record: what was exported and how (backend, board, part, clock, reuse,
-                         strategy, plan, scaler, class names), the firmware's digest, the timing
-                         and, once recorded, the synthesis report
+    PRJ/project.json     the record: what was exported and how (family, backend, board, part, clock,
+                         reuse, strategy, plan, scaler, class names), how its C++ compiles (``csim``),
+                         the firmware's digest, the timing and, once recorded, the synthesis report
     PRJ/plan.json        the precision plan as given
     PRJ/firmware.json    the emulator's description of the firmware (no timing: timing is not firmware)
     PRJ/firmware.npz     weights and tables as stored integers
@@ -27,13 +27,12 @@ from pathlib import Path
 from ._io import read_json, recover_replaced, write_json_atomic
 from .boards import board_for_part, get_board, same_part
 from .exceptions import ConfigError, DataError
+from .families import LEGACY_FAMILY, get_family
 
 log = logging.getLogger("fastml_lab")
 
 PROJECT_FILE = "project.json"
 HLS_DIR = "hls4ml"
-#: Model families a project can hold: a neural network (hls4ml) or boosted decision trees (conifer).
-FAMILIES = ("nn", "bdt")
 #: Where a project's timing comes from.
 ESTIMATE = "estimate"
 SYNTHESIS_REPORT = "synthesis report"
@@ -63,9 +62,7 @@ class Project:
             meta = read_json(meta_path, "the project record")
         except DataError as exc:
             raise DataError(f"{path} is not a readable project: {exc} Export the project again.") from None
-        if not isinstance(meta, dict) or "backend" not in meta:
-            raise DataError(f"{path} is not a readable project: {meta_path} holds no project record "
-                            "(a JSON object with its backend). Export the project again.")
+        check_record(meta, meta_path)
         return cls(path, meta)
 
     @classmethod
@@ -90,8 +87,17 @@ class Project:
 
     @property
     def family(self) -> str:
-        """``"nn"`` (an hls4ml project) or ``"bdt"`` (a conifer project)."""
-        return self.meta.get("family", "nn")
+        """The name of the model family that exported the project (:mod:`fastml_lab.families`)."""
+        return self.meta.get("family", LEGACY_FAMILY)
+
+    @property
+    def csim_recipe(self) -> dict:
+        """How the project's C++ compiles (:func:`fastml_lab.hls.csim.csim_recipe`): the record's
+        ``csim`` entry, or for a record written before exports recorded it, its family's recipe."""
+        recipe = self.meta.get("csim")
+        if recipe is None:
+            recipe = get_family(self.family).csim_recipe(self.hls_dir.resolve())
+        return recipe
 
     @property
     def part(self):
@@ -138,12 +144,6 @@ class Project:
 
         return Firmware.load(self.path)
 
-    def plan(self):
-        """The project's :class:`~fastml_lab.hls.plan.PrecisionPlan`."""
-        from .hls.plan import PrecisionPlan
-
-        return PrecisionPlan.from_dict(self.meta["plan"])
-
     # ------------------------------------------------------------------ synthesis
     def record_synthesis(self, report: dict, origin=None) -> dict:
         """Record a parsed synthesis report (:func:`fastml_lab.hls.synth.parse_csynth_report`).
@@ -185,6 +185,34 @@ class Project:
 
     def __repr__(self) -> str:
         return f"Project({str(self.path)!r}, backend={self.backend!r})"
+
+
+#: The record's fields that every reader relies on, with what each must hold.
+_RECIPE_FIELDS = {"stem": str, "flags": list, "include_dirs": list, "path_defines": dict, "sources": list,
+                  "batch_source": str, "key_files": list}
+
+
+def check_record(meta, origin) -> None:
+    """Refuse a project record that the toolchain could not follow, naming ``origin`` and the field."""
+    def refuse(why):
+        raise DataError(f"{origin.parent} is not a readable project: {origin} {why}. Export the project again.")
+
+    if not isinstance(meta, dict) or "backend" not in meta:
+        refuse("holds no project record (a JSON object with its backend)")
+    try:
+        get_family(meta.get("family", LEGACY_FAMILY))
+    except ConfigError as exc:
+        refuse(f"names {exc}")
+    recipe = meta.get("csim")
+    if recipe is not None:
+        if not isinstance(recipe, dict):
+            refuse("has a 'csim' entry that is not an object")
+        for key, kind in _RECIPE_FIELDS.items():
+            if not isinstance(recipe.get(key), kind):
+                refuse(f"has a 'csim.{key}' that is not a {kind.__name__}")
+        for rel in (*recipe["include_dirs"], *recipe["sources"], *recipe["key_files"], *recipe["path_defines"].values()):
+            if not isinstance(rel, str) or Path(rel).is_absolute() or ".." in Path(rel).parts:
+                refuse(f"names {rel!r} in 'csim': paths must be relative and inside the project")
 
 
 def open_project(project) -> Project:

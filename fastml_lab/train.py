@@ -269,7 +269,8 @@ def _split_validation(X, y, fraction: float, seed: int):
     return (X[train], y[train]), ((X[val], y[val]) if n_val else None)
 
 
-def _check_training_params(epochs, batch_size, patience, learning_rate, validation_split):
+def check_training_params(epochs=30, batch_size=1024, patience=5, learning_rate=1e-3, validation_split=0.25):
+    """Refuse a bad training setting (ConfigError naming it) before any work; defaults: train_model's."""
     checks = [
         ("epochs", epochs, isinstance(epochs, int) and epochs >= 1, "an integer >= 1"),
         ("batch_size", batch_size, isinstance(batch_size, int) and batch_size >= 1, "an integer >= 1"),
@@ -300,7 +301,7 @@ def train_model(model, dataset, epochs: int = 30, batch_size: int = 1024, patien
     :class:`~fastml_lab.exceptions.TrainingError` instead of returning a history.
     """
     keras = require("keras", "train models")
-    _check_training_params(epochs, batch_size, patience, learning_rate, validation_split)
+    check_training_params(epochs, batch_size, patience, learning_rate, validation_split)
     X, y = training_arrays(dataset)
     y = one_hot(y, model.output_shape[-1])
     (X_fit, y_fit), validation = _split_validation(X, y, validation_split, seed)

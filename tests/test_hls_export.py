@@ -102,7 +102,7 @@ def test_project_open_reads_back_the_same_meta(project12):
     again = Project.open(project12.path)
     assert again.meta == project12.meta
     assert again.backend == "vitis"
-    assert again.plan().to_dict() == project12.meta["plan"]
+    assert PrecisionPlan.from_dict(again.meta["plan"]).to_dict() == project12.meta["plan"]
 
 
 def test_every_precision_in_defines_h_is_the_planned_one(project12):
@@ -412,3 +412,16 @@ def test_project_folder_gets_the_usual_mode(project12):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(project12.path.stat().st_mode) == 0o777 & ~umask
+
+
+def test_describing_or_estimating_a_model_announces_no_temporary_export(caplog):
+    import logging
+
+    from fastml_lab.estimate import estimate
+    from fastml_lab.hls import describe
+
+    with caplog.at_level(logging.INFO, logger="fastml_lab"):
+        firmware = describe(small_model(), precision="ap_fixed<12,4>")
+        estimate(small_model(), board="pynq-z2")
+    assert firmware.n_outputs > 0
+    assert not [r.getMessage() for r in caplog.records if "Exported" in r.getMessage()]

@@ -182,7 +182,7 @@ def test_a_quantization_aware_model_is_profiled_against_the_types_of_its_export(
     labels = make_blobs(n_events=3000, seed=4)[1]
     qat = quantize(model, (X[:2000], labels[:2000]), bits=6, epochs=1, progress=False).model
     prof = profile(qat, X[:2000], sample=1000)
-    exported = export(qat, tmp_path / "prj").plan()
+    exported = PrecisionPlan.from_dict(export(qat, tmp_path / "prj").meta["plan"])
     found = _by_label(prof)
     for (layer, slot), d in found.items():
         expected = exported.input_type() if slot == "input" else exported.type_for(layer, slot)

@@ -2,15 +2,16 @@
 
 The batch entry point does what conifer's own ``bridge.cpp`` does for one event (cast each double
 to ``input_t``, call ``bdt.decision_function``, return the scores as doubles), in a loop over the
-batch, called with ctypes instead of pybind11. :func:`fastml_lab.hls.compile_csim` and
-:func:`fastml_lab.hls.run_csim` compile, cache and run it like an hls4ml project's.
+batch, called with ctypes instead of pybind11. The export records :func:`bdt_recipe` in the
+project; :func:`fastml_lab.hls.compile_csim` and :func:`fastml_lab.hls.run_csim` compile, cache
+and run it like any project's.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..hls.csim import CsimBuild
+from ..hls.csim import csim_recipe
 
 #: -O1 compiles the unrolled trees in about half the time of -O3; the arithmetic is the same.
 CXXFLAGS = ("-O1", "-fPIC", "-std=c++14", "-fno-gnu-unique")
@@ -29,8 +30,7 @@ extern "C" void fastml_predict(const double *x, double *y, long n, long n_in, lo
 """
 
 
-def bdt_build(hls_dir: Path) -> CsimBuild:
-    """conifer's ``BDT.cpp`` is included by the batch source itself: nothing else to compile."""
-    fw = hls_dir / "firmware"
-    return CsimBuild("libbdt", (*CXXFLAGS, f"-I{fw}", f"-I{fw / 'ap_types'}"), (), _BATCH_SOURCE,
-                     tuple(fw / name for name in ("BDT.h", "BDT.cpp", "parameters.h")))
+def bdt_recipe(hls_dir: Path) -> dict:
+    """The record's ``csim`` entry: conifer's ``BDT.cpp`` is included by the batch source itself."""
+    return csim_recipe("libbdt", CXXFLAGS, ("firmware", "firmware/ap_types"), (), _BATCH_SOURCE,
+                       [f"firmware/{name}" for name in ("BDT.h", "BDT.cpp", "parameters.h")])

@@ -22,6 +22,10 @@ from ..exceptions import ConfigError, DataError, UnsupportedError
 
 #: Suffixes of the files export accepts.
 MODEL_SUFFIXES = (".json", ".ubj")
+#: The name of the BDT family in records, manifests and sweep spaces (:mod:`fastml_lab.families.bdt`).
+FAMILY = "bdt"
+#: conifer's project name in an exported BDT's folder (its saved model is ``<name>.json`` there).
+PROJECT_NAME = "myproject"
 ENSEMBLE_KEYS = ("trees", "n_classes", "n_features", "n_trees", "max_depth", "init_predict", "norm",
                  "splitting_convention")
 
@@ -187,3 +191,8 @@ def _checked(ensemble: dict, origin: str) -> dict:
 def n_scores(ensemble: dict) -> int:
     """Scores per event: 1 for two classes, else one per class."""
     return 1 if int(ensemble["n_classes"]) == 2 else int(ensemble["n_classes"])
+
+
+def project_ensemble(project) -> dict:
+    """The ensemble of an exported BDT project, from the conifer model its export saved."""
+    return to_ensemble(project.hls_dir / f"{PROJECT_NAME}.json")

@@ -18,34 +18,33 @@ What is added to conifer's figures:
   region, so the latency gains ``n_features + n_scores`` cycles and consecutive events start
   ``max(n_features, n_scores)`` cycles apart. The core's own figure stays in ``core_latency_cycles``.
 
-conifer is imported inside :func:`estimate_bdt`.
+:func:`as_estimate` gives the same figures as the one :class:`fastml_lab.estimate.Estimate` that
+``fastml_lab.estimate.estimate`` returns for a BDT. conifer is imported inside :func:`estimate_bdt`.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from .._deps import require
 from ..boards import DEFAULT_BOARD, get_board
 from ..project import ESTIMATE, Project, open_project
-from .ensemble import n_scores, to_ensemble
+from ..firmware.ops.bdt import OP
+from .ensemble import FAMILY, n_scores, project_ensemble, to_ensemble
 
-__all__ = ["estimate_bdt", "estimate_ensemble", "timing_from_estimate"]
+__all__ = ["as_estimate", "estimate_bdt", "estimate_ensemble", "timing_from_estimate"]
 
 
 def _ensemble_and_project(model):
     """``(ensemble dict, Project or None)`` of a project (object or folder) or anything
     :func:`~fastml_lab.bdt.ensemble.to_ensemble` takes."""
-    from pathlib import Path
-
     from ..project import PROJECT_FILE
 
     if isinstance(model, (str, Path)) and (Path(model) / PROJECT_FILE).is_file():
         model = open_project(model)
     if isinstance(model, Project):
-        from .export import PROJECT_NAME
-
-        return to_ensemble(model.hls_dir / f"{PROJECT_NAME}.json"), model
+        return project_ensemble(model), model
     return to_ensemble(model), None
 
 
@@ -117,3 +116,40 @@ def timing_from_estimate(estimate: dict) -> dict:
     return {"latency_cycles": int(estimate["latency_cycles"]), "ii_cycles": int(estimate["ii_cycles"]),
             "clock_mhz": estimate["clock_mhz"], "source": ESTIMATE}
 
+
+# ------------------------------------------------------------------ the one estimate
+def _label(source) -> str:
+    from ..project import PROJECT_FILE
+
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        return f"project {path}" if (path / PROJECT_FILE).is_file() else f"BDT {path.name}"
+    if isinstance(source, Project):
+        return f"project {source.path}"
+    return "BDT firmware" if hasattr(source, "description") else "BDT"
+
+
+def as_estimate(source, board=None, part=None):
+    """The :class:`Estimate` of a BDT project, model file, model or firmware (conifer's model)."""
+    from ..estimate.hardware import Estimate
+    from ..estimate.model import C_SYNTHESIS, LayerCost
+
+    figures = estimate_bdt(source, board=board if part is None else None)
+    target = None if part is not None else get_board(figures["board"])
+    core = LayerCost("ensemble", OP, latency=int(figures["core_latency_cycles"]), ii=1,
+                     dsp=int(figures["DSP"]), lut=int(figures["LUT"]), ff=int(figures["FF"]),
+                     bram_18k=int(figures["BRAM"]),
+                     detail=(f"{figures['n_trees']} trees of depth <= {figures['max_depth']} "
+                             f"(conifer's performance_estimates)"))
+    wrapper = None
+    if figures["wrapper"] and target is not None:
+        wrapper = LayerCost("board wrapper", "wrapper", latency=int(figures["latency_cycles"]),
+                            ii=int(figures["ii_cycles"]), detail="conifer's load/store loops, one word per cycle")
+    return Estimate(
+        source=_label(source) + " (conifer's model)", part=part or target.part, clock_mhz=float(figures["clock_mhz"]),
+        flavour="vitis" if target is None else "vivado", strategy="conifer", reuse_factor=1, board=target,
+        layers=[core], wrapper=wrapper, latency_cycles=int(figures["latency_cycles"]),
+        ii_cycles=int(figures["ii_cycles"]),
+        resources={"dsp": int(figures["DSP"]), "lut": int(figures["LUT"]), "ff": int(figures["FF"]),
+                   "bram_18k": int(figures["BRAM"])},
+        kind=C_SYNTHESIS, family=FAMILY, own_model="conifer's xilinxhls model")

@@ -36,14 +36,14 @@ from ..boards import BOARDS, DEFAULT_BOARD, DEFAULT_PRECISION, PART_BACKEND, get
 from ..exceptions import ConfigError
 from ..fixed import FixedType
 from ..project import Project, open_project
-from .ensemble import n_scores, to_ensemble
+from .ensemble import FAMILY, PROJECT_NAME, n_scores, to_ensemble
+from .csim import bdt_recipe
 from .estimate import estimate_ensemble, timing_from_estimate
 from .reader import read_parameters
 
 log = logging.getLogger("fastml_lab")
 
 HLS_DIR = "conifer"
-PROJECT_NAME = "myproject"
 #: The parts of a BDT's precision; ``weight`` is the split weights' type (it must hold 1).
 PARTS = ("input", "threshold", "score", "weight")
 WEIGHT_PRECISION = "ap_fixed<2,2>"
@@ -185,7 +185,7 @@ def export_bdt(model, out, *, precision=None, backend: str = PART_BACKEND, part:
                                      wrapper=board is not None)
         meta = {
             "name": name or out.name,
-            "family": "bdt",
+            "family": FAMILY,
             "backend": backend,
             "board": board.name if board else None,
             "part": config["XilinxPart"],
@@ -206,6 +206,7 @@ def export_bdt(model, out, *, precision=None, backend: str = PART_BACKEND, part:
             "fastml_lab_version": __version__,
             "conifer_version": str(getattr(conifer, "__version__", "unknown")),
             "hls_dir": HLS_DIR,
+            "csim": bdt_recipe(hls_dir),
         }
         Project.write_new(tmp, meta)
     log.info("Exported the BDT %s (%s, %s) to %s", meta["name"], backend, meta["part"], out)

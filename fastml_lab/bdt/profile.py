@@ -338,12 +338,12 @@ def _resolve(model):
     if isinstance(model, (str, Path)) and (Path(model) / PROJECT_FILE).is_file():
         model = open_project(model)
     if isinstance(model, Project):
-        from .export import PROJECT_NAME
+        from .ensemble import FAMILY, project_ensemble
 
-        if model.family != "bdt":
+        if model.family != FAMILY:
             raise DataError(f"{model.path} holds a {model.family} project, not a BDT; profile it with "
                             "fastml_lab.quantize.profile.")
-        return to_ensemble(model.hls_dir / f"{PROJECT_NAME}.json"), model.meta.get("precision"), model.name
+        return project_ensemble(model), model.meta.get("precision"), model.name
     name = Path(model).stem if isinstance(model, (str, Path)) else type(model).__name__
     return to_ensemble(model), None, name
 

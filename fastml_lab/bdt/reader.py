@@ -18,6 +18,7 @@ from ..exceptions import DataError, UnsupportedError
 from ..fixed import FixedType
 from ..firmware.registry import Field, TYPE
 from ..firmware.ops.bdt import LEAF, OP, Ensemble
+from .ensemble import FAMILY
 
 _TYPEDEF = re.compile(r"typedef\s+(ap_u?fixed<[^;]*>|ap_u?int<[^;]*>)\s+(\w+)\s*;")
 _INT_CONST = re.compile(r"static const (?:int|bool)\s+(\w+)\s*=\s*(\w+)\s*;")
@@ -107,7 +108,7 @@ def read_parameters(path) -> tuple:
               "bdt/init_predict": score_t.to_raw(np.array(init)), "bdt/norm": score_t.to_raw(np.array(norm))}
     arrays = {k: (v.astype(np.int64) if v.dtype.kind == "f" else v) for k, v in arrays.items()}
     description = {
-        "schema_version": 1, "family": "bdt", "interface": "parallel",
+        "schema_version": 1, "family": FAMILY, "interface": "parallel",
         "n_inputs": n_features, "n_outputs": n_scores,
         "input_type": Field(TYPE).encode(types["input_t"]), "output_type": Field(TYPE).encode(score_t),
         "layers": [Ensemble.encode(spec)],

@@ -30,6 +30,7 @@ import numpy as np
 from ..exceptions import ConfigError
 from ..fixed import FixedType
 from ..quantize.study import DEFAULT_BITS, PLAN_SAMPLE, Study
+from .ensemble import FAMILY
 from .profile import QUANTITIES, integer_bits_for, observe, profile_observed
 
 __all__ = ["DEFAULT_BITS", "BDTStudy", "precision_study", "precision_at"]
@@ -70,7 +71,7 @@ class BDTStudy(list):
         return self.study().plot(title or f"BDT precision study ({self.events} events, emulator)")
 
     def to_dict(self) -> dict:
-        return {**self.study().to_dict(), "family": "bdt"}
+        return {**self.study().to_dict(), "family": FAMILY}
 
     def __repr__(self) -> str:
         return f"BDTStudy({len(self)} rows, float accuracy {self.float_accuracy:.4f})"

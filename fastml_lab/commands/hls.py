@@ -13,41 +13,18 @@ from ..cli import add_verb
 log = logging.getLogger("fastml_lab")
 
 
-#: Model files ``export`` reads as boosted decision trees (xgboost's JSON or UBJ, conifer's JSON).
-BDT_SUFFIXES = (".json", ".ubj")
-
-
 def _export(args):
-    if args.model.suffix.lower() in BDT_SUFFIXES:
-        project = _export_bdt(args)
-    else:
-        from ..hls import export
+    from ..families import family_of
 
-        options = {"reuse_factor": args.reuse, "strategy": args.strategy}
-        project = export(args.model, args.out, plan=args.plan, precision=None if args.plan else args.precision,
-                         backend=args.backend, clock_period_ns=args.clock_period, part=args.part,
-                         overwrite=args.force, **{k: v for k, v in options.items() if v is not None})
+    family = family_of(args.model)
+    family.check_export_options(args.model, {"plan": args.plan, "reuse": args.reuse, "strategy": args.strategy})
+    options = {"plan": args.plan, "reuse": args.reuse, "strategy": args.strategy}
+    project = family.export(args.model, args.out, precision=args.precision, backend=args.backend,
+                            clock_period_ns=args.clock_period, part=args.part, overwrite=args.force,
+                            **{k: v for k, v in options.items() if v is not None})
     fw = project.firmware()
     print(f"Exported {args.model} -> {project.path} ({project.backend}, {project.part}, "
           f"{fw.n_inputs} inputs -> {fw.n_outputs} outputs, layers: {', '.join(fw.layer_names)})")
-
-
-def _export_bdt(args):
-    from ..bdt.export import export_bdt
-    from ..bdt.train import load_bdt, sidecar_path
-    from ..exceptions import ConfigError
-
-    nn_only = [flag for flag, value in (("--plan", args.plan), ("--reuse", args.reuse),
-                                        ("--strategy", args.strategy)) if value is not None]
-    if nn_only:
-        raise ConfigError(f"{args.model} is a BDT; {', '.join(nn_only)} {'applies' if len(nn_only) == 1 else 'apply'} to "
-                          "neural networks only. A BDT's "
-                          "types are set with --precision (one type, or e.g. 'input=ap_fixed<16,6> "
-                          "score=ap_fixed<18,8>').")
-    # A model saved by fastml_lab carries its class names beside it; a bare xgboost/conifer file does not.
-    model = load_bdt(args.model) if sidecar_path(args.model).is_file() else args.model
-    return export_bdt(model, args.out, precision=args.precision, backend=args.backend, part=args.part,
-                      clock_period_ns=args.clock_period, overwrite=args.force)
 
 
 def _project_and_events(args):
@@ -117,12 +94,13 @@ def _header_checks_option(p) -> None:
 
 def register(sub):
     from ..boards import BOARDS, DEFAULT_BOARD, DEFAULT_PRECISION, PART_BACKEND, export_backends
+    from ..families import family_names, get_family
 
     default_board = BOARDS[DEFAULT_BOARD]
     p = add_verb(sub, "export", _export,
                  "export a Keras model to an hls4ml project, or a BDT to a conifer project")
-    p.add_argument("model", type=Path,
-                   help=f"the model: a .keras file, or a BDT ({' or '.join(BDT_SUFFIXES)}: xgboost's or conifer's)")
+    p.add_argument("model", type=Path, help="the saved model: " + ", ".join(
+        f"a {family.title} ({' or '.join(family.model_suffixes)})" for family in map(get_family, family_names())))
     p.add_argument("--out", required=True, type=Path, help="project folder to create")
     p.add_argument("--precision",
                    help=f"one type for inputs, weights and results (default: {DEFAULT_PRECISION}; HGQ2 "

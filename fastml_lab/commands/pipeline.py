@@ -12,9 +12,11 @@ def _demo(args):
 
 
 def register(sub):
+    from ..demo import MODELS
+
     p = add_verb(sub, "demo", _demo, "run the whole pipeline on jet data and write DIR/report.json")
     p.add_argument("--out", default="demo_out", help="output folder (default: %(default)s)")
-    p.add_argument("--model", choices=("nn", "bdt", "both"), default="both",
+    p.add_argument("--model", choices=MODELS, default="both",
                    help="the neural network, the boosted decision tree, or both side by side (default: %(default)s)")
     p.add_argument("--quick", action="store_true", help="small data and few epochs (< 3 min on 2 cores)")
     p.add_argument("--data", default="auto",

@@ -19,12 +19,14 @@ def _jets(args):
 
 def _is_bdt(path: Path) -> bool:
     """Whether ``path`` is a BDT: an exported BDT project folder or a saved BDT (xgboost, conifer)."""
-    from ..bdt.ensemble import is_bdt_file
-    from ..project import PROJECT_FILE, Project
+    from ..bdt.ensemble import FAMILY
+    from ..exceptions import ConfigError
+    from ..families import family_of
 
-    if (path / PROJECT_FILE).is_file():
-        return Project.open(path).family == "bdt"
-    return is_bdt_file(path)
+    try:
+        return family_of(path).name == FAMILY
+    except ConfigError:
+        return False  # the network's loader names what is wrong with the file
 
 
 def _profile(args):

@@ -12,18 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..exceptions import ConfigError
+from ..families import family_of
 from .hardware import RESOURCE_KEYS, _read_source, estimate_description, resolve_target
-from .model import STRATEGIES, valid_reuse_factors
+from .model import STRATEGIES, valid_reuse_factors, weighted_layers
 
 __all__ = ["Advice", "advise", "common_reuse_factors"]
 
 
 def common_reuse_factors(description: dict) -> list:
-    """Reuse factors valid for every dense layer of a firmware description."""
-    dense = [spec for spec in description["layers"] if spec["op"] == "dense"]
-    if not dense:
+    """Reuse factors valid for every layer with a weight matrix (a dense layer) of a firmware description."""
+    weighted = weighted_layers(description)
+    if not weighted:
         return [1]
-    sets = [set(valid_reuse_factors(int(s["n_in"]), int(s["n_out"]))) for s in dense]
+    sets = [set(valid_reuse_factors(int(s["n_in"]), int(s["n_out"]))) for s in weighted]
     return sorted(set.intersection(*sets))
 
 
@@ -74,10 +75,11 @@ class Advice:
 
 def advise(source, board=None, *, flavour=None, precision=None, strategies=STRATEGIES, max_reuse: int = 4096) -> Advice:
     """Estimate ``source`` at every common valid reuse factor (up to ``max_reuse``) and strategy."""
-    found = _read_source(source, precision)
-    if found["family"] != "nn":
-        raise ConfigError("The fit advisor explores reuse factors and strategies of neural networks; a BDT has "
-                          "neither (its estimate is `fastml-lab estimate PRJ`).")
+    family = family_of(source)
+    if not family.priced_by_ops:
+        raise ConfigError(f"The fit advisor explores reuse factors and strategies of the firmware the op registry "
+                          f"prices; a {family.title} has neither (its estimate is `fastml-lab estimate PRJ`).")
+    found = _read_source(source, precision, family)
     target = resolve_target(board, None, None, flavour, default_board=found.get("board"),
                             default_part=found.get("part"), default_clock_ns=found.get("clock_ns"),
                             default_interface=found["description"].get("interface", "parallel"))

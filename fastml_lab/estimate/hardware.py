@@ -1,8 +1,9 @@
 """One hardware estimate for a model and a target: :func:`estimate` returns an :class:`Estimate`.
 
-The source is an exported project (object or folder), an emulator Firmware, a Keras/HGQ2 model
-(object or ``.keras`` path; described by a temporary hls4ml export, no g++) or a BDT (a BDT
-project or model file, estimated by :func:`fastml_lab.bdt.estimate.estimate_bdt`, conifer's model).
+The source is an exported project (object or folder), an emulator Firmware, or a model (object or
+file) of a registered family (:mod:`fastml_lab.families`): a family whose firmware the op registry
+prices is described by the family (a Keras/HGQ2 model: a silent hls4ml export, no g++) and priced
+op by op; a family with a cost model of its own (BDTs: conifer's) estimates itself.
 The target is a board of the board table (its part, clock and budget; the AXI-stream wrapper when
 the board streams) or a bare FPGA part (no budget, so no verdict).
 
@@ -18,10 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..boards import DEFAULT_BOARD, DEFAULT_PRECISION, Board, Resources, get_board
+from ..boards import DEFAULT_BOARD, Board, Resources, get_board
 from ..exceptions import ConfigError
+from ..families import LEGACY_FAMILY, family_of
 from .model import (C_SYNTHESIS, FLAVOURS, IMPLEMENTATION, STRATEGIES, SYNTHESIS_REPORT, LayerCost, combine,
-                    device_of, layer_costs, valid_reuse_factors)
+                    device_of, layer_costs, valid_reuse_factors, weighted_layers)
 from .wrapper import axi_stream_cost
 
 __all__ = ["Estimate", "estimate", "DMA_MARGIN", "IMPLEMENTATION_FACTORS", "flavour_for"]
@@ -60,8 +62,11 @@ class Estimate:
     resources: dict = field(default_factory=dict)
     kind: str = C_SYNTHESIS
     report: dict | None = None
-    family: str = "nn"
+    family: str = LEGACY_FAMILY
     io_type: str = "io_parallel"
+    #: A family's own cost model that made the figures (e.g. "conifer's xilinxhls model"), or None:
+    #: the op registry's cost model, whose implementation factors apply on the board flow.
+    own_model: str | None = None
 
     # ------------------------------------------------------------------ derived figures
     @property
@@ -80,7 +85,7 @@ class Estimate:
     def implementation(self) -> dict | None:
         """Resources after placement and routing, the IP plus the board design (``DMA_MARGIN``);
         None where no published implementation of the flow backs the factors (a bare part)."""
-        if self.board is None or self.family != "nn" or device_of(self.part).family != "7-series":
+        if self.board is None or self.own_model or device_of(self.part).family != "7-series":
             return None
         ip = {key: int(round(self.resources[key] * IMPLEMENTATION_FACTORS[key])) for key in RESOURCE_KEYS}
         return {key: ip[key] + getattr(DMA_MARGIN, key) for key in RESOURCE_KEYS}
@@ -164,7 +169,7 @@ class Estimate:
         """The per-layer table, the totals and the verdict, as text."""
         target = (f"{self.board.title} ({self.part})" if self.board else self.part)
         head = f"Hardware estimate for {self.source} on {target} at {self.clock_mhz:g} MHz: " + (
-            "conifer's xilinxhls model" if self.family == "bdt" else
+            self.own_model or
             f"{FLAVOURS[self.flavour].title}, {self.strategy} strategy, reuse factor {self.reuse_factor}, {self.io_type}")
         cols = ("layer", "op", "latency", "II", "DSP", "LUT", "FF", "BRAM18")
         body = [(r["name"], r["op"], str(r["latency_cycles"]), str(r["ii_cycles"]), f"{r['dsp']:,}",
@@ -254,18 +259,17 @@ def estimate(source, board=None, part=None, *, flavour: str | None = None, preci
     if reuse_factor is not None and (isinstance(reuse_factor, bool) or not isinstance(reuse_factor, int)
                                      or reuse_factor < 1):
         raise ConfigError(f"reuse_factor must be an integer >= 1; got {reuse_factor!r}.")
-    found = _read_source(source, precision)
-    if found["family"] == "bdt":
-        from .bdt import estimate_bdt_source
-
+    family = family_of(source)
+    if not family.priced_by_ops:
         given = [name for name, value in (("precision", precision), ("reuse factor", reuse_factor),
                                           ("strategy", strategy), ("flavour", flavour)) if value is not None]
         if given:
-            raise ConfigError(f"{found['name']} is a BDT: conifer's estimate takes no {' or '.join(given)} "
-                              "(export the BDT with its precision and estimate the project).")
+            raise ConfigError(f"{source} is a {family.title}: its cost model takes no {' or '.join(given)} "
+                              f"(export the {family.title} with its precision and estimate the project).")
         if part is not None:
             device_of(part)  # refuses unknown parts
-        return estimate_bdt_source(found, board=board, part=part)
+        return family.estimate(source, board=board, part=part)
+    found = _read_source(source, precision, family)
     if reuse_factor is not None:
         _check_reuse(found["description"], reuse_factor)
     target = resolve_target(board, part, clock_period_ns, flavour, default_board=found.get("board"),
@@ -287,7 +291,7 @@ def estimate_description(description: dict, arrays: dict, target: Target, *, sou
     flavour, device = FLAVOURS[target.flavour], device_of(target.part)
     costs = layer_costs(description, arrays, flavour=flavour, device=device, clock_ns=target.clock_ns,
                         reuse=reuse_factor, strategy=strategy)
-    dense = [spec for spec in description["layers"] if spec["op"] == "dense"]
+    dense = weighted_layers(description)
     used = {strategy or spec.get("strategy", "latency").capitalize() for spec in dense} or {"Latency"}
     latency, ii = combine(costs, used)
     totals = {key: sum(getattr(c, key) for c in costs) for key in RESOURCE_KEYS}
@@ -337,7 +341,7 @@ def _check_strategy(strategy) -> str:
 
 def _check_reuse(description: dict, reuse_factor: int) -> None:
     """Refuse a reuse factor that hls4ml would not take for every dense layer (as the export does)."""
-    dense = [layer for layer in description["layers"] if layer["op"] == "dense"]
+    dense = weighted_layers(description)
     for layer in dense:
         if reuse_factor not in valid_reuse_factors(int(layer["n_in"]), int(layer["n_out"])):
             common = sorted(set.intersection(*(set(valid_reuse_factors(int(d["n_in"]), int(d["n_out"])))
@@ -347,52 +351,24 @@ def _check_reuse(description: dict, reuse_factor: int) -> None:
                               f"every dense layer of this model: {', '.join(map(str, common))}.")
 
 
-def _read_source(source, precision) -> dict:
-    """What the estimate needs from any source: family, description, arrays and a project's settings."""
+def _read_source(source, precision, family) -> dict:
+    """What the estimate needs from a source whose ops price it: its description, arrays and a
+    project's settings; a model is described by its ``family`` (silently, at ``precision``)."""
     from ..project import PROJECT_FILE, Project
 
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if (path / PROJECT_FILE).is_file():
-            source = Project.open(path)
-        elif path.suffix in (".json", ".ubj"):
-            return {"family": "bdt", "model": path, "name": f"BDT {path.name}"}
-        elif not path.exists():
-            raise ConfigError(f"{path} is neither an exported project (a folder with {PROJECT_FILE}) nor a "
-                              "model file (.keras, or a BDT's .json/.ubj).")
+    if isinstance(source, (str, Path)) and (Path(source) / PROJECT_FILE).is_file():
+        source = Project.open(source)
     if isinstance(source, Project):
         if precision is not None:
             raise ConfigError(f"The project {source.path} brings its own precision; export it again with "
                               f"--precision {precision!r} to estimate another one.")
-        if source.family == "bdt":
-            return {"family": "bdt", "model": source, "name": f"project {source.path}"}
         firmware = source.firmware()
         period = source.meta.get("clock_period_ns")
-        return {"family": "nn", "description": firmware.description, "arrays": firmware.arrays,
+        return {"description": firmware.description, "arrays": firmware.arrays,
                 "name": f"project {source.name}", "board": source.board, "part": source.part,
                 "clock_ns": float(period) if period else None, "reuse": source.reuse_factor,
                 "strategy": source.meta.get("strategy"), "report": source.synthesis}
     if hasattr(source, "description") and hasattr(source, "arrays"):
-        if getattr(source, "description", {}).get("layers", [{}])[0].get("op") == "bdt":
-            return {"family": "bdt", "model": source, "name": "BDT firmware"}
-        return {"family": "nn", "description": source.description, "arrays": source.arrays, "name": "firmware"}
-    if type(source).__name__ in ("BDTModel",) or isinstance(source, dict):
-        return {"family": "bdt", "model": source, "name": "BDT"}
-    return _describe_keras(source, precision)
-
-
-def _describe_keras(model, precision) -> dict:
-    """A Keras/HGQ2 model (or ``.keras`` path) described by a temporary export at reuse 1."""
-    from ..hls.describe import describe
-    from ..hls.keras_model import as_model, has_quantizers
-
-    keras_model = as_model(model)
-    quantized = has_quantizers(keras_model)
-    if quantized and precision is not None:
-        raise ConfigError("This model is quantization-aware (HGQ2): its quantizers set every precision; "
-                          "leave out the precision.")
-    firmware = describe(keras_model, precision=None if quantized else (precision or DEFAULT_PRECISION))
-    name = getattr(keras_model, "name", "model")
-    label = f"Keras model {name!r}" + ("" if quantized else f" at {precision or DEFAULT_PRECISION}")
-    return {"family": "nn", "description": firmware.description, "arrays": firmware.arrays, "name": label}
-
+        return {"description": source.description, "arrays": source.arrays, "name": "firmware"}
+    firmware, label = family.describe(source, precision)
+    return {"description": firmware.description, "arrays": firmware.arrays, "name": label}

@@ -74,7 +74,7 @@ def check_project(project, X, n_events: int | None = None, progress=None,
     from ..exceptions import ConfigError
     from ..inputs import check_events
     from .csim import compile_csim, run_csim
-    from .export import Project
+    from ..project import Project
 
     project = project if isinstance(project, Project) else Project.open(project)
     if n_events is not None and (isinstance(n_events, bool) or not isinstance(n_events, (int, np.integer))

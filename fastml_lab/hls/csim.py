@@ -1,9 +1,9 @@
 """C simulation: compile an exported project's C++ with g++ and run it on a batch.
 
-Each model family says how its C++ is built (:class:`CsimBuild`): an hls4ml project compiles the
-sources hls4ml wrote (``firmware/`` and the bridge) as they are; a BDT project compiles conifer's
-HLS code (:mod:`fastml_lab.bdt.csim`). Both add a small batch entry point, ``fastml_predict``,
-that loops over events in C. The shared library is cached in ``PRJ/csim`` under a key made of the
+The project record says how its C++ is built (its ``csim`` entry, written by the export of its
+family: :func:`nn_recipe` for hls4ml's sources, :mod:`fastml_lab.bdt.csim` for conifer's); this
+module compiles what the record names and never asks which family wrote it. Each recipe adds a
+small batch entry point, ``fastml_predict``, that loops over events in C. The shared library is cached in ``PRJ/csim`` under a key made of the
 sources' hashes, so a second run does not recompile.
 """
 
@@ -37,12 +37,12 @@ extern "C" void fastml_predict(double *x, double *y, long n, long n_in, long n_o
 }
 """
 
-__all__ = ["CompileError", "CsimBuild", "CsimError", "compile_csim", "run_csim"]
+__all__ = ["CompileError", "CsimBuild", "CsimError", "compile_csim", "csim_recipe", "run_csim"]
 
 
 @dataclass(frozen=True)
 class CsimBuild:
-    """How a project's C simulation compiles.
+    """How a project's C simulation compiles, with absolute paths (see :func:`build_from_record`).
 
     ``sources`` are compiled one by one (``flags``) and linked with ``batch_source`` (written to
     ``PRJ/csim``, it defines ``fastml_predict``); ``key_files`` and the flags make the cache key.
@@ -55,26 +55,37 @@ class CsimBuild:
     key_files: tuple
 
 
-def nn_build(hls_dir: Path) -> CsimBuild:
-    """The hls4ml project's sources, with its ``ap_types`` and weights folder."""
-    fw = hls_dir / "firmware"
-    sources = [fw / "myproject.cpp"]
+def csim_recipe(stem: str, flags, include_dirs, sources, batch_source: str, key_files,
+                path_defines: dict | None = None) -> dict:
+    """The project record's ``csim`` entry: how the exported C++ compiles, paths relative to the
+    project's generator folder (``hls_dir``). The export of each family writes it; the C simulation
+    reads it (:func:`build_from_record`) and never asks which family wrote it."""
+    return {"stem": stem, "flags": list(flags), "include_dirs": list(include_dirs),
+            "path_defines": dict(path_defines or {}), "sources": list(sources),
+            "batch_source": batch_source, "key_files": list(key_files)}
+
+
+def nn_recipe(hls_dir: Path) -> dict:
+    """hls4ml's sources as it wrote them, with its ``ap_types`` and weights folder."""
+    fw = Path(hls_dir) / "firmware"
+    sources = ["firmware/myproject.cpp"]
     if (fw / "myproject_axi.cpp").exists():
-        sources.append(fw / "myproject_axi.cpp")
-    sources.append(hls_dir / "myproject_bridge.cpp")
-    key_files = [p for p in sorted(fw.rglob("*")) if p.is_file() and "ap_types" not in p.relative_to(fw).parts]
-    flags = (*CXXFLAGS, f"-I{fw / 'ap_types'}", f"-I{fw}", f'-DWEIGHTS_DIR="{fw / "weights"}"')
-    return CsimBuild("libcsim", flags, tuple(sources), _BATCH_SOURCE,
-                     (*key_files, hls_dir / "myproject_bridge.cpp"))
+        sources.append("firmware/myproject_axi.cpp")
+    sources.append("myproject_bridge.cpp")
+    key_files = [p.relative_to(hls_dir).as_posix() for p in sorted(fw.rglob("*"))
+                 if p.is_file() and "ap_types" not in p.relative_to(fw).parts]
+    return csim_recipe("libcsim", CXXFLAGS, ("firmware/ap_types", "firmware"), sources, _BATCH_SOURCE,
+                       (*key_files, "myproject_bridge.cpp"), {"WEIGHTS_DIR": "firmware/weights"})
 
 
-def _build_of(project) -> CsimBuild:
+def build_from_record(project) -> CsimBuild:
+    """The :class:`CsimBuild` of the project's ``csim`` record entry, paths made absolute."""
     hls_dir = project.hls_dir.resolve()
-    if project.family == "bdt":
-        from ..bdt.csim import bdt_build
-
-        return bdt_build(hls_dir)
-    return nn_build(hls_dir)
+    recipe = project.csim_recipe
+    flags = (*recipe["flags"], *(f"-I{hls_dir / inc}" for inc in recipe["include_dirs"]),
+             *(f'-D{name}="{hls_dir / rel}"' for name, rel in recipe["path_defines"].items()))
+    return CsimBuild(recipe["stem"], flags, tuple(hls_dir / src for src in recipe["sources"]),
+                     recipe["batch_source"], tuple(hls_dir / key for key in recipe["key_files"]))
 
 
 def _cache_key(hls_dir: Path, build: CsimBuild) -> str:
@@ -96,7 +107,7 @@ def compile_csim(project, jobs: int = 1, header_checks: bool = True) -> Path:
     """
     project = open_project(project)
     hls_dir = project.hls_dir.resolve()
-    build = _build_of(project)
+    build = build_from_record(project)
     if not header_checks:
         build = replace(build, flags=(*build.flags, "-DNDEBUG"))
     out_dir = project.path.resolve() / "csim"

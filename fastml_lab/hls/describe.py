@@ -1,8 +1,8 @@
 """Describe a model at a plan: the Firmware its export would have, without keeping a project.
 
 The PTQ study, profiling and the Quantize step all need "what would the firmware compute with
-these types?". :func:`describe` answers it once: it exports to a temporary folder (hls4ml writes
-the C++, no g++ runs), reads the firmware back, and removes the folder.
+these types?". :func:`describe` answers it once: it exports silently to a temporary folder (hls4ml
+writes the C++, no g++ runs), reads the firmware back, and removes the folder.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ def describe(model, plan=None, precision=None, **export_options):
     from .export import export
 
     with tempfile.TemporaryDirectory(prefix="fastml_lab_describe_") as tmp:
-        project = export(model, Path(tmp) / "described", plan=plan, precision=precision, **export_options)
+        project = export(model, Path(tmp) / "described", plan=plan, precision=precision, quiet=True,
+                         **export_options)
         return project.firmware()
 
 

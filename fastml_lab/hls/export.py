@@ -19,8 +19,10 @@ from .._deps import require
 from .._io import atomic_directory
 from ..boards import DEFAULT_BOARD, DEFAULT_PRECISION, PART_BACKEND, export_backends, get_board, same_part
 from ..exceptions import ConfigError
+from ..families import NETWORK
 from ..fixed import FixedType
 from ..project import HLS_DIR, Project
+from .csim import nn_recipe
 from .keras_model import as_model, check_supported, has_quantizers, hls_layer_names
 from .plan import ACTIVATION_TABLE, EXACT, SOFTMAX_TABLE, PrecisionPlan, as_plan, exact_accumulator
 
@@ -39,14 +41,15 @@ _HLS4ML_WORD = {"float32": "float"}
 def export(model, out, *, plan=None, precision=None, backend: str = PART_BACKEND, reuse_factor: int = 1,
            strategy: str = "Latency", clock_period_ns: float | None = None, part: str | None = None,
            scaler=None, class_names=None, feature_names=None, name: str | None = None,
-           overwrite: bool = False) -> Project:
+           overwrite: bool = False, quiet: bool = False) -> Project:
     """Write the hls4ml project for ``model`` (a Keras model or ``.keras`` path) to ``out``.
 
     ``backend`` is a board of :data:`fastml_lab.boards.BOARDS` or ``"vitis"`` (a bare ``part``).
     ``clock_period_ns`` defaults to the board's clock. ``plan`` (a :class:`PrecisionPlan`, dict or
     JSON path) or ``precision`` (one type for everything) sets the fixed-point types. ``scaler``
     (an object with ``to_dict()`` or a dict) and ``class_names`` are recorded for the overlay,
-    which scales inputs and names classes.
+    which scales inputs and names classes. ``quiet`` leaves out the closing log line (a temporary
+    export made only to describe the model, :func:`fastml_lab.hls.describe.describe`).
     """
     backend = _check_choice("backend", backend, tuple(BACKENDS))
     hls_backend, hls_board = BACKENDS[backend]
@@ -97,6 +100,7 @@ def export(model, out, *, plan=None, precision=None, backend: str = PART_BACKEND
         resolved_part = hls_model.config.get_config_value("Part") or part or DEFAULT_PART
         meta = {
             "name": name or out.name,
+            "family": NETWORK,
             "backend": backend,
             "board": board.name if board else None,
             "part": resolved_part,
@@ -117,10 +121,11 @@ def export(model, out, *, plan=None, precision=None, backend: str = PART_BACKEND
             "fastml_lab_version": __version__,
             "hls4ml_version": getattr(hls4ml, "__version__", "unknown"),
             "hls_dir": HLS_DIR,
+            "csim": nn_recipe(tmp / HLS_DIR),
         }
         Project.write_new(tmp, meta)
         plan.save(tmp / "plan.json")
-    log.info("Exported %s (%s, %s) to %s", meta["name"], backend, resolved_part, out)
+    (log.debug if quiet else log.info)("Exported %s (%s, %s) to %s", meta["name"], backend, resolved_part, out)
     return Project.open(out)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..exceptions import DataError, ToolchainNotFoundError
 from ..project import open_project
-from .export import BACKENDS
+from ..boards import export_backends
 
 log = logging.getLogger("fastml_lab")
 
@@ -26,7 +26,7 @@ HLS_TOOLS = {"Vitis": ("vitis-run", "vitis_hls"), "VivadoAccelerator": ("vivado_
 
 def tools_for(backend: str) -> tuple:
     """The synthesis tools for an export backend (``vitis`` or a board), preferred first."""
-    hls_backend = BACKENDS.get(backend, (None, None))[0]
+    hls_backend = export_backends().get(backend, (None, None))[0]
     return HLS_TOOLS.get(hls_backend, ())
 
 

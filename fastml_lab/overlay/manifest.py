@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 
 from .._io import read_json, write_json_atomic  # noqa: F401  (write_json_atomic: part of this module's interface)
+from .. import families
 from ..boards import BOARDS
 from ..exceptions import ConfigError, IntegrityError
 
@@ -44,17 +45,12 @@ PARALLEL_WORD = "float64"
 PARALLEL_PACKING = "float64 values, one per feature, row-major (software only: no stream)"
 WORD_DTYPES = ("float32", "float64")
 
-#: Model families (as :data:`fastml_lab.project.FAMILIES`); a manifest without ``family`` is a network's.
-FAMILIES = ("nn", "bdt")
 #: How data reaches the IP: hls4ml's AXI stream behind a DMA (a network on a board), conifer's Zynq
 #: accelerator (a BDT on a board: AXI-lite control registers, buffers in memory read and written over
 #: an AXI master), or no hardware interface (software only).
-STREAM = "axi_stream"
-MEMORY_MAPPED = "s_axilite_m_axi"
+STREAM, MEMORY_MAPPED = families.STREAM, families.MEMORY_MAPPED
 PARALLEL = "parallel"
 INTERFACES = (STREAM, MEMORY_MAPPED, PARALLEL)
-#: The interface each family uses on a board.
-BOARD_INTERFACE = {"nn": STREAM, "bdt": MEMORY_MAPPED}
 #: The control registers a conifer accelerator's manifest must name, and the bits of its control register.
 MEMORY_MAPPED_REGISTERS = ("CTRL", "N", "n_f", "n_c", "x", "score")
 CONTROL_BITS = ("ap_start", "ap_done", "ap_idle", "ap_ready")
@@ -84,8 +80,9 @@ def memory_packing(word_dtype: str) -> str:
 
 
 def family(manifest: dict) -> str:
-    """``"nn"`` or ``"bdt"`` (manifests written before BDTs name no family: a network)."""
-    return manifest.get("family", "nn")
+    """The manifest's model family (:mod:`fastml_lab.families`); one written before BDTs names
+    none: a network."""
+    return manifest.get("family", families.LEGACY_FAMILY)
 
 _REQUIRED = ("schema_version", "name", "version", "fastml_lab_version", "board", "io", "firmware")
 _IO_REQUIRED = ("interface", "n_inputs", "n_outputs", "word_dtype", "input_type", "output_type")
@@ -153,17 +150,18 @@ def validate(manifest: dict) -> dict:
     for key in ("n_inputs", "n_outputs"):
         if not isinstance(io[key], int) or io[key] < 1:
             raise ConfigError(f"io.{key} must be a positive integer; got {io[key]!r}.")
-    kind = manifest.get("family", "nn")
-    if kind not in FAMILIES:
-        raise ConfigError(f"family must be one of {', '.join(FAMILIES)}; got {kind!r}.")
+    kind = family(manifest)
+    if kind not in families.family_names():
+        raise ConfigError(f"family must be one of {', '.join(families.family_names())}; got {kind!r}.")
+    board_interface = families.get_family(kind).board_interface
     interface = io["interface"]
     if interface not in INTERFACES:
         raise ConfigError(f"io.interface must be one of {', '.join(map(repr, INTERFACES))}; got {interface!r}.")
-    if interface != PARALLEL and interface != BOARD_INTERFACE[kind]:
-        raise ConfigError(f"A {kind} package on a board uses the {BOARD_INTERFACE[kind]!r} interface; the "
+    if interface != PARALLEL and interface != board_interface:
+        raise ConfigError(f"A {kind} package on a board uses the {board_interface!r} interface; the "
                           f"manifest says {interface!r}.")
     if board is not None and interface == PARALLEL:
-        raise ConfigError(f"A {board} package needs the {BOARD_INTERFACE[kind]!r} interface; got {interface!r}.")
+        raise ConfigError(f"A {board} package needs the {board_interface!r} interface; got {interface!r}.")
     if board is None and interface != PARALLEL:
         raise ConfigError(f"io.interface {interface!r} needs a board; a package without one (board null) "
                           f"is software only ({PARALLEL!r}).")

@@ -37,7 +37,7 @@ class OverlayPackage:
 
     @property
     def family(self) -> str:
-        """``"nn"`` (a neural network) or ``"bdt"`` (boosted decision trees)."""
+        """The package's model family (:mod:`fastml_lab.families`)."""
         return mf.family(self.manifest)
 
     @property

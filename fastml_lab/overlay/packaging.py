@@ -21,26 +21,13 @@ from pathlib import Path
 from .._io import atomic_directory
 from ..boards import BOARDS
 from ..exceptions import ConfigError, NotReadyError
+from ..families import get_family
 from ..project import Project, open_project
 from . import manifest as mf
 
 log = logging.getLogger(__name__)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-#: Where hls4ml's VivadoAccelerator flow leaves the bitstream and the hardware handoff.
-_BIT_GLOB = "myproject_vivado_accelerator/project_1.runs/impl_1/*.bit"
-_HWH_GLOBS = (
-    "myproject_vivado_accelerator/project_1.gen/sources_1/bd/*/hw_handoff/*.hwh",
-    "myproject_vivado_accelerator/project_1.srcs/sources_1/bd/*/hw_handoff/*.hwh",
-)
-#: Where conifer's ZynqBuilder leaves them: ``package()`` copies both to ``package/``; Vivado's run folder.
-_CONIFER_BIT_GLOBS = ("package/myproject.bit", "myproject_vivado/project_1.runs/impl_1/*.bit")
-_CONIFER_HWH_GLOBS = (
-    "package/myproject.hwh",
-    "myproject_vivado/project_1.gen/sources_1/bd/*/hw_handoff/*.hwh",
-    "myproject_vivado/project_1.srcs/sources_1/bd/*/hw_handoff/*.hwh",
-)
 
 #: conifer's Zynq accelerator (``xilinxhls`` backend with an ``AcceleratorConfig``, conifer 1.11):
 #: the top function its ``myproject.cpp`` template writes, and the interface pragmas it inserts.
@@ -81,8 +68,7 @@ def find_build_outputs(project) -> tuple:
     """The Vivado ``.bit`` and ``.hwh`` of a project's hls4ml (or conifer) folder, or (None, None)."""
     project = open_project(project)
     hls_dir = project.hls_dir
-    bit_globs, hwh_globs = ((_CONIFER_BIT_GLOBS, _CONIFER_HWH_GLOBS) if project.family == "bdt"
-                            else ((_BIT_GLOB,), _HWH_GLOBS))
+    bit_globs, hwh_globs = get_family(project.family).bitstream_globs
     bits = [p for g in bit_globs for p in sorted(hls_dir.glob(g))]
     hwhs = [p for g in hwh_globs for p in sorted(hls_dir.glob(g))]
     if bits and hwhs:
@@ -181,20 +167,13 @@ def _io(project: Project, firmware, board) -> dict:
             raise ConfigError(f"The project {project.path} streams its data ({firmware.interface}) but names "
                               f"no board; export it for one of {', '.join(BOARDS)}.")
         return {"interface": mf.PARALLEL, "word_dtype": mf.PARALLEL_WORD, "packing": mf.PARALLEL_PACKING}
-    if project.family == "bdt":
+    if get_family(project.family).board_interface == mf.MEMORY_MAPPED:
         return conifer_accelerator_io(project)
     if firmware.interface != mf.STREAM:
         raise ConfigError(f"The project {project.path} targets {board} but its firmware has the "
                           f"{firmware.interface!r} interface; export it again for the board.")
     return {"interface": mf.STREAM, "word_dtype": BOARDS[board].word_dtype,
             "packing": mf.stream_packing(BOARDS[board])}
-
-
-#: What the manifest's ``source`` records of each family's project.
-_SOURCE_KEYS = {
-    "nn": ("name", "backend", "reuse_factor", "strategy", "io_type"),
-    "bdt": ("name", "backend", "library", "n_classes", "n_rounds", "n_trees", "precision", "conifer_version"),
-}
 
 
 def build_manifest(project: Project, firmware, name: str, version: str, files: list,
@@ -211,10 +190,7 @@ def build_manifest(project: Project, firmware, name: str, version: str, files: l
     if board is not None and board not in BOARDS:
         raise ConfigError(f"The project {project.path} targets board {board!r}, which overlays do not "
                           f"support; known boards: {', '.join(BOARDS)}.")
-    family = project.family
-    if family not in mf.FAMILIES:
-        raise ConfigError(f"The project {project.path} holds a {family!r} model; overlays package "
-                          f"{', '.join(mf.FAMILIES)}.")
+    family = get_family(project.family)
     timing = project.timing
     clock_mhz = timing.get("clock_mhz") or project.clock_mhz
     io = _io(project, firmware, board)
@@ -224,11 +200,11 @@ def build_manifest(project: Project, firmware, name: str, version: str, files: l
         "version": version,
         "fastml_lab_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "family": family,
+        "family": family.name,
         "board": board,
         "part": info.get("part"),
         "clock_mhz": clock_mhz,
-        "source": {k: info.get(k) for k in _SOURCE_KEYS[family]},
+        "source": {k: info.get(k) for k in family.source_keys},
         "io": {
             "interface": io.pop("interface"),
             "n_inputs": int(firmware.n_inputs),

@@ -78,9 +78,8 @@ def run_point(point: dict, threads: int | None = 1) -> dict:
     if threads == 1:
         single_threaded()
     p = Point.from_dict(point)
-    record = {"id": p.id, "kind": p.kind, "label": p.label(), "point": p.to_dict(), "status": "ok",
-              "worker": {"host": socket.gethostname(), "pid": os.getpid(), "name": _worker_name()},
-              "started": datetime.datetime.now().isoformat(timespec="seconds")}
+    record = p.record(status="ok", worker={"host": socket.gethostname(), "pid": os.getpid(), "name": _worker_name()},
+                      started=datetime.datetime.now().isoformat(timespec="seconds"))
     try:
         with _quiet_libraries():
             record["metrics"] = evaluate_point(p)
@@ -102,47 +101,20 @@ def _worker_name():
 
 def train_point(point: Point, ds=None):
     """``(model, info)``: the point's trained model (NN: the quantization-aware Keras model; BDT: the
-    :class:`~fastml_lab.bdt.train.BDTModel`) and what training reported."""
-    ds = dataset(point.data) if ds is None else ds
-    p = point.params
-    if point.kind == "bdt":
-        from ..bdt.train import train_bdt
-
-        model = train_bdt(ds, library=p["library"], rounds=p["rounds"], depth=p["depth"],
-                          learning_rate=p["learning_rate"], seed=point.seed)
-        return model, {"rounds_run": model.history.rounds_run}
-    from ..quantize import quantize
-    from ..quantize.bits import parse_bits
-    from ..train import build_model, train_model
-
-    model = build_model(p["sizes"], seed=point.seed)
-    float_epochs = p["epochs"] if p["float_epochs"] is None else p["float_epochs"]
-    if float_epochs:
-        train_model(model, ds, epochs=float_epochs, batch_size=p["batch_size"], learning_rate=p["learning_rate"],
-                    patience=None, progress=False, seed=point.seed)
-    result = quantize(model, ds, bits=parse_bits(str(p["bits"])), hgq_beta=p["beta"], prune=p["prune"],
-                      epochs=p["epochs"], batch_size=p["batch_size"], learning_rate=p["learning_rate"],
-                      seed=point.seed, progress=False)
-    return result.model, {"float_model": model, "ebops": int(result.ebops),
-                          "sparsity": float(np.mean(list(result.sparsity.values()))) if result.sparsity else 0.0}
+    :class:`~fastml_lab.bdt.train.BDTModel`) and what training reported, as its family trains it."""
+    return point.support.train(point, dataset(point.data) if ds is None else ds)
 
 
 def export_point(point: Point, model, out, ds=None):
-    """Export the point's trained model to the folder ``out``; returns the project."""
+    """Export the point's trained model to the folder ``out`` with its family's export; returns the project."""
     ds = dataset(point.data) if ds is None else ds
-    common = dict(backend=point.board, scaler=ds.scaler, class_names=ds.class_names, overwrite=True)
-    if point.kind == "bdt":
-        from ..bdt import export_bdt
-
-        return export_bdt(model, out, precision=point.params["precision"], **common)
-    from ..hls import export
-
-    return export(model, out, reuse_factor=point.params["reuse"], strategy=point.params["strategy"], **common)
+    support = point.support
+    return support.family.export(model, out, backend=point.board, scaler=ds.scaler, class_names=ds.class_names,
+                                  overwrite=True, **support.export_options(point.params))
 
 
 def evaluate_point(point: Point, keep=None) -> dict:
     """The point's figures (see the module docstring); ``keep``: a folder to export to and keep."""
-    from ..compare import count_mismatches
     from ..evaluate import evaluate, evaluate_scores
     from .estimate import hardware_estimate
 
@@ -168,12 +140,7 @@ def evaluate_point(point: Point, keep=None) -> dict:
         times["emulate"] = time.perf_counter() - start
         metrics["fixed_accuracy"] = evaluate_scores(emulated, np.asarray(ds.labels_test),
                                                     ds.class_names).accuracy
-        if point.kind == "nn":  # the quantization-aware model computes what its firmware computes
-            keras_out = model.predict(ds.X_test, batch_size=4096, verbose=0)
-            metrics["mismatches"] = count_mismatches(keras_out, emulated).mismatches
-            metrics["mismatch_reference"] = "quantized Keras model"
-        else:
-            metrics["mismatches"], metrics["mismatch_reference"] = None, None
+        metrics["mismatches"], metrics["mismatch_reference"] = point.support.mismatches(model, ds, emulated)
         if point.csim:
             from ..hls.check import check_project
 

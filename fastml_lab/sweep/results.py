@@ -20,13 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from ..boards import get_board
+from ..families import family_names, get_family
 from .store import TABLE_PARQUET, SweepFolder, table_row
 
 ACCURACY = "fixed_accuracy"
 FRONTS = {"front_lut": ("lut",), "front_latency": ("latency_ns",), "front": ("lut", "latency_ns")}
 PLOT_FILE = "front.png"
-MARKERS = {"nn": "o", "bdt": "^"}
-COLORS = {"nn": "#1f77b4", "bdt": "#d62728"}
 
 
 def pareto_mask(accuracy, costs) -> np.ndarray:
@@ -133,11 +132,12 @@ def plot_fronts(rows: list, board: str, latency_budget=None, path=None, fig=None
     ok = [r for r in rows if r.get("status") == "ok" and math.isfinite(_num(r.get(ACCURACY)))]
     for ax, cost, column, label in ((axes[0], "lut", "front_lut", "LUT (estimate)"),
                                     (axes[1], "latency_ns", "front_latency", "latency (ns, estimate)")):
-        for kind in ("nn", "bdt"):
-            points = [r for r in ok if r.get("kind") == kind and math.isfinite(_num(r.get(cost)))]
+        for family in map(get_family, family_names()):  # a record's "kind" is its family's name
+            points = [r for r in ok if r.get("kind") == family.name and math.isfinite(_num(r.get(cost)))]
             if points:
+                marker, colour = family.sweep_marker
                 ax.scatter([_num(r[cost]) for r in points], [_num(r[ACCURACY]) for r in points],
-                           marker=MARKERS[kind], color=COLORS[kind], alpha=0.6, label=kind.upper())
+                           marker=marker, color=colour, alpha=0.6, label=family.name.upper())
         front = sorted((r for r in ok if r.get(column)), key=lambda r: _num(r[cost]))
         if front:
             ax.step([_num(r[cost]) for r in front], [_num(r[ACCURACY]) for r in front], where="post",

@@ -246,8 +246,7 @@ def _finish(future, point: Point, folder, summary, on_point) -> dict:
             exc = future.exception()
         except Exception as other:  # cancelled futures raise on exception()
             exc = other
-        record = {"id": point.id, "kind": point.kind, "label": point.label(), "point": point.to_dict(),
-                  "status": "error", "error": f"{type(exc).__name__}: {exc}", "seconds": None}
+        record = point.record(status="error", error=f"{type(exc).__name__}: {exc}", seconds=None)
     written = folder.write(record)
     if written:
         summary.ok += record["status"] == "ok"

@@ -21,9 +21,14 @@ under a name that does not promise a grid)::
       - kind: bdt
         grid: {rounds: [10, 30], depth: [2, 3], precision: ["ap_fixed<12,5>", "ap_fixed<16,6>"]}
 
+``kind`` names a model family (:func:`fastml_lab.families.family_names`; ``family`` is the same
+key, and a model may give both only with one value); left out, it is the neural network
+(:data:`fastml_lab.families.NETWORK`). Each family brings its parameters
+(:data:`SUPPORT`: :data:`~fastml_lab.sweep.network.NN_PARAMS`,
+:data:`~fastml_lab.sweep.trees.BDT_PARAMS`).
 A parameter is one value, a list of values, or (random and optuna searches) a range
 ``{min: 1.0e-6, max: 1.0e-4, log: true}`` (whole numbers at both ends: an integer range).
-Parameters left out take :data:`NN_PARAMS`' or :data:`BDT_PARAMS`' defaults. ``search``
+Parameters left out take their family's defaults. ``search``
 (grid, random or optuna) and ``trials`` may be given in the file too; ``budget: {latency_ns: 500}``
 draws a latency budget line; ``csim: true`` also runs each point's C simulation (g++, slow).
 
@@ -43,159 +48,70 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._io import read_json
-from ..boards import BOARDS, DEFAULT_BOARD, DEFAULT_PRECISION
+from ..boards import BOARDS, DEFAULT_BOARD
 from ..exceptions import ConfigError
+from ..families import NETWORK, family_names, get_family
+from .network import NetworkSweep
+from .params import Param
+from .trees import TreeSweep
 
-KINDS = ("nn", "bdt")
+#: The families that take part in sweeps, by name: a family's sweep parameters and how a point of
+#: it is labelled, trained and exported (a :class:`~fastml_lab.sweep.params.SweepSupport`).
+SUPPORT = {support.family_name: support for support in (NetworkSweep, TreeSweep)}
+
 SEARCHES = ("grid", "random", "optuna")
 DATA_SOURCES = ("synthetic", "openml", "auto")
 #: Random and optuna searches without ``trials``: this many points.
 DEFAULT_TRIALS = 20
-TOP_KEYS = ("kind", "data", "board", "grid", "params", "models", "search", "trials", "seed", "budget",
+#: The keys that name a model's family in a space (one concept; ``kind`` is what space files say).
+FAMILY_KEYS = ("kind", "family")
+TOP_KEYS = (*FAMILY_KEYS, "data", "board", "grid", "params", "models", "search", "trials", "seed", "budget",
             "csim", "name")
-MODEL_KEYS = ("kind", "grid", "params")
+MODEL_KEYS = (*FAMILY_KEYS, "grid", "params")
 DATA_KEYS = ("source", "n_events", "seed")
 DEFAULT_DATA = {"source": "synthetic", "n_events": 20_000, "seed": 0}
 
 
-# ------------------------------------------------------------------------------ value checks
-def _int(low, high=None):
-    def check(value):
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
-        return value if ok else None
-    check.valid = f"a whole number from {low}" + (f" to {high}" if high is not None else " up")
-    return check
-
-
-def _number(low, high, low_open=False):
-    def check(value):
-        ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-              and (value > low if low_open else value >= low) and value <= high)
-        return float(value) if ok else None
-    check.valid = f"a number {'above' if low_open else 'from'} {low:g} to {high:g}"
-    return check
-
-
-def _choice(*options):
-    def check(value):
-        text = str(value).lower() if isinstance(value, str) else None
-        return text if text in options else None
-    check.valid = "one of " + ", ".join(options)
-    return check
-
-
-def _model_text(value):
-    from ..train import parse_spec
-
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_spec(value).to_string()
-    except ConfigError:
-        return None
-
-
-_model_text.valid = "hidden layer widths as text, e.g. \"16-8\" (see fastml_lab.train.parse_spec)"
-
-
-def _bits(value):
-    from ..quantize.bits import parse_bits
-
-    if isinstance(value, bool):
-        return None
-    try:
-        parsed = parse_bits(str(value))
-    except ConfigError:
-        return None
-    widths = [parsed] if isinstance(parsed, int) else list(parsed.values())
-    return str(value).replace(" ", "") if all(2 <= w <= 24 for w in widths) else None
-
-
-_bits.valid = "widths from 2 to 24: N (weights and activations), or \"W,A\" or \"W,A,I\" as text"
-
-
-def _precision(value):
-    from ..bdt.export import parse_precision
-
-    if not isinstance(value, str):
-        return None
-    try:
-        parse_precision(value)
-    except ConfigError:
-        return None
-    return value.replace(" ", "")
-
-
-_precision.valid = "a fixed-point type such as \"ap_fixed<16,6>\" (or per part: \"input=... score=...\")"
-
-
-@dataclass(frozen=True)
-class Param:
-    """One parameter of a model kind: its default, its check and what it means."""
-
-    default: object
-    check: object
-    help: str
-    numeric: bool = False  # may be a range in random and optuna searches
-    nullable: bool = False  # null is a value (e.g. beta: null is uniform QAT)
-
-    def validate(self, value, where: str):
-        if value is None and self.nullable:
-            return None
-        out = self.check(value)
-        if out is None:
-            valid = self.check.valid + (" or null" if self.nullable else "")
-            raise ConfigError(f"{where} must be {valid}; got {value!r}.")
-        return out
-
-
-#: The neural network's parameters: the float model, its quantization-aware training, its export.
-NN_PARAMS = {
-    "sizes": Param("16-8", _model_text, "hidden layer widths, e.g. \"16-8\""),
-    "bits": Param(6, _bits, "QAT widths: N, \"W,A\" (weights, activations) or \"W,A,I\" (and inputs)"),
-    "prune": Param(0.0, _number(0.0, 0.95), "fraction of weights pruned to zero", numeric=True, nullable=True),
-    "beta": Param(None, _number(0.0, 1.0), "HGQ's EBOPs strength (null: uniform QAT)", numeric=True,
-                  nullable=True),
-    "reuse": Param(1, _int(1, 4096), "reuse factor of the export", numeric=True),
-    "strategy": Param("latency", _choice("latency", "resource"), "hls4ml strategy"),
-    "epochs": Param(2, _int(1, 10_000), "epochs of quantization-aware training", numeric=True),
-    "float_epochs": Param(None, _int(0, 10_000), "epochs of float training first (null: as many as epochs)",
-                          numeric=True, nullable=True),
-    "learning_rate": Param(3e-3, _number(0.0, 1.0, low_open=True), "Adam's learning rate", numeric=True),
-    "batch_size": Param(512, _int(1, 1_000_000), "events per batch", numeric=True),
-}
-#: The boosted decision trees' parameters.
-BDT_PARAMS = {
-    "rounds": Param(20, _int(1, 5000), "boosting rounds (trees per class)", numeric=True),
-    "depth": Param(3, _int(1, 12), "largest tree depth", numeric=True),
-    "learning_rate": Param(0.3, _number(0.0, 1.0, low_open=True), "shrinkage of each tree", numeric=True),
-    "precision": Param(DEFAULT_PRECISION, _precision, "fixed-point type of inputs, thresholds and scores"),
-    "library": Param("xgboost", _choice("xgboost", "sklearn"), "the library that grows the trees"),
-}
-PARAMS = {"nn": NN_PARAMS, "bdt": BDT_PARAMS}
-
-
 # ------------------------------------------------------------------------------------- points
+def sweep_support(family: str, where: str = "kind"):
+    """The :class:`~fastml_lab.sweep.params.SweepSupport` of the family called ``family``: ConfigError
+    naming ``where`` and the families when none is called so, naming the family when it has none."""
+    if family not in family_names():
+        raise ConfigError(f"{where} must be one of {', '.join(family_names())}; got {family!r}.")
+    if family not in SUPPORT:
+        found = get_family(family)
+        raise ConfigError(f"The {found.title} family ({family!r}) cannot run in a sweep.")
+    return SUPPORT[family](get_family(family))
+
+
 @dataclass(frozen=True)
 class Point:
-    """One point of a space: a model kind and all its settings, the data, the board and the seed."""
+    """One point of a space: a model family and all its settings, the data, the board and the seed."""
 
-    kind: str
+    family: str  # the family's name; a space file, a record and ``to_dict`` call it ``kind``
     params: dict
     data: dict
     board: str
     seed: int = 0
     csim: bool = False
 
+    @property
+    def kind(self) -> str:
+        """The family's name under the key space files and records use."""
+        return self.family
+
+    @property
+    def support(self):
+        """What the sweep does with a point of this family (:data:`SUPPORT`)."""
+        return sweep_support(self.family)
+
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "params": dict(self.params), "data": dict(self.data), "board": self.board,
+        return {"kind": self.family, "params": dict(self.params), "data": dict(self.data), "board": self.board,
                 "seed": self.seed, "csim": self.csim}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Point":
-        return cls(kind=d["kind"], params=dict(d["params"]), data=dict(d["data"]), board=d["board"],
+        return cls(family=d["kind"], params=dict(d["params"]), data=dict(d["data"]), board=d["board"],
                    seed=int(d.get("seed", 0)), csim=bool(d.get("csim", False)))
 
     @property
@@ -206,19 +122,19 @@ class Point:
 
     def label(self) -> str:
         """A short description, e.g. ``nn 16-8 bits=6 reuse=1``."""
-        p = self.params
-        if self.kind == "nn":
-            extra = "".join(f" {k}={p[k]}" for k in ("prune", "beta") if p.get(k))
-            return f"nn {p['sizes']} bits={p['bits']}{extra} reuse={p['reuse']}"
-        return f"bdt {p['rounds']}x{p['depth']} {p['precision']}"
+        return self.support.label(self.params)
+
+    def record(self, **fields) -> dict:
+        """The head of the point's record in a sweep folder (id, kind, label, settings), then ``fields``."""
+        return {"id": self.id, "kind": self.family, "label": self.label(), "point": self.to_dict(), **fields}
 
 
 # ------------------------------------------------------------------------------------- space
 @dataclass
 class Model:
-    """One model entry of a space: its kind and, per parameter, a list of values or a range."""
+    """One model entry of a space: its family and, per parameter, a list of values or a range."""
 
-    kind: str
+    family: str
     values: dict          # name -> list of values
     ranges: dict = field(default_factory=dict)  # name -> {"min", "max", "log", "int"}
     where: str = ""
@@ -243,21 +159,20 @@ class Space:
     source: dict = field(default_factory=dict)  # the space as given (recorded in the sweep folder)
 
     @property
-    def kinds(self) -> list:
-        return sorted({m.kind for m in self.models})
+    def families(self) -> list:
+        return sorted({m.family for m in self.models})
 
-    def point(self, kind: str, params: dict) -> Point:
-        """The point of ``kind`` with ``params`` (defaults filled in, values checked)."""
-        table = PARAMS[kind]
+    def point(self, family: str, params: dict) -> Point:
+        """The point of ``family`` with ``params`` (defaults filled in, values checked)."""
+        table = sweep_support(family).params
         full = {}
         for name, param in table.items():
-            full[name] = param.validate(params.get(name, param.default), f"{kind} parameter {name!r}")
+            full[name] = param.validate(params.get(name, param.default), f"{family} parameter {name!r}")
         unknown = sorted(set(params) - set(table))
         if unknown:
-            raise ConfigError(f"{kind} has no parameter {unknown[0]!r}; valid: {', '.join(table)}.")
-        if kind == "nn" and not full["prune"]:
-            full["prune"] = None  # 0 and null are the same point
-        return Point(kind=kind, params=full, data=dict(self.data), board=self.board, seed=self.seed, csim=self.csim)
+            raise ConfigError(f"{family} has no parameter {unknown[0]!r}; valid: {', '.join(table)}.")
+        return Point(family=family, params=full, data=dict(self.data), board=self.board, seed=self.seed,
+                     csim=self.csim)
 
     def grid(self) -> list:
         """Every combination of every model's lists, in order (ConfigError if a model has a range)."""
@@ -269,7 +184,7 @@ class Space:
                                   "Use a list, or search: random or optuna.")
             names = list(model.values)
             for combo in itertools.product(*(model.values[n] for n in names)):
-                points.append(self.point(model.kind, dict(zip(names, combo))))
+                points.append(self.point(model.family, dict(zip(names, combo))))
         return _unique(points)
 
     def random(self, trials: int, seed: int | None = None) -> list:
@@ -283,7 +198,7 @@ class Space:
             params = {name: values[int(rng.integers(len(values)))] for name, values in model.values.items()}
             for name, r in model.ranges.items():
                 params[name] = _draw(rng, r)
-            points.append(self.point(model.kind, params))
+            points.append(self.point(model.family, params))
         return _unique(points)
 
     def suggest(self, trial) -> Point:
@@ -296,7 +211,7 @@ class Space:
         for name, r in model.ranges.items():
             suggest = trial.suggest_int if r["int"] else trial.suggest_float
             params[name] = suggest(f"{index}.{name}", r["min"], r["max"], log=r["log"])
-        return self.point(model.kind, params)
+        return self.point(model.family, params)
 
     def points(self, search: str | None = None, trials: int | None = None) -> list:
         """The points of a grid or random search (optuna asks for its points as it goes)."""
@@ -391,7 +306,7 @@ def parse_space(raw: dict, origin: str = "the space") -> Space:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"{origin}: seed must be a whole number >= 0; got {seed!r}.")
     if "models" in raw:
-        for key in ("kind", "grid", "params"):
+        for key in MODEL_KEYS:
             if key in raw:
                 raise ConfigError(f"{origin}: give either 'models' (a list) or '{key}' at the top, not both.")
         entries = raw["models"]
@@ -420,7 +335,7 @@ def parse_space(raw: dict, origin: str = "the space") -> Space:
         for name, values in model.values.items():
             for value in values:
                 try:
-                    space.point(model.kind, {name: value})
+                    space.point(model.family, {name: value})
                 except ConfigError as exc:
                     raise ConfigError(f"{origin}: {model.where}.{name}: {exc}") from None
     return space
@@ -463,9 +378,7 @@ def _model(raw, where: str, origin: str) -> Model:
     if not isinstance(raw, dict):
         raise ConfigError(f"{label} must be a mapping {{kind, grid}}; got {raw!r}.")
     _known(raw, MODEL_KEYS, label)
-    kind = raw.get("kind", "nn")
-    if kind not in KINDS:
-        raise ConfigError(f"{label}: kind must be one of {', '.join(KINDS)}; got {kind!r}.")
+    family, support = _family(raw, label)
     if "grid" in raw and "params" in raw:
         raise ConfigError(f"{label}: give its parameters under 'grid' or 'params', not both.")
     section = "grid" if "grid" in raw else "params"
@@ -473,11 +386,11 @@ def _model(raw, where: str, origin: str) -> Model:
     prefix = f"{where}.{section}" if where else section
     if not isinstance(params, dict):
         raise ConfigError(f"{origin}: {prefix} must be a mapping of parameter -> values; got {params!r}.")
-    table = PARAMS[kind]
-    model = Model(kind=kind, values={}, where=prefix)
+    table = support.params
+    model = Model(family=family, values={}, where=prefix)
     for name, value in params.items():
         if name not in table:
-            raise ConfigError(f"{origin}: {prefix}.{name} is not a parameter of kind {kind}; valid: "
+            raise ConfigError(f"{origin}: {prefix}.{name} is not a parameter of kind {family}; valid: "
                               f"{', '.join(table)}.")
         if isinstance(value, dict):
             model.ranges[name] = _range(value, table[name], f"{origin}: {prefix}.{name}")
@@ -492,6 +405,21 @@ def _model(raw, where: str, origin: str) -> Model:
         raise ConfigError(f"{origin}: {prefix}.{name} is a range; a grid lists values. Put ranges under "
                           "'params' and search with random or optuna.")
     return model
+
+
+def _family(raw: dict, label: str):
+    """``(name, support)``: the family a model entry names under ``kind`` or ``family`` (the
+    neural network when it names none) and its sweep support."""
+    given = [key for key in FAMILY_KEYS if key in raw]
+    if len(given) > 1 and raw[given[0]] != raw[given[1]]:
+        raise ConfigError(f"{label}: '{given[0]}' and '{given[1]}' name the same thing (the model family); "
+                          f"got {raw[given[0]]!r} and {raw[given[1]]!r}. Give one.")
+    key = given[0] if given else FAMILY_KEYS[0]
+    family = raw.get(key, NETWORK)
+    try:
+        return family, sweep_support(family, key)
+    except ConfigError as exc:
+        raise ConfigError(f"{label}: {exc}") from None
 
 
 def _unique_values(values: list) -> list:

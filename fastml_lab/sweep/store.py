@@ -35,7 +35,7 @@ JOURNAL_FILE = "journal.jsonl"
 TABLE_CSV = "results.csv"
 TABLE_PARQUET = "results.parquet"
 FINISHED = ("ok", "error")
-#: Settings columns of the table, in order (a kind's own parameters; others stay empty).
+#: Settings columns of the table, in order (a family's own parameters; others stay empty).
 SETTING_COLUMNS = ("sizes", "bits", "prune", "beta", "reuse", "strategy", "epochs", "float_epochs",
                    "rounds", "depth", "precision", "library", "learning_rate", "batch_size")
 METRIC_COLUMNS = ("float_accuracy", "accuracy", "fixed_accuracy", "mismatches", "csim_mismatches", "dsp", "lut",

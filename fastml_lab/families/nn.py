@@ -1,0 +1,108 @@
+"""The neural-network family: Keras 3 (float or HGQ2 quantization-aware) models through hls4ml.
+
+Keras, hls4ml and HGQ2 are imported inside the methods: this module loads with numpy alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import NETWORK, STREAM, Family, register
+
+
+class NeuralNetwork(Family):
+    name = NETWORK
+    title = "neural network"
+    model_suffixes = (".keras",)
+    board_interface = STREAM
+    source_keys = ("name", "backend", "reuse_factor", "strategy", "io_type")
+    #: Where hls4ml's VivadoAccelerator flow leaves the bitstream and the hardware handoff.
+    bitstream_globs = (("myproject_vivado_accelerator/project_1.runs/impl_1/*.bit",),
+                       ("myproject_vivado_accelerator/project_1.gen/sources_1/bd/*/hw_handoff/*.hwh",
+                        "myproject_vivado_accelerator/project_1.srcs/sources_1/bd/*/hw_handoff/*.hwh"))
+    export_options = ("plan", "reuse", "strategy")
+    train_options = {
+        "hidden": (str, "hidden layer widths, e.g. 64-32-32 or 32-16:bn (default: 64-32-32)"),
+        "epochs": (int, "training epochs (default: 30)"),
+        "batch_size": (int, "events per batch (default: 1024)"),
+        "learning_rate": (float, "Adam's learning rate (network; default: 0.001) or each tree's share (BDT; default: 0.3)"),
+        "patience": (int, "epochs without a better validation loss before stopping (default: 5)"),
+    }
+    sweep_marker = ("o", "#1f77b4")
+
+    def owns_model(self, model) -> bool:
+        return hasattr(model, "layers") and hasattr(model, "count_params")
+
+    def train(self, dataset, hidden: str = "64-32-32", seed: int = 0, **settings):
+        """A float MLP with ``hidden`` layers (as :func:`fastml_lab.train.parse_spec` reads them)
+        trained on ``dataset``; ``settings`` are :func:`fastml_lab.train.train_model`'s."""
+        from ..train import build_model, parse_spec, train_model
+
+        spec = parse_spec(hidden, n_inputs=dataset.X_train.shape[1], n_classes=len(dataset.class_names))
+        model = build_model(spec, seed=seed)
+        train_model(model, dataset, seed=seed, **settings)
+        return model
+
+    def check_train_settings(self, settings: dict) -> None:
+        from ..train import check_training_params, parse_spec
+
+        parse_spec(settings.get("hidden", "64-32-32"))
+        check_training_params(**{k: v for k, v in settings.items() if k != "hidden"})
+
+    def save(self, model, path) -> Path:
+        from ..train import save_model
+
+        return save_model(model, path)
+
+    def load(self, path):
+        from ..train import load_model
+
+        return load_model(path)
+
+    def evaluate(self, model, dataset):
+        from ..evaluate import evaluate
+
+        return evaluate(model, dataset)
+
+    def export(self, model, out, *, plan=None, precision=None, reuse=None, strategy=None, **options):
+        """:func:`fastml_lab.hls.export` of a model or ``.keras`` file; a ``plan`` replaces ``precision``."""
+        from ..hls.export import export
+
+        extra = {k: v for k, v in (("reuse_factor", reuse), ("strategy", strategy)) if v is not None}
+        return export(model, out, plan=plan, precision=None if plan else precision, **options, **extra)
+
+    def csim_recipe(self, hls_dir: Path) -> dict:
+        from ..hls.csim import nn_recipe
+
+        return nn_recipe(hls_dir)
+
+    def describe(self, model, precision=None):
+        """``(firmware, label)``: the firmware ``model`` becomes at ``precision`` (an HGQ2 model
+        brings its own types), described silently in a temporary folder."""
+        from ..boards import DEFAULT_PRECISION
+        from ..exceptions import ConfigError
+        from ..hls.describe import describe
+        from ..hls.keras_model import as_model, has_quantizers
+
+        keras_model = as_model(model)
+        quantized = has_quantizers(keras_model)
+        if quantized and precision is not None:
+            raise ConfigError("This model is quantization-aware (HGQ2): its quantizers set every precision; "
+                              "leave out the precision.")
+        firmware = describe(keras_model, precision=None if quantized else (precision or DEFAULT_PRECISION))
+        label = f"Keras model {getattr(keras_model, 'name', 'model')!r}" + (
+            "" if quantized else f" at {precision or DEFAULT_PRECISION}")
+        return firmware, label
+
+    def profile(self, model, dataset, plan=None, **options):
+        from ..quantize import profile
+
+        return profile(model, dataset, plan=plan, **options)
+
+    def study(self, model, dataset, **options):
+        from ..quantize.study import bit_width_study
+
+        return bit_width_study(model, dataset, **options)
+
+
+register(NeuralNetwork())
