@@ -5,13 +5,16 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 
+from ..families import NETWORK
 from ..tutorial.sizes import settings as sizes
 from .code import Call, Ref
 from .figures import plot_throughput
-from .state import PACKAGES_DIR, StepResult
+from .state import PACKAGES_DIR, TREES, StepResult
 from .step import Step
 
 RANDOM_EVENTS = 1000
+#: How each family's float model is named: in the accuracy line, and in "same class as ...".
+FLOAT_NAMES = {NETWORK: ("Keras float model", "Keras"), TREES: ("the float trees", "the float trees")}
 
 
 class DeployStep(Step):
@@ -110,22 +113,37 @@ class DeployStep(Step):
         return result
 
     def _accuracy(self, X, labels, outputs, result: StepResult) -> None:
-        model, project = self.state.model, self.state.project
-        float_classes, name = None, "Keras"
-        if self.state.family == "bdt":  # the float trees, when they are what was exported
-            if model is not None and project.family == "bdt":
-                float_classes, name = classes_of(model.predict(X)), "the float trees"
-        elif model is not None and project.family == "nn" and model.inputs[0].shape[-1] == X.shape[1]:
-            float_classes = np.asarray(model.predict(X, batch_size=4096, verbose=0)).argmax(axis=1)
+        family = self.state.family
+        float_classes = self._float_classes(X)
+        label, name = FLOAT_NAMES.get(family, FLOAT_NAMES[NETWORK])
         classes = classes_of(outputs)
         if labels is not None:
             text = f"overlay {np.mean(classes == labels):.4f}"
             if float_classes is not None:
-                label = "Keras float model" if name == "Keras" else name
                 text += f", {label} {np.mean(float_classes == labels):.4f}"
             result.add("accuracy", f"{text} on {len(labels):,} test jets")
         if float_classes is not None:
             result.add(f"same class as {name}", f"{np.mean(classes == float_classes):.2%} of the jets")
+
+    def _float_classes(self, X):
+        """The classes the trained float model gives ``X``, when it is what was exported (None otherwise)."""
+        model, family = self.state.model, self.state.family
+        if model is None or self.state.project.family != family:
+            return None
+        classes = {NETWORK: _network_classes, TREES: _tree_classes}.get(family)
+        return classes(model, X) if classes is not None else None
+
+
+def _network_classes(model, X):
+    """The Keras model's classes of ``X`` (None when it takes another number of features)."""
+    if model.inputs[0].shape[-1] != X.shape[1]:
+        return None
+    return np.asarray(model.predict(X, batch_size=4096, verbose=0)).argmax(axis=1)
+
+
+def _tree_classes(model, X):
+    """The float trees' classes of ``X``."""
+    return classes_of(model.predict(X))
 
 
 def classes_of(scores) -> np.ndarray:

@@ -17,13 +17,18 @@ import time
 import ipywidgets as widgets
 
 from ..exceptions import ConfigError
+from ..families import NETWORK, get_family
 from ..tutorial.sizes import settings as sizes
 from .code import Call
 from .panel import notice_html
-from .state import QUANTIZED_FILE, StepResult
+from .state import QUANTIZED_FILE, TREES, StepResult
 from .step import Step
 
-KINDS = (("NN", "nn"), ("BDT", "bdt"), ("both", "both"))
+#: The families a sweep here explores (each has its controls), and the choice of all of them.
+SWEPT, BOTH = (NETWORK, TREES), "both"
+#: The toggle's label of a family whose title is too long for it (the network's is "neural network").
+SHORT_LABELS = {NETWORK: "NN"}
+KINDS = (*((SHORT_LABELS.get(name, get_family(name).title), name) for name in SWEPT), ("both", BOTH))
 SWEEP_DIR = "sweep"
 #: Least time between two redraws of the live plot.
 REDRAW_EVERY_S = 0.5
@@ -67,7 +72,7 @@ class ExploreStep(Step):
 
     def build_controls(self) -> list:
         wide = widgets.Layout(width="32%")
-        self.kind = widgets.ToggleButtons(options=KINDS, value="both", description="models")
+        self.kind = widgets.ToggleButtons(options=KINDS, value=BOTH, description="models")
         self.sizes = widgets.Text(value="8, 16-8", description="NN sizes", layout=wide)
         self.bits = widgets.Text(value="4, 6, 8", description="bits", layout=wide)
         self.prune = widgets.Text(value="0", description="pruning", layout=wide)
@@ -86,6 +91,8 @@ class ExploreStep(Step):
                                          tooltip="Train this point's model here and hand it to Export")
         self.use_button.on_click(lambda _: self._use_in_background())
         self.use_status = widgets.HTML("")
+        self.family_controls = {NETWORK: (self.sizes, self.bits, self.prune, self.reuse, self.epochs),
+                                TREES: (self.rounds, self.depth)}
         self.kind.observe(lambda _: self._show_kind(), names="value")
         self._show_kind()
         self._last_draw = 0.0
@@ -94,12 +101,15 @@ class ExploreStep(Step):
                 widgets.HBox([self.epochs, self.workers, self.scheduler]),
                 widgets.HBox([self.choice, self.use_button]), self.use_status]
 
+    def _chosen(self) -> list:
+        """The families the sweep explores."""
+        return [name for name in SWEPT if self.kind.value in (name, BOTH)]
+
     def _show_kind(self) -> None:
-        nn, bdt = self.kind.value in ("nn", "both"), self.kind.value in ("bdt", "both")
-        for control in (self.sizes, self.bits, self.prune, self.reuse, self.epochs):
-            control.layout.display = "flex" if nn else "none"
-        for control in (self.rounds, self.depth):
-            control.layout.display = "flex" if bdt else "none"
+        chosen = self._chosen()
+        for family, controls in self.family_controls.items():
+            for control in controls:
+                control.layout.display = "flex" if family in chosen else "none"
 
     def apply_quick(self, quick: bool) -> None:
         self.epochs.value = max(1, sizes(quick, "walk").qat_epochs // 2)
@@ -113,16 +123,18 @@ class ExploreStep(Step):
         return {"source": given.get("source", "synthetic"), "n_events": min(n_events or MAX_EVENTS, MAX_EVENTS),
                 "seed": given.get("seed", 0)}
 
-    def settings(self) -> dict:
-        models = []
-        if self.kind.value in ("nn", "both"):
-            models.append({"kind": "nn", "grid": {
-                "sizes": _values(self.sizes.value, str, "NN sizes"), "bits": _values(self.bits.value, int, "bits"),
+    def _nn_grid(self) -> dict:
+        return {"sizes": _values(self.sizes.value, str, "NN sizes"), "bits": _values(self.bits.value, int, "bits"),
                 "prune": _values(self.prune.value, float, "pruning"),
-                "reuse": _values(self.reuse.value, int, "reuse factors"), "epochs": [self.epochs.value]}})
-        if self.kind.value in ("bdt", "both"):
-            models.append({"kind": "bdt", "grid": {"rounds": _values(self.rounds.value, int, "BDT rounds"),
-                                                   "depth": _values(self.depth.value, int, "BDT depths")}})
+                "reuse": _values(self.reuse.value, int, "reuse factors"), "epochs": [self.epochs.value]}
+
+    def _bdt_grid(self) -> dict:
+        return {"rounds": _values(self.rounds.value, int, "BDT rounds"),
+                "depth": _values(self.depth.value, int, "BDT depths")}
+
+    def settings(self) -> dict:
+        grids = {NETWORK: self._nn_grid, TREES: self._bdt_grid}
+        models = [{"kind": family, "grid": grids[family]()} for family in self._chosen()]
         space = {"data": self._data(), "board": "pynq-z2", "models": models}
         from ..sweep import load_space
 
@@ -189,7 +201,7 @@ class ExploreStep(Step):
         self._offer_front()
 
     def _offer_front(self) -> None:
-        """The front's points in the chooser (NN points first: those Export takes)."""
+        """The front's points in the chooser (network points first: those Export takes)."""
         from pathlib import Path
 
         from ..sweep.results import report
@@ -197,7 +209,7 @@ class ExploreStep(Step):
         folder = self.state.step_dir(self.name) / SWEEP_DIR
         if not Path(folder, "points").is_dir():
             return
-        rows = sorted(report(folder, plot=False).front(), key=lambda r: r["kind"] != "nn")
+        rows = sorted(report(folder, plot=False).front(), key=lambda r: r["kind"] != NETWORK)
         self.choice.options = [(f"{r['label']}: acc {float(r['fixed_accuracy']):.3f}, {int(r['lut']):,} LUT",
                                 r["id"]) for r in rows]
         self.use_button.disabled = not rows
@@ -216,8 +228,9 @@ class ExploreStep(Step):
         if not point_id or not path.is_file():
             raise ConfigError(f"No finished point {point_id!r} in {path.parent}; run the sweep and pick a point.")
         point = Point.from_dict(json.loads(path.read_text())["point"])
-        if point.kind != "nn":
-            raise ConfigError(f"{point.label()} is a BDT; the walk's Export takes neural networks. Export it with "
+        if point.kind != NETWORK:  # Export takes it as the quantized network, as Quantize made it
+            raise ConfigError(f"{point.label()} is a {get_family(point.kind).title}; the walk's Export takes "
+                              f"{get_family(NETWORK).title}s. Export it with "
                               "fastml_lab.bdt.export_bdt(fastml_lab.sweep.train_point(point)[0], 'prj').")
         model, _ = train_point(point)
         save_model(model, self.state.folder / QUANTIZED_FILE)

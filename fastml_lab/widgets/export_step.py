@@ -8,17 +8,20 @@ both are checked with the same :func:`~fastml_lab.hls.check.check_project`.
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 
 import ipywidgets as widgets
 import numpy as np
 
 from ..boards import BOARDS, DEFAULT_BOARD, DEFAULT_PRECISION, PART_BACKEND, get_board
+from ..families import NETWORK
+from ..options import STRATEGIES
 from ..tutorial.sizes import settings as sizes
 from .code import Call, Ref
 from .figures import plot_budget, plot_roc_curves
 from .quantize_step import add_fit_estimate
-from .state import HLS_PROJECT_DIR, StepResult
-from .step import Step
+from .state import HLS_PROJECT_DIR, TREES, StepResult
+from .step import Step, settings_family, show_family
 
 #: Inputs used for the check when the step has no dataset (standardized features look like this).
 RANDOM_CHECK_EVENTS = 1000
@@ -46,6 +49,32 @@ BDT_EXPLANATION = (
     "outputs value for value. Latency and resources are conifer's estimate (no multipliers: "
     "DSP 0).")
 
+#: Each family's explanation, precision choices, and the state's traits that say step 3 chose its types.
+EXPLANATIONS = {NETWORK: NN_EXPLANATION, TREES: BDT_EXPLANATION}
+PRECISIONS = {NETWORK: PLANS, TREES: BDT_PRECISIONS}
+FROM_STEP_3 = {NETWORK: ("quantized", "plan"), TREES: ("precision",)}
+#: Why precision "from step 3" cannot be had before step 3 ran, for each family.
+NOT_CHOSEN = {
+    NETWORK: "Precision 'from the Quantize step' needs a run of step 3 (Quantize); run it or choose another "
+             "precision.",
+    TREES: "Precision 'from the Precision step' needs a run of step 3 (Precision); run it or choose 'one type "
+           "everywhere'.",
+}
+
+
+@dataclass(frozen=True)
+class FloatModel:
+    """How the step names a family's float model beside the firmware, and the call that scores it."""
+
+    scores: str  # the call (by what it assigns) that gives the float model's scores
+    name: str  # in the accuracy line
+    legend: str  # in the ROC curves' legend and title
+    agreement: str  # in the agreement line (no jets)
+
+
+FLOAT_MODELS = {NETWORK: FloatModel("keras_scores", "exported Keras model", "Keras", "Keras"),
+                TREES: FloatModel("float_scores", "float trees", "float trees", "the float trees")}
+
 
 class ExportStep(Step):
     name = "export"
@@ -58,7 +87,7 @@ class ExportStep(Step):
         self.precision = widgets.Text(value=DEFAULT_PRECISION, description="type",
                                       tooltip="e.g. ap_fixed<16,6> or ap_fixed<8,3,AP_RND,AP_SAT>")
         self.reuse = widgets.BoundedIntText(value=1, min=1, max=4096, description="reuse factor")
-        self.strategy = widgets.ToggleButtons(options=["Latency", "Resource"], value="Latency",
+        self.strategy = widgets.ToggleButtons(options=list(STRATEGIES), value=STRATEGIES[0],
                                               description="strategy")
         self.backend = widgets.ToggleButtons(options=backend_choices(), value=DEFAULT_BOARD, description="backend",
                                              tooltip="a board: the IP with its AXI-stream wrapper and DMA "
@@ -74,19 +103,16 @@ class ExportStep(Step):
                 self.backend, widgets.HBox([self.csim, self.check_events])]
 
     def family_changed(self, family: str) -> None:
-        bdt = family == "bdt"
-        self.retitle(self.title, BDT_EXPLANATION if bdt else NN_EXPLANATION)
-        options = BDT_PRECISIONS if bdt else PLANS
+        self.retitle(self.title, EXPLANATIONS[family])
+        options = PRECISIONS[family]
         if tuple(self.plan_source.options) != options:
             self.plan_source.options = options
-        self.nn_box.layout.display = "none" if bdt else "flex"
+        show_family({NETWORK: self.nn_box}, family)
         self._prefer_quantize_plan()
 
     def _from_quantize(self) -> bool:
         """Whether step 3 chose something for this family (a BDT precision; a plan or a model)."""
-        if self.state.family == "bdt":
-            return self.state.precision is not None
-        return self.state.quantized is not None or self.state.plan is not None
+        return any(getattr(self.state, trait) is not None for trait in FROM_STEP_3[self.state.family])
 
     def _prefer_quantize_plan(self) -> None:
         self.plan_source.value = "quantize" if self._from_quantize() else "uniform"
@@ -101,27 +127,31 @@ class ExportStep(Step):
     def settings(self) -> dict:
         from ..exceptions import NotReadyError
 
-        source = self.plan_source.value
-        if self.state.family == "bdt":
-            if source == "quantize" and self.state.precision is None:
-                raise NotReadyError("Precision 'from the Precision step' needs a run of step 3 (Precision); "
-                                    "run it or choose 'one type everywhere'.")
-            return {"family": "bdt", "plan": source, "precision": self.precision.value.strip(),
-                    "backend": self.backend.value, "csim": self.csim.value, "check_events": self.check_events.value}
-        if source == "quantize" and self.state.quantized is None and self.state.plan is None:
-            raise NotReadyError("Precision 'from the Quantize step' needs a run of step 3 (Quantize); "
-                                "run it or choose another precision.")
+        family, source = self.state.family, self.plan_source.value
+        if source == "quantize" and not self._from_quantize():
+            raise NotReadyError(NOT_CHOSEN[family])
+        return {NETWORK: self._nn_settings, TREES: self._bdt_settings}[family](source)
+
+    def _nn_settings(self, source: str) -> dict:
         return {"plan": source, "precision": self.precision.value.strip(), "reuse_factor": self.reuse.value,
-                "strategy": self.strategy.value, "backend": self.backend.value, "csim": self.csim.value,
-                "check_events": self.check_events.value}
+                "strategy": self.strategy.value, **self._check_settings()}
+
+    def _bdt_settings(self, source: str) -> dict:
+        return {"family": TREES, "plan": source, "precision": self.precision.value.strip(), **self._check_settings()}
+
+    def _check_settings(self) -> dict:
+        return {"backend": self.backend.value, "csim": self.csim.value, "check_events": self.check_events.value}
 
     # ------------------------------------------------------------------ the calls
     def calls(self, s: dict) -> list:
-        """(plan), export, firmware, emulate, (check against the C simulation), Keras, accuracy, fit."""
+        """(plan), export, firmware, emulate, (check against the C simulation), the float model's
+        scores, the accuracy of both, the estimate; the export and the float model are the family's."""
+        return {NETWORK: self._nn_calls, TREES: self._bdt_calls}[settings_family(s)](s)
+
+    def _nn_calls(self, s: dict) -> list:
+        """(plan), hls4ml export, firmware, emulate, (check), Keras, accuracy of both, fit estimate."""
         from ..exceptions import NotReadyError
 
-        if s.get("family") == "bdt":
-            return self._bdt_calls(s)
         state, ds = self.state, self.state.dataset
         calls = []
         if s["plan"] == "quantize":
@@ -137,26 +167,11 @@ class ExportStep(Step):
                                   assign="plan"))
             else:
                 calls.append(Call("fastml_lab.hls.PrecisionPlan.uniform", (s["precision"],), assign="plan"))
-        data = {"scaler": Ref("ds.scaler"), "class_names": Ref("ds.class_names"),
-                "feature_names": Ref("ds.feature_names")} if ds is not None else {}
         calls.append(Call("fastml_lab.hls.export", (source, str(self.state.folder / HLS_PROJECT_DIR)),
                           {"plan": plan, "backend": s["backend"], "reuse_factor": s["reuse_factor"],
-                           "strategy": s["strategy"], **data, "overwrite": True}, assign="prj",
+                           "strategy": s["strategy"], **self._data(), "overwrite": True}, assign="prj",
                           show=('print(prj.timing)  # latency and II: an estimate until synthesis',)))
-        if ds is not None:
-            X = Ref("ds.X_test")
-        else:
-            n_inputs = int(self.state.model.inputs[0].shape[-1]) if self.state.model is not None else 16
-            calls += [Call("numpy.random.default_rng", (0,), assign="rng"),
-                      Call("rng.standard_normal", ((RANDOM_CHECK_EVENTS, n_inputs),), {"dtype": "float32"},
-                           assign="X")]  # no jets: random standardized inputs
-            X = Ref("X")
-        calls += [Call("prj.firmware", assign="firmware"),
-                  Call("firmware.predict", (X,), assign="emulated")]
-        if s["csim"]:
-            calls.append(Call("fastml_lab.hls.check.check_project", (Ref("prj"), X),
-                              {"n_events": s["check_events"]}, assign="check",
-                              show=("print(check.describe())",)))
+        X = self._emulation_calls(s, calls, self._nn_inputs)
         calls.append(Call(f"{source.expr}.predict", (X,), {"batch_size": 4096, "verbose": 0}, assign="keras_scores"))
         if ds is not None:
             calls += [Call("fastml_lab.evaluate.evaluate_scores", (Ref("emulated"), Ref("ds.labels_test"),
@@ -170,29 +185,13 @@ class ExportStep(Step):
 
     def _bdt_calls(self, s: dict) -> list:
         """export_bdt, firmware, emulate, (check), float trees, accuracy of both, estimate."""
-        ds = self.state.dataset
-        data = {"scaler": Ref("ds.scaler"), "class_names": Ref("ds.class_names"),
-                "feature_names": Ref("ds.feature_names")} if ds is not None else {}
         precision = Ref("precision") if s["plan"] == "quantize" else s["precision"]
         calls = [Call("fastml_lab.bdt.export_bdt", (Ref("model"), str(self.state.folder / HLS_PROJECT_DIR)),
-                      {"precision": precision, "backend": s["backend"], **data, "overwrite": True}, assign="prj",
-                      show=("print(prj.meta['precision'])",))]
-        if ds is not None:
-            X = Ref("ds.X_test")
-        else:  # no jets: random standardized inputs
-            n_inputs = self._bdt_inputs()
-            calls += [Call("numpy.random.default_rng", (0,), assign="rng"),
-                      Call("rng.standard_normal", ((RANDOM_CHECK_EVENTS, n_inputs),), {"dtype": "float32"},
-                           assign="X")]
-            X = Ref("X")
-        calls += [Call("prj.firmware", assign="firmware"),
-                  Call("firmware.predict", (X,), assign="emulated")]
-        if s["csim"]:
-            calls.append(Call("fastml_lab.hls.check.check_project", (Ref("prj"), X),
-                              {"n_events": s["check_events"]}, assign="check",
-                              show=("print(check.describe())",)))
+                      {"precision": precision, "backend": s["backend"], **self._data(), "overwrite": True},
+                      assign="prj", show=("print(prj.meta['precision'])",))]
+        X = self._emulation_calls(s, calls, self._bdt_inputs)
         calls.append(Call("model.predict", (X,), assign="float_scores"))  # probabilities of the float trees
-        if ds is not None:
+        if self.state.dataset is not None:
             calls += [Call("fastml_lab.bdt.train.scores_to_probabilities", (Ref("emulated"),), assign="fixed_scores"),
                       Call("fastml_lab.evaluate.evaluate_scores", (Ref("fixed_scores"), Ref("ds.labels_test"),
                                                                    Ref("ds.class_names")), assign="fixed"),
@@ -202,6 +201,33 @@ class ExportStep(Step):
         calls.append(Call("fastml_lab.bdt.estimate.estimate_bdt", (Ref("prj"),), assign="estimate",
                           show=('print(estimate["latency_ns"], "ns,", estimate["LUT"], "LUT,", estimate["FF"], "FF")',)))
         return calls
+
+    def _data(self) -> dict:
+        """The jets' scaler and names for the project, when the Data step loaded jets."""
+        return {"scaler": Ref("ds.scaler"), "class_names": Ref("ds.class_names"),
+                "feature_names": Ref("ds.feature_names")} if self.state.dataset is not None else {}
+
+    def _emulation_calls(self, s: dict, calls: list, n_inputs) -> Ref:
+        """Add the emulator's calls (and the C simulation's check) to ``calls``; returns the inputs
+        they run on: the test jets, or random standardized inputs (``n_inputs()`` features) without jets."""
+        if self.state.dataset is not None:
+            X = Ref("ds.X_test")
+        else:  # no jets: random standardized inputs
+            calls += [Call("numpy.random.default_rng", (0,), assign="rng"),
+                      Call("rng.standard_normal", ((RANDOM_CHECK_EVENTS, n_inputs()),), {"dtype": "float32"},
+                           assign="X")]
+            X = Ref("X")
+        calls += [Call("prj.firmware", assign="firmware"),
+                  Call("firmware.predict", (X,), assign="emulated")]
+        if s["csim"]:
+            calls.append(Call("fastml_lab.hls.check.check_project", (Ref("prj"), X),
+                              {"n_events": s["check_events"]}, assign="check",
+                              show=("print(check.describe())",)))
+        return X
+
+    def _nn_inputs(self) -> int:
+        model = self.state.model
+        return int(model.inputs[0].shape[-1]) if model is not None else 16
 
     def _bdt_inputs(self) -> int:
         model = self.state.model
@@ -223,8 +249,7 @@ class ExportStep(Step):
         self.state.project = None  # the folder changed; the new project is handed on once checked
         self.state.forget_result(self.name)  # the saved numbers described the old folder
         try:
-            check = self._check_bdt if s.get("family") == "bdt" else self._check
-            result = check(task, s, by_name, names, stages)
+            result = self._check(settings_family(s), task, s, by_name, names, stages)
         except BaseException:  # stopped or failed: no unchecked project for a re-run to pick up
             shutil.rmtree(project.path, ignore_errors=True)
             raise
@@ -232,52 +257,57 @@ class ExportStep(Step):
         task.progress(stages, stages, "done")
         return result
 
-    def _check(self, task, s: dict, calls: dict, names: dict, stages: int) -> StepResult:
-        """Emulator, Keras and (optionally) the C simulation on the same jets; timing and fit."""
+    def _check(self, family: str, task, s: dict, calls: dict, names: dict, stages: int) -> StepResult:
+        """Emulator, the float model and (optionally) the C simulation on the same jets; what the
+        project is and costs."""
         project = names["prj"]
         result = self._emulated(task, calls, names, stages)
-        result.add("project", f"{project.path} ({project.backend}, {project.meta['strategy']}, "
-                              f"reuse {project.meta['reuse_factor']})")
-        result.add("precision", self._precision_text(s))
+        project_text, precision_text = {NETWORK: self._nn_lines, TREES: self._bdt_lines}[family](s, project)
+        result.add("project", f"{project.path} ({project.backend}, {project_text})")
+        result.add("precision", precision_text)
         self._csim_or_note(task, s, calls, names, stages, result)
-        calls["keras_scores"].run(names)
+        float_model = FLOAT_MODELS[family]
+        calls[float_model.scores].run(names)
         if "fixed" in calls:
+            if "fixed_scores" in calls:
+                calls["fixed_scores"].run(names)
             fixed, floating = calls["fixed"].run(names), calls["floating"].run(names)
-            result.add("accuracy", f"fixed point {fixed.accuracy:.4f}, exported Keras model {floating.accuracy:.4f} "
+            result.add("accuracy", f"fixed point {fixed.accuracy:.4f}, {float_model.name} {floating.accuracy:.4f} "
                                    f"({fixed.n_events:,} test jets)")
-            self.add_figure(result, "roc", plot_roc_curves(floating, compare=fixed, labels=("Keras", "firmware"),
-                                                           title="Keras (solid) vs firmware (dashed)"))
+            legend = float_model.legend
+            self.add_figure(result, "roc", plot_roc_curves(floating, compare=fixed, labels=(legend, "firmware"),
+                                                           title=f"{legend[:1].upper()}{legend[1:]} (solid) vs "
+                                                                 "firmware (dashed)"))
         else:
-            agree = float(np.mean(names["emulated"].argmax(1) == np.asarray(names["keras_scores"]).argmax(1)))
-            result.add("agreement with Keras", f"{agree:.2%} of {len(names['emulated']):,} random inputs get "
-                                               "the same class")
-        self._timing(project, result)
-        add_fit_estimate(self, result, calls["estimate"].run(names))
+            floats = np.asarray(names[float_model.scores])
+            agree = float(np.mean(names["emulated"].argmax(1) == floats.argmax(1)))
+            result.add(f"agreement with {float_model.agreement}", f"{agree:.2%} of {len(names['emulated']):,} "
+                                                                  "random inputs get the same class")
+        cost = {NETWORK: self._nn_cost, TREES: self._bdt_cost}[family]
+        cost(project, lambda: calls["estimate"].run(names), lambda text: task.progress(stages - 1, stages, text),
+             result)
         return result
 
-    def _check_bdt(self, task, s: dict, calls: dict, names: dict, stages: int) -> StepResult:
-        """Emulator, the float trees and (optionally) the C simulation on the same jets; estimate."""
-        project = names["prj"]
-        result = self._emulated(task, calls, names, stages)
-        result.add("project", f"{project.path} ({project.backend}, conifer, {project.meta['n_trees']} trees)")
+    def _nn_lines(self, s: dict, project) -> tuple:
+        """How hls4ml laid the network out, and where its types came from."""
+        return f"{project.meta['strategy']}, reuse {project.meta['reuse_factor']}", self._precision_text(s)
+
+    @staticmethod
+    def _bdt_lines(s: dict, project) -> tuple:
+        """The trees conifer wrote, and their types."""
         chosen = "the Precision step's choice" if s["plan"] == "quantize" else "one type everywhere"
-        result.add("precision", f"{chosen}: " + ", ".join(f"{part} {t}" for part, t in project.meta["precision"].items()))
-        self._csim_or_note(task, s, calls, names, stages, result)
-        calls["float_scores"].run(names)
-        if "fixed" in calls:
-            calls["fixed_scores"].run(names)
-            fixed, floating = calls["fixed"].run(names), calls["floating"].run(names)
-            result.add("accuracy", f"fixed point {fixed.accuracy:.4f}, float trees {floating.accuracy:.4f} "
-                                   f"({fixed.n_events:,} test jets)")
-            self.add_figure(result, "roc", plot_roc_curves(floating, compare=fixed, labels=("float trees", "firmware"),
-                                                           title="Float trees (solid) vs firmware (dashed)"))
-        else:
-            agree = float(np.mean(names["emulated"].argmax(1) == np.asarray(names["float_scores"]).argmax(1)))
-            result.add("agreement with the float trees", f"{agree:.2%} of {len(names['emulated']):,} random "
-                                                         "inputs get the same class")
-        task.progress(stages - 1, stages, "estimating latency and resources")
-        add_bdt_estimate(self, result, calls["estimate"].run(names))
-        return result
+        return (f"conifer, {project.meta['n_trees']} trees",
+                f"{chosen}: " + ", ".join(f"{part} {t}" for part, t in project.meta["precision"].items()))
+
+    def _nn_cost(self, project, estimate, progress, result: StepResult) -> None:
+        """The timing (synthesis report or estimate) and the fit estimate with the board design."""
+        self._timing(project, result)
+        add_fit_estimate(self, result, estimate())
+
+    def _bdt_cost(self, project, estimate, progress, result: StepResult) -> None:
+        """conifer's estimate of the latency and the resources."""
+        progress("estimating latency and resources")
+        add_bdt_estimate(self, result, estimate())
 
     @staticmethod
     def _emulated(task, calls: dict, names: dict, stages: int) -> StepResult:

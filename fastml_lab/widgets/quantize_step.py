@@ -17,13 +17,14 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from ..boards import DEFAULT_PRECISION
+from ..families import NETWORK
 from ..quantize.bits import bits_argument, parse_layer_bits
 from ..tutorial.sizes import settings as sizes
 from .code import Call, Ref
 from .figures import plot_budget, plot_history
 from .live import LiveCurves
-from .state import PLAN_FILE, QUANTIZED_FILE, StepResult, precision_text
-from .step import Step
+from .state import PLAN_FILE, QUANTIZED_FILE, TREES, StepResult, precision_text
+from .step import Step, settings_family, show_family
 
 METHODS = (("PTQ: types only", "ptq"), ("QAT: uniform bits", "qat"), ("HGQ: learned bits", "hgq"))
 #: Test jets the profile looks at.
@@ -50,6 +51,8 @@ BDT_EXPLANATION = (
     "answer. The profile counts, on test jets, the values each type cannot hold (overflows) or "
     "rounds to zero (vanished) and suggests the narrowest safe precision; the study measures the "
     "accuracy against the total bits on the bit-exact emulator.")
+#: The step's title and explanation for each family.
+TITLES = {NETWORK: (NN_TITLE, NN_EXPLANATION), TREES: (BDT_TITLE, BDT_EXPLANATION)}
 
 
 class QuantizeStep(Step):
@@ -61,6 +64,7 @@ class QuantizeStep(Step):
     def build_controls(self) -> list:
         self.nn_box = widgets.VBox(self._nn_controls())
         self.bdt_box = widgets.VBox(self._bdt_controls())
+        self.boxes = {NETWORK: self.nn_box, TREES: self.bdt_box}
         return [self.nn_box, self.bdt_box]
 
     def _bdt_controls(self) -> list:
@@ -74,10 +78,8 @@ class QuantizeStep(Step):
         return [self.bdt_precision, widgets.HBox([self.use_suggested, self.widths])]
 
     def family_changed(self, family: str) -> None:
-        bdt = family == "bdt"
-        self.retitle(BDT_TITLE if bdt else NN_TITLE, BDT_EXPLANATION if bdt else NN_EXPLANATION)
-        self.nn_box.layout.display = "none" if bdt else "flex"
-        self.bdt_box.layout.display = "flex" if bdt else "none"
+        self.retitle(*TITLES[family])
+        show_family(self.boxes, family)
 
     def _nn_controls(self) -> list:
         self.method = widgets.ToggleButtons(options=METHODS, value="qat", description="method")
@@ -108,13 +110,17 @@ class QuantizeStep(Step):
         self.widths.value = _bits_text(values.bdt_widths)
 
     def settings(self) -> dict:
-        if self.state.family == "bdt":
-            from ..bdt.export import parse_precision
+        return {NETWORK: self._nn_settings, TREES: self._bdt_settings}[self.state.family]()
 
-            text = self.bdt_precision.value.strip()
-            parse_precision(text)  # a typo is reported before anything runs
-            return {"family": "bdt", "precision": text, "use_suggested": self.use_suggested.value,
-                    "widths": _widths(self.widths.value)}
+    def _bdt_settings(self) -> dict:
+        from ..bdt.export import parse_precision
+
+        text = self.bdt_precision.value.strip()
+        parse_precision(text)  # a typo is reported before anything runs
+        return {"family": TREES, "precision": text, "use_suggested": self.use_suggested.value,
+                "widths": _widths(self.widths.value)}
+
+    def _nn_settings(self) -> dict:
         bits = _widths(self.study_bits.value)
         return {"method": self.method.value, "weight_bits": self.weight_bits.value,
                 "activation_bits": self.activation_bits.value,
@@ -127,17 +133,23 @@ class QuantizeStep(Step):
         """PTQ: (prune), plan, PTQ study, profile, bit-width study, describe, fit estimate.
         QAT/HGQ: quantize, evaluate, profile, bit-width study (the fit estimate comes with the result).
         Boosted decision trees: profile, precision study."""
-        if s.get("family") == "bdt":
-            chosen = ("precision = prof.suggested_text()  # for the Export step" if s["use_suggested"]
-                      else f"precision = {s['precision']!r}  # for the Export step")
-            return [
-                Call("fastml_lab.bdt.profile.profile_bdt", (Ref("model"), Ref("ds.X_test")),
-                     {"precision": s["precision"], "sample": PROFILE_EVENTS}, assign="prof",
-                     show=("print(prof.summary())", "prof.plot()", chosen)),
-                Call("fastml_lab.bdt.study.precision_study", (Ref("model"), Ref("ds")),
-                     {"widths": tuple(s["widths"])}, assign="study",
-                     show=("print(study.table())", "study.plot()")),
-            ]
+        return {NETWORK: self._nn_calls, TREES: self._bdt_calls}[settings_family(s)](s)
+
+    @staticmethod
+    def _bdt_calls(s: dict) -> list:
+        chosen = ("precision = prof.suggested_text()  # for the Export step" if s["use_suggested"]
+                  else f"precision = {s['precision']!r}  # for the Export step")
+        return [
+            Call("fastml_lab.bdt.profile.profile_bdt", (Ref("model"), Ref("ds.X_test")),
+                 {"precision": s["precision"], "sample": PROFILE_EVENTS}, assign="prof",
+                 show=("print(prof.summary())", "prof.plot()", chosen)),
+            Call("fastml_lab.bdt.study.precision_study", (Ref("model"), Ref("ds")),
+                 {"widths": tuple(s["widths"])}, assign="study",
+                 show=("print(study.table())", "study.plot()")),
+        ]
+
+    @staticmethod
+    def _nn_calls(s: dict) -> list:
         ptq = s["method"] == "ptq"
         base = Ref("pruned.model") if ptq and s["prune"] else Ref("model")
         calls = []
@@ -182,8 +194,9 @@ class QuantizeStep(Step):
 
     # ------------------------------------------------------------------ work
     def work(self, task, s: dict) -> StepResult:
-        if s.get("family") == "bdt":
-            return self._work_bdt(task, s)
+        return {NETWORK: self._work_nn, TREES: self._work_bdt}[settings_family(s)](task, s)
+
+    def _work_nn(self, task, s: dict) -> StepResult:
         result = StepResult()
         self.live.reset()
         self.results.children = [self.live.image]

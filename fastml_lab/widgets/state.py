@@ -30,6 +30,9 @@ from pathlib import Path
 import traitlets
 
 from .._io import write_json_atomic
+from ..exceptions import ConfigError
+from ..families import NETWORK, family_names, family_of
+from ..families.bdt import BoostedDecisionTrees
 from ..overlay.manifest import MANIFEST_FILE
 from . import DEFAULT_PROJECT_DIR
 
@@ -45,15 +48,20 @@ HLS_PROJECT_DIR = "hls_project"
 PACKAGES_DIR = "bitstreams"
 
 
-#: The model families the walk trains: a neural network or boosted decision trees.
-FAMILIES = ("nn", "bdt")
+#: The model families the walk trains (the registry's names): a neural network or boosted decision trees.
+FAMILIES = family_names()
+#: The boosted decision trees' family name (the network's is :data:`fastml_lab.families.NETWORK`):
+#: the steps key the controls and calls of each family by these names.
+TREES = BoostedDecisionTrees.name
 
 
 def model_family(model) -> str:
-    """``"bdt"`` for a trained :class:`~fastml_lab.bdt.train.BDTModel`, else ``"nn"`` (Keras)."""
-    from ..bdt.train import BDTModel
-
-    return "bdt" if isinstance(model, BDTModel) else "nn"
+    """The name of ``model``'s family (:func:`fastml_lab.families.family_of`); a model that no
+    family claims is taken for a neural network."""
+    try:
+        return family_of(model).name
+    except ConfigError:
+        return NETWORK
 
 
 def precision_text(precision) -> str:
@@ -92,7 +100,7 @@ class LabState(traitlets.HasTraits):
     quick = traitlets.Bool(True, help="quick settings: small data, one or two epochs")
     dataset = traitlets.Any(None, allow_none=True, help="JetDataset loaded by the Data step")
     model = traitlets.Any(None, allow_none=True, help="trained float Keras model or BDTModel (Train step)")
-    family = traitlets.Unicode("nn", help="the trained model's family: 'nn' or 'bdt' (follows model)")
+    family = traitlets.Unicode(NETWORK, help="the trained model's family: a name in FAMILIES (follows model)")
     evaluation = traitlets.Any(None, allow_none=True, help="the float model's Evaluation on the test set")
     quantized = traitlets.Any(None, allow_none=True,
                               help="model the Quantize step made (HGQ2 or pruned; None: export the float model)")

@@ -7,7 +7,9 @@ a background thread; it runs those calls and stores what they produce on the sta
 renders the same calls as Python. Results are shown from the saved result, so a re-run
 of the cell shows the same panel. A step whose work depends on the model family (a neural network
 or boosted decision trees) implements ``family_changed(family)``, called with ``state.family``
-when the step is built and whenever it changes, and may :meth:`retitle` itself.
+when the step is built and whenever it changes, and may :meth:`retitle` itself; it keys what
+differs by the family's name (:mod:`fastml_lab.families`; :func:`show_family` shows the controls
+of one, :func:`settings_family` says which family a run's settings are for).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 import ipywidgets as widgets
 
 from ..exceptions import NotReadyError
+from ..families import NETWORK
 from . import DEFAULT_PROJECT_DIR
 from .figures import save_png
 from .panel import ErrorPanel, ProgressBar, code_html, figure_widget, notice_html, numbers_html
@@ -42,6 +45,17 @@ def _leaves(children):
             yield from _leaves(child.children)
         else:
             yield child
+
+
+def settings_family(settings: dict) -> str:
+    """The family a step's ``settings`` are for: their ``"family"``, which a network's leave out."""
+    return settings.get("family", NETWORK)
+
+
+def show_family(boxes: dict, family: str) -> None:
+    """Show the box of ``family`` in ``{family name: box}`` and hide the others'."""
+    for name, box in boxes.items():
+        box.layout.display = "flex" if name == family else "none"
 
 
 class Step:
@@ -87,7 +101,7 @@ class Step:
         """Set the size controls to the quick or the full defaults."""
 
     def family_changed(self, family: str) -> None:
-        """Show the controls (and title) for a model of ``family`` ("nn" or "bdt")."""
+        """Show the controls (and title) for a model of ``family`` (a name in ``state.FAMILIES``)."""
 
     def work(self, task, settings: dict) -> StepResult:
         raise NotImplementedError

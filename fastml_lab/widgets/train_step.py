@@ -5,15 +5,31 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
+from ..families import NETWORK, get_family
 from ..tutorial.sizes import settings as sizes
 from .code import Call, Ref
 from .figures import plot_bdt_history, plot_confusion_matrix, plot_history, plot_roc_curves
 from .live import LiveCurves
 from .runner import Stopped
-from .state import BDT_MODEL_FILE, MODEL_FILE, PLAN_FILE, PRECISION_FILE, QUANTIZED_FILE, StepResult
-from .step import Step
+from .state import (BDT_MODEL_FILE, FAMILIES, MODEL_FILE, PLAN_FILE, PRECISION_FILE, QUANTIZED_FILE, TREES,
+                    StepResult)
+from .step import Step, settings_family, show_family
 
-FAMILIES = (("neural network", "nn"), ("boosted decision trees", "bdt"))
+#: The model toggle's label of a family whose title is too short for it (the trees' title is "BDT").
+LABELS = {TREES: "boosted decision trees"}
+#: The title of each family's ROC curves on the test jets.
+ROC_TITLES = {NETWORK: "Float model, test jets", TREES: "Boosted decision trees, test jets"}
+
+
+def family_options() -> list:
+    """``(label, name)`` of each family the walk trains, for the model toggle."""
+    return [(LABELS.get(name, get_family(name).title), name) for name in FAMILIES]
+
+
+def family_files(family: str) -> tuple:
+    """What ``family``'s walk keeps in the project folder: its model and what step 3 made of it."""
+    return {NETWORK: (MODEL_FILE, QUANTIZED_FILE, f"quantize/{PLAN_FILE}"),
+            TREES: (BDT_MODEL_FILE, sidecar_name(BDT_MODEL_FILE), f"quantize/{PRECISION_FILE}")}[family]
 
 
 def stop_callback(task):
@@ -45,10 +61,11 @@ class TrainStep(Step):
     needs = ("dataset",)
 
     def build_controls(self) -> list:
-        self.family = widgets.ToggleButtons(options=FAMILIES, value="nn", description="model",
+        self.family = widgets.ToggleButtons(options=family_options(), value=NETWORK, description="model",
                                             style={"button_width": "180px"}).add_class("fastml-lab-family")
         self.nn_box = widgets.VBox(self._nn_controls())
         self.bdt_box = widgets.VBox(self._bdt_controls())
+        self.boxes = {NETWORK: self.nn_box, TREES: self.bdt_box}
         self.family.observe(lambda _: self._show_family(), names="value")
         self._show_family()
         return [self.family, self.nn_box, self.bdt_box]
@@ -67,9 +84,7 @@ class TrainStep(Step):
         return [widgets.HBox([self.rounds, self.depth]), widgets.HBox([self.bdt_learning_rate, self.early_stopping])]
 
     def _show_family(self) -> None:
-        bdt = self.family.value == "bdt"
-        self.nn_box.layout.display = "none" if bdt else "flex"
-        self.bdt_box.layout.display = "flex" if bdt else "none"
+        show_family(self.boxes, self.family.value)
 
     def family_changed(self, family: str) -> None:
         self.family.value = family  # a restored or given model shows its own settings
@@ -99,10 +114,14 @@ class TrainStep(Step):
         self.early_stopping.value = values.bdt_early_stopping or 0  # 0: off
 
     def settings(self) -> dict:
-        if self.family.value == "bdt":
-            return {"family": "bdt", "rounds": self.rounds.value, "depth": self.depth.value,
-                    "learning_rate": round(float(self.bdt_learning_rate.value), 3),
-                    "early_stopping": self.early_stopping.value or None, "seed": 0}
+        return {NETWORK: self._nn_settings, TREES: self._bdt_settings}[self.family.value]()
+
+    def _bdt_settings(self) -> dict:
+        return {"family": TREES, "rounds": self.rounds.value, "depth": self.depth.value,
+                "learning_rate": round(float(self.bdt_learning_rate.value), 3),
+                "early_stopping": self.early_stopping.value or None, "seed": 0}
+
+    def _nn_settings(self) -> dict:
         from ..train import parse_spec
 
         spec = parse_spec(self.architecture.value)  # a typo is reported before anything runs
@@ -111,8 +130,9 @@ class TrainStep(Step):
                 "patience": self.patience.value or None, "seed": 0}
 
     def calls(self, s: dict) -> list:
-        if s.get("family") == "bdt":
-            return self._bdt_calls(s)
+        return {NETWORK: self._nn_calls, TREES: self._bdt_calls}[settings_family(s)](s)
+
+    def _nn_calls(self, s: dict) -> list:
         return [
             Call("fastml_lab.train.parse_spec", (s["spec"],),
                  {"n_inputs": Ref("ds.X_train.shape[1]"), "n_classes": Ref("len(ds.class_names)")}, assign="spec"),
@@ -142,8 +162,9 @@ class TrainStep(Step):
         ]
 
     def work(self, task, settings: dict) -> StepResult:
-        if settings.get("family") == "bdt":
-            return self._work_bdt(task, settings)
+        return {NETWORK: self._work_nn, TREES: self._work_bdt}[settings_family(settings)](task, settings)
+
+    def _work_nn(self, task, settings: dict) -> StepResult:
         parse, build, train, judge, save = self.calls(settings)
         names = self.names()
         spec = parse.run(names)
@@ -167,14 +188,7 @@ class TrainStep(Step):
         result.add("model", f"{spec.describe()}, {model.count_params():,} parameters")
         stop = f", stopped early (best epoch {history.best_epoch + 1})" if history.stopped_early else ""
         result.add("training", f"{history.epochs_run} epochs in {history.seconds:.1f} s{stop}")
-        result.add("test accuracy", f"{evaluation.accuracy:.4f}")
-        result.add("AUC per class", "  ".join(f"{n} {v:.3f}" for n, v in evaluation.auc.items()))
-        self.add_figure(result, "training", plot_history(history))
-        self.add_figure(result, "roc", plot_roc_curves(evaluation, title="Float model, test jets"))
-        self.add_figure(result, "confusion", plot_confusion_matrix(evaluation))
-        self._keep(model, evaluation, remove=(BDT_MODEL_FILE, sidecar_name(BDT_MODEL_FILE),
-                                              f"quantize/{PRECISION_FILE}"))
-        return result
+        return self._judged(NETWORK, result, model, evaluation, lambda: plot_history(history))
 
     def _work_bdt(self, task, settings: dict) -> StepResult:
         train, judge, save = self.calls(settings)
@@ -195,18 +209,25 @@ class TrainStep(Step):
         stop = (f", stopped early (kept the best {kept} rounds)" if history.stopped_early
                 else f" (kept the best {kept})" if history.best_round and kept < history.rounds_run else "")
         result.add("training", f"{history.rounds_run} rounds in {history.seconds:.1f} s{stop}")
+        return self._judged(TREES, result, model, evaluation, lambda: plot_bdt_history(history))
+
+    def _judged(self, family: str, result: StepResult, model, evaluation, plot_training) -> StepResult:
+        """The test numbers and figures of ``family``'s trained ``model`` (``plot_training()``: its
+        training curves) added to ``result``; the model is handed on."""
         result.add("test accuracy", f"{evaluation.accuracy:.4f}")
         result.add("AUC per class", "  ".join(f"{n} {v:.3f}" for n, v in evaluation.auc.items()))
-        self.add_figure(result, "training", plot_bdt_history(history))
-        self.add_figure(result, "roc", plot_roc_curves(evaluation, title="Boosted decision trees, test jets"))
+        self.add_figure(result, "training", plot_training())
+        self.add_figure(result, "roc", plot_roc_curves(evaluation, title=ROC_TITLES[family]))
         self.add_figure(result, "confusion", plot_confusion_matrix(evaluation))
-        self._keep(model, evaluation, remove=(MODEL_FILE, QUANTIZED_FILE, f"quantize/{PLAN_FILE}"))
+        self._keep(family, model, evaluation)
         return result
 
-    def _keep(self, model, evaluation, remove) -> None:
-        """Hand on the new model; what the other family and the previous model left is dropped."""
-        for name in remove:
-            (self.state.folder / name).unlink(missing_ok=True)
+    def _keep(self, family: str, model, evaluation) -> None:
+        """Hand on the new model; what the other families and the previous model left is dropped."""
+        for other in self.boxes:
+            if other != family:
+                for name in family_files(other):
+                    (self.state.folder / name).unlink(missing_ok=True)
         with self.state.hold_trait_notifications():
             self.state.quantized = None  # made from the previous model
             self.state.plan = None
