@@ -20,8 +20,8 @@ def model_file(float_model, tmp_path_factory):  # noqa: F811
     return save_model(float_model, tmp_path_factory.mktemp("cli_quantize") / "float.keras")
 
 
-def test_the_verb_comes_right_after_the_demo():
-    assert COMMAND_MODULES[:2] == ("pipeline", "quantize")
+def test_the_verb_comes_right_after_the_demo_and_training():
+    assert COMMAND_MODULES[:3] == ("pipeline", "train", "quantize")
 
 
 def test_quantize_writes_the_model_and_a_summary_and_prints_the_figures(model_file, tmp_path, capsys):

@@ -2,7 +2,7 @@
 
 The layers, bottom to top (the README's "How it is organised" draws them):
 
-0. core: exceptions, files, fixed point, the board table, input checks, the scaler;
+0. core: exceptions, files, fixed point, the board table, option ranges, input checks, the scaler;
 1. firmware: the op registry, the readers and ops, the emulator;
 2. record: the project record and the family registry (``families/__init__``);
 3. toolchain: the C simulation, its check, synthesis reports, the cost model, the overlay runtime and
@@ -20,7 +20,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fastml_lab"
 LAYERS = {
-    0: ("_deps", "_io", "exceptions", "fixed", "boards", "inputs", "compare", "scaler"),
+    0: ("_deps", "_io", "exceptions", "fixed", "boards", "options", "inputs", "compare", "scaler"),
     1: ("firmware", "emulator"),
     2: ("families.__init__", "project"),
     3: ("hls.csim", "hls.check", "hls.synth", "estimate", "overlay"),

@@ -35,6 +35,7 @@ from .._io import atomic_directory, write_json_atomic
 from ..boards import BOARDS, DEFAULT_BOARD, DEFAULT_PRECISION, PART_BACKEND, get_board, same_part
 from ..exceptions import ConfigError
 from ..fixed import FixedType
+from ..options import check_clock_period
 from ..project import Project, open_project
 from .ensemble import FAMILY, PROJECT_NAME, n_scores, to_ensemble
 from .csim import bdt_recipe
@@ -93,8 +94,7 @@ def conifer_config(types: dict, backend: str, part: str | None, clock_period_ns:
         raise ConfigError(f"The {board.name} backend writes for the board's part {board.part}; got part {part!r}.")
     if clock_period_ns is None:
         clock_period_ns = board.clock_period_ns if board else get_board("pynq-z2").clock_period_ns
-    if not (isinstance(clock_period_ns, (int, float)) and 1.0 <= clock_period_ns <= 100.0):
-        raise ConfigError(f"clock_period_ns must be between 1 and 100 ns; got {clock_period_ns!r}.")
+    check_clock_period(clock_period_ns)
     config = {
         "Backend": "xilinxhls", "ProjectName": PROJECT_NAME, "Unroll": True,
         "XilinxPart": board.part if board else (part or DEFAULT_PART), "ClockPeriod": float(clock_period_ns),

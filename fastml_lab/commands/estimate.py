@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from ..cli import add_verb
+from ..options import STRATEGIES
 
 
 def _estimate(args):
@@ -22,7 +23,7 @@ def _estimate(args):
             raise ConfigError("--reuse auto picks what fits a board's budget; a bare part (--part) has none. "
                               "Name a board (--board NAME).")
         advice = advise(args.source, args.board, flavour=args.flavour, precision=args.precision,
-                        strategies=(args.strategy,) if args.strategy else ("Latency", "Resource"))
+                        strategies=(args.strategy,) if args.strategy else STRATEGIES)
         best = advice.best
         if best is None:
             if args.json:
@@ -71,6 +72,6 @@ def register(sub):
                    help="fixed-point type of a float model file, e.g. 'ap_fixed<16,6>' (projects bring their own)")
     p.add_argument("--reuse", type=_reuse, default=None, metavar="N|auto",
                    help="reuse factor (default: the project's, else 1); 'auto': the fastest that fits the board")
-    p.add_argument("--strategy", choices=("Latency", "Resource"), default=None,
+    p.add_argument("--strategy", choices=STRATEGIES, default=None,
                    help="dense strategy (default: the project's, else Latency)")
     p.add_argument("--json", action="store_true", help="print one JSON object: totals and per-layer rows")

@@ -95,6 +95,7 @@ def _header_checks_option(p) -> None:
 def register(sub):
     from ..boards import BOARDS, DEFAULT_BOARD, DEFAULT_PRECISION, PART_BACKEND, export_backends
     from ..families import family_names, get_family
+    from ..options import STRATEGIES
 
     default_board = BOARDS[DEFAULT_BOARD]
     p = add_verb(sub, "export", _export,
@@ -108,7 +109,7 @@ def register(sub):
                         "e.g. 'input=ap_fixed<16,6> threshold=ap_fixed<16,6> score=ap_fixed<18,8>'")
     p.add_argument("--plan", type=Path, help="a precision plan (JSON); overrides --precision (neural networks)")
     p.add_argument("--reuse", type=int, default=None, help="reuse factor (neural networks; default: 1)")
-    p.add_argument("--strategy", default=None, choices=["Latency", "Resource"],
+    p.add_argument("--strategy", default=None, choices=STRATEGIES,
                    help="hls4ml strategy (neural networks; default: Latency)")
     p.add_argument("--backend", default=PART_BACKEND, choices=list(export_backends()),
                    help=f"a board ({', '.join(BOARDS)}) or {PART_BACKEND} for a bare --part "

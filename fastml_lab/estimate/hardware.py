@@ -22,7 +22,8 @@ from pathlib import Path
 from ..boards import DEFAULT_BOARD, Board, Resources, get_board
 from ..exceptions import ConfigError
 from ..families import LEGACY_FAMILY, family_of
-from .model import (C_SYNTHESIS, FLAVOURS, IMPLEMENTATION, STRATEGIES, SYNTHESIS_REPORT, LayerCost, combine,
+from ..options import check_reuse_factor, check_strategy
+from .model import (C_SYNTHESIS, FLAVOURS, IMPLEMENTATION, SYNTHESIS_REPORT, LayerCost, combine,
                     device_of, layer_costs, valid_reuse_factors, weighted_layers)
 from .wrapper import axi_stream_cost
 
@@ -255,10 +256,9 @@ def estimate(source, board=None, part=None, *, flavour: str | None = None, preci
     with a recorded synthesis report shows the report's totals (kind "synthesis report").
     """
     if strategy is not None:
-        strategy = _check_strategy(strategy)
-    if reuse_factor is not None and (isinstance(reuse_factor, bool) or not isinstance(reuse_factor, int)
-                                     or reuse_factor < 1):
-        raise ConfigError(f"reuse_factor must be an integer >= 1; got {reuse_factor!r}.")
+        strategy = check_strategy(strategy)
+    if reuse_factor is not None:
+        check_reuse_factor(reuse_factor)
     family = family_of(source)
     if not family.priced_by_ops:
         given = [name for name, value in (("precision", precision), ("reuse factor", reuse_factor),
@@ -330,13 +330,6 @@ def _apply_report(result: Estimate, report: dict) -> None:
         result.clock_mhz = 1000.0 / float(report["target_clock_ns"])
     result.kind = SYNTHESIS_REPORT
     result.report = dict(report)
-
-
-def _check_strategy(strategy) -> str:
-    text = str(strategy).capitalize()
-    if text not in STRATEGIES:
-        raise ConfigError(f"Unknown strategy {strategy!r}; valid: {', '.join(STRATEGIES)}.")
-    return text
 
 
 def _check_reuse(description: dict, reuse_factor: int) -> None:

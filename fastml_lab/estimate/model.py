@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..exceptions import ConfigError
+from ..options import STRATEGIES
 from ..firmware.registry import pricing_class
 from ..fixed import FixedType
 
@@ -53,7 +54,6 @@ __all__ = ["C_SYNTHESIS", "IMPLEMENTATION", "SYNTHESIS_REPORT", "FLAVOURS", "STR
 C_SYNTHESIS = "C-synthesis estimate"
 IMPLEMENTATION = "after implementation"
 SYNTHESIS_REPORT = "synthesis report"
-STRATEGIES = ("Latency", "Resource")
 #: BRAM18 holds 18 Kib (512 x 36 at its widest).
 BRAM18_BITS = 18 * 1024
 #: A Resource-strategy weight ROM at least this deep (the reuse factor) goes to BRAM.

@@ -20,6 +20,7 @@ from .._io import atomic_directory
 from ..boards import DEFAULT_BOARD, DEFAULT_PRECISION, PART_BACKEND, export_backends, get_board, same_part
 from ..exceptions import ConfigError
 from ..families import NETWORK
+from ..options import check_clock_period, check_reuse_factor, check_strategy
 from ..fixed import FixedType
 from ..project import HLS_DIR, Project
 from .csim import nn_recipe
@@ -30,7 +31,6 @@ log = logging.getLogger("fastml_lab")
 
 #: Export targets: name -> (hls4ml backend, hls4ml board), from the board table.
 BACKENDS = export_backends()
-STRATEGIES = ("Latency", "Resource")
 #: A bare-part (vitis) export without ``part`` or ``clock_period_ns`` takes the default board's.
 DEFAULT_PART = get_board(DEFAULT_BOARD).part
 DEFAULT_CLOCK_NS = get_board(DEFAULT_BOARD).clock_period_ns
@@ -59,11 +59,9 @@ def export(model, out, *, plan=None, precision=None, backend: str = PART_BACKEND
     if board and part and not same_part(part, board.part):
         raise ConfigError(f"The {board.name} backend writes for the board's part {board.part}; got part {part!r}. "
                           f"Leave out the part, or export with backend {PART_BACKEND!r} for a bare part.")
-    strategy = _check_choice("strategy", strategy.capitalize(), STRATEGIES)
-    if not isinstance(reuse_factor, int) or not 1 <= reuse_factor <= 4096:
-        raise ConfigError(f"reuse_factor must be an integer from 1 to 4096; got {reuse_factor!r}.")
-    if not (isinstance(clock_period_ns, (int, float)) and 1.0 <= clock_period_ns <= 100.0):
-        raise ConfigError(f"clock_period_ns must be between 1 and 100 ns; got {clock_period_ns!r}.")
+    strategy = check_strategy(strategy)
+    check_reuse_factor(reuse_factor)
+    check_clock_period(clock_period_ns)
     keras_model = as_model(model)
     check_supported(keras_model)
     quantized = has_quantizers(keras_model)

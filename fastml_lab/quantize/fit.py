@@ -34,6 +34,7 @@ from ..boards import DEFAULT_BOARD, DEFAULT_PRECISION, board_for_part, get_board
 from ..estimate.model import C_SYNTHESIS, FLAVOURS, device_of, layer_costs, significant_bits
 from ..exceptions import ConfigError
 from ..fixed import FixedType
+from ..options import check_reuse_factor
 from ..project import PROJECT_FILE
 from .operands import Operands, operands_of
 
@@ -204,8 +205,7 @@ def estimate(operands: Operands, reuse_factor: int | None = None, budget: Budget
     :class:`~fastml_lab.estimate.Estimate` of the same model) or, for a layer it lacks, from the cost
     model pricing the layer alone (:func:`_one_layer_firmware`) on the budget's board or part, Latency strategy."""
     reuse = reuse_factor if reuse_factor is not None else (operands.reuse_factor or 1)
-    if isinstance(reuse, bool) or not isinstance(reuse, int) or reuse < 1:
-        raise ConfigError(f"reuse_factor must be an integer >= 1; got {reuse!r}.")
+    check_reuse_factor(reuse)
     result = FitEstimate(source=operands.source, reuse_factor=reuse, budget=budget, hardware=hardware)
     from_hardware = {c.name: c for c in hardware.layers} if hardware is not None else {}
     costs = {**from_hardware, **_price_alone([layer for layer in operands.layers
