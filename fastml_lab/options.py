@@ -18,10 +18,13 @@ REUSE_FACTOR_RANGE = (1, 4096)
 CLOCK_PERIOD_RANGE_NS = (1.0, 100.0)
 
 
-def check_reuse_factor(value, name: str = "reuse_factor") -> int:
-    """``value`` if it is an integer in :data:`REUSE_FACTOR_RANGE`; ConfigError naming ``name`` otherwise."""
+def check_reuse_factor(value, name: str = "reuse_factor", upper: bool = True) -> int:
+    """``value`` if it is an integer in :data:`REUSE_FACTOR_RANGE`; ConfigError naming ``name`` otherwise.
+
+    ``upper=False`` checks the lower bound only, for a caller whose per-layer check follows and names
+    the factors each layer takes (``estimate``)."""
     low, high = REUSE_FACTOR_RANGE
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= (high if upper else value):
         raise ConfigError(f"{name} must be an integer >= {low} and <= {high} (hls4ml's range); got {value!r}.")
     return value
 

@@ -258,7 +258,7 @@ def estimate(source, board=None, part=None, *, flavour: str | None = None, preci
     if strategy is not None:
         strategy = check_strategy(strategy)
     if reuse_factor is not None:
-        check_reuse_factor(reuse_factor)
+        check_reuse_factor(reuse_factor, upper=False)  # _check_reuse names the factors each layer takes
     family = family_of(source)
     if not family.priced_by_ops:
         given = [name for name, value in (("precision", precision), ("reuse factor", reuse_factor),
@@ -272,6 +272,7 @@ def estimate(source, board=None, part=None, *, flavour: str | None = None, preci
     found = _read_source(source, precision, family)
     if reuse_factor is not None:
         _check_reuse(found["description"], reuse_factor)
+        check_reuse_factor(reuse_factor)
     target = resolve_target(board, part, clock_period_ns, flavour, default_board=found.get("board"),
                             default_part=found.get("part"), default_clock_ns=found.get("clock_ns"),
                             default_interface=found["description"].get("interface", "parallel"))

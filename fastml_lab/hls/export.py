@@ -210,7 +210,7 @@ def _slot_type(plan, name, kind, slot, layer, previous, result) -> FixedType:
 
 def _read_firmware(hls_dir: Path, interface: str):
     from ..emulator import Firmware
-    from .firmware_reader import read_project
+    from ..firmware.reader import read_project
 
     description, arrays = read_project(hls_dir, interface=interface)
     return Firmware(description, arrays)
