@@ -25,7 +25,7 @@ def check_reuse_factor(value, name: str = "reuse_factor", upper: bool = True) ->
     the factors each layer takes (``estimate``)."""
     low, high = REUSE_FACTOR_RANGE
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= (high if upper else value):
-        raise ConfigError(f"{name} must be an integer >= {low} and <= {high} (hls4ml's range); got {value!r}.")
+        raise ConfigError(f"{name} must be an integer >= {low} (hls4ml takes {low} to {high}); got {value!r}.")
     return value
 
 

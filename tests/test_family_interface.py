@@ -18,7 +18,7 @@ import pytest
 from fastml_lab import families
 from fastml_lab.emulator import Firmware
 from fastml_lab.exceptions import ConfigError
-from fastml_lab.firmware.registry import TYPE, Field, Op, register_op
+from fastml_lab.firmware.registry import TYPE, Field, Op, register_op, unregister_op
 from fastml_lab.fixed import FixedType
 from fastml_lab.hls.csim import csim_recipe
 from fastml_lab.project import Project
@@ -27,7 +27,6 @@ INPUT_T, ACCUM_T, RESULT_T = "ap_fixed<12,4>", "ap_fixed<32,14>", "ap_fixed<12,5
 OP = "test_linear"
 
 
-@register_op
 class LinearOp(Op):
     """``W x + b`` summed exactly in the accumulator type, then cast (truncated, wrapped)."""
 
@@ -106,9 +105,12 @@ class LinearFamily(families.Family):
 
 @pytest.fixture
 def linear_family():
+    """The family and its op, registered for one test (the registries' other users never see them)."""
+    register_op(LinearOp)
     family = families.register(LinearFamily())
     yield family
     families.unregister(family.name)
+    unregister_op(LinearOp)
 
 
 @pytest.fixture
@@ -168,7 +170,7 @@ def test_unknown_families_are_refused_by_name(tmp_path):
         families.family_of(tmp_path / "missing.keras")
 
 
-def test_a_family_name_is_registered_once():
+def test_a_family_name_is_registered_once(linear_family):
     with pytest.raises(ConfigError, match="registered already"):
         families.register(type("Again", (LinearFamily,), {"name": families.NETWORK})())
 

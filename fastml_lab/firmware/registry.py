@@ -237,6 +237,15 @@ def register_op(cls):
     return cls
 
 
+def unregister_op(cls) -> None:
+    """Remove an op class added with :func:`register_op` (for tests and notebooks that add their own)."""
+    for table in (_BY_OP, _BY_FUNCTION):
+        for key in [key for key, value in table.items() if value is cls]:
+            del table[key]
+    if cls in _CLASSES:
+        _CLASSES.remove(cls)
+
+
 def known_ops() -> tuple:
     """Op names the emulator runs, sorted."""
     return tuple(sorted(_BY_OP))
