@@ -17,7 +17,8 @@ import pytest
 
 from fastml_lab import families
 from fastml_lab.emulator import Firmware
-from fastml_lab.exceptions import ConfigError
+from fastml_lab.exceptions import ConfigError, DataError
+from fastml_lab.families.sources import family_of
 from fastml_lab.firmware.registry import TYPE, Field, Op, register_op, unregister_op
 from fastml_lab.fixed import FixedType
 from fastml_lab.hls.csim import csim_recipe
@@ -129,9 +130,9 @@ def test_a_family_defined_here_goes_through_the_whole_toolchain(tmp_path, linear
     from fastml_lab.overlay import load
     from fastml_lab.overlay.packaging import package
 
-    assert families.family_of(linear_model) is linear_family
-    project = families.family_of(linear_model).export(linear_model, tmp_path / "prj")
-    assert families.family_of(tmp_path / "prj") is linear_family
+    assert family_of(linear_model) is linear_family
+    project = family_of(linear_model).export(linear_model, tmp_path / "prj")
+    assert family_of(tmp_path / "prj") is linear_family
 
     X = np.random.default_rng(8).normal(scale=3.0, size=(2000, 6))
     X[:100] *= 40  # far outside the input type: saturates nothing, wraps (ap_fixed's default)
@@ -164,13 +165,13 @@ def test_unknown_families_are_refused_by_name(tmp_path):
     record = tmp_path / "prj"
     record.mkdir()
     (record / "project.json").write_text(json.dumps({"backend": "vitis", "family": "nope"}))
-    with pytest.raises(Exception, match="Unknown model family 'nope'"):
+    with pytest.raises(DataError, match="Unknown model family 'nope'"):
         Project.open(record)
     with pytest.raises(ConfigError, match="neither an exported project"):
-        families.family_of(tmp_path / "missing.keras")
+        family_of(tmp_path / "missing.keras")
 
 
-def test_a_family_name_is_registered_once(linear_family):
+def test_a_family_name_is_registered_once():
     with pytest.raises(ConfigError, match="registered already"):
         families.register(type("Again", (LinearFamily,), {"name": families.NETWORK})())
 
@@ -180,5 +181,5 @@ def test_the_record_refuses_a_recipe_that_leaves_the_project(tmp_path):
     record.mkdir()
     recipe = csim_recipe("lib", ("-O1",), ("../elsewhere",), (), "", ())
     (record / "project.json").write_text(json.dumps({"backend": "vitis", "csim": recipe}))
-    with pytest.raises(Exception, match="paths must be relative and inside the project"):
+    with pytest.raises(DataError, match="paths must be relative and inside the project"):
         Project.open(record)

@@ -9,7 +9,6 @@ and run it like any project's.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from ..hls.csim import csim_recipe
 
@@ -30,7 +29,7 @@ extern "C" void fastml_predict(const double *x, double *y, long n, long n_in, lo
 """
 
 
-def bdt_recipe(hls_dir: Path) -> dict:
+def bdt_recipe() -> dict:
     """The record's ``csim`` entry: conifer's ``BDT.cpp`` is included by the batch source itself."""
     return csim_recipe("libbdt", CXXFLAGS, ("firmware", "firmware/ap_types"), (), _BATCH_SOURCE,
                        [f"firmware/{name}" for name in ("BDT.h", "BDT.cpp", "parameters.h")])

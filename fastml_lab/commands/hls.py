@@ -14,7 +14,7 @@ log = logging.getLogger("fastml_lab")
 
 
 def _export(args):
-    from ..families import family_of
+    from ..families.sources import family_of
 
     family = family_of(args.model)
     family.check_export_options(args.model, {"plan": args.plan, "reuse": args.reuse, "strategy": args.strategy})

@@ -17,16 +17,30 @@ def _jets(args):
     return load_jets(args.data, n_events=args.events)
 
 
-def _is_bdt(path: Path) -> bool:
-    """Whether ``path`` is a BDT: an exported BDT project folder or a saved BDT (xgboost, conifer)."""
-    from ..bdt.ensemble import FAMILY
+def _family(path: Path):
+    """The family of ``path`` (a project folder or a saved model); a file no family claims goes to the
+    network, whose loader names what is wrong with it."""
     from ..exceptions import ConfigError
-    from ..families import family_of
+    from ..families import NETWORK, get_family
+    from ..families.sources import family_of
 
     try:
-        return family_of(path).name == FAMILY
+        return family_of(path)
     except ConfigError:
-        return False  # the network's loader names what is wrong with the file
+        return get_family(NETWORK)
+
+
+def _is_bdt(family) -> bool:
+    from ..bdt.ensemble import FAMILY
+
+    return family.name == FAMILY
+
+
+def _model(family, path: Path):
+    """An exported project folder as it is (its own precision), a saved model loaded by its family."""
+    from ..project import PROJECT_FILE
+
+    return path if (path / PROJECT_FILE).is_file() else family.load(path)
 
 
 def _profile(args):
@@ -34,20 +48,19 @@ def _profile(args):
     from ..exceptions import ConfigError
     from ..plots import save_figure
     from ..hls import PrecisionPlan
-    from ..train import load_model
-    from ..quantize import profile
 
-    if _is_bdt(args.model):
+    family = _family(args.model)
+    if _is_bdt(family):
         if args.plan:
             raise ConfigError(f"{args.model} is a BDT: its types are parts of --precision (e.g. "
                               "'input=ap_fixed<16,6> score=ap_fixed<18,8>'), not a --plan.")
-        return _profile_bdt(args)
+        return _profile_bdt(args, family)
     if args.precision:
         raise ConfigError(f"--precision is for BDTs; {args.model} is a neural network: give a --plan.")
     with atomic_directory(args.out, overwrite=args.force) as tmp:
-        model = load_model(args.model)  # the model and the plan first: their errors come before any work
+        model = family.load(args.model)  # the model and the plan first: their errors come before any work
         plan = PrecisionPlan.load(args.plan) if args.plan else None
-        prof = profile(model, _jets(args), plan=plan, sample=args.sample)
+        prof = family.profile(model, _jets(args), plan=plan, sample=args.sample)
         save_figure(prof.plot(), tmp / "profile.png", close=True)
         for name, fig in prof.plot_panels().items():
             save_figure(fig, tmp / f"profile_{name}.png", close=True)
@@ -59,17 +72,14 @@ def _profile(args):
           + (" and suggested_plan.json" if prof.suggested is not None else ""))
 
 
-def _profile_bdt(args):
+def _profile_bdt(args, family):
     """``profile`` of a BDT: a saved model (.json, .ubj) or an exported BDT project folder."""
     from .._io import atomic_directory, write_json_atomic
-    from ..bdt.profile import profile_bdt
-    from ..bdt.train import load_bdt
     from ..plots import save_figure
-    from ..project import PROJECT_FILE
 
-    model = args.model if (args.model / PROJECT_FILE).is_file() else load_bdt(args.model)
+    model = _model(family, args.model)
     with atomic_directory(args.out, overwrite=args.force) as tmp:
-        prof = profile_bdt(model, _jets(args), precision=args.precision, sample=args.sample)
+        prof = family.profile(model, _jets(args), precision=args.precision, sample=args.sample)
         prof.model_name = args.model.stem if args.model.suffix else args.model.name
         save_figure(prof.plot(), tmp / "profile.png", close=True)
         write_json_atomic(tmp / "profile.json", prof.to_dict())
@@ -82,16 +92,15 @@ def _profile_bdt(args):
 def _study(args):
     from .._io import atomic_directory, write_json_atomic
     from ..plots import save_figure
-    from ..train import load_model
-    from ..quantize import bit_width_study
     from ..quantize.study import check_settings
 
     check_settings(args.mode, args.bits, args.integer_bits, args.sparsities, args.epochs)
-    if _is_bdt(args.model):
-        return _study_bdt(args)
+    family = _family(args.model)
+    if _is_bdt(family):
+        return _study_bdt(args, family)
     with atomic_directory(args.out, overwrite=args.force) as tmp:
-        model = load_model(args.model)
-        study = bit_width_study(model, _jets(args), bits=args.bits, mode=args.mode,
+        model = family.load(args.model)
+        study = family.study(model, _jets(args), bits=args.bits, mode=args.mode,
                                 integer_bits=args.integer_bits, sparsities=args.sparsities,
                                 epochs=args.epochs)
         write_json_atomic(tmp / "study.json", study.to_dict())
@@ -100,20 +109,17 @@ def _study(args):
     print(f"Wrote {args.out}/study.json and study.png ({study.seconds:.1f} s)")
 
 
-def _study_bdt(args):
+def _study_bdt(args, family):
     """``study`` of a BDT: accuracy against total bits on the emulator (PTQ only)."""
     from .._io import atomic_directory, write_json_atomic
-    from ..bdt.study import precision_study
-    from ..bdt.train import load_bdt
     from ..exceptions import ConfigError
     from ..plots import save_figure
-    from ..project import PROJECT_FILE
 
     if args.mode != "ptq" or args.sparsities:
         raise ConfigError(f"{args.model} is a BDT: its study is PTQ over --bits (no QAT, no --sparsities).")
-    model = args.model if (args.model / PROJECT_FILE).is_file() else load_bdt(args.model)
+    model = _model(family, args.model)
     with atomic_directory(args.out, overwrite=args.force) as tmp:
-        study = precision_study(model, _jets(args), widths=args.bits, integer_bits=args.integer_bits)
+        study = family.study(model, _jets(args), widths=args.bits, integer_bits=args.integer_bits)
         write_json_atomic(tmp / "study.json", study.to_dict())
         save_figure(study.plot(), tmp / "study.png", close=True)
     print(study.table())

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..exceptions import ConfigError
-from ..families import family_of
+from ..families.sources import family_of
 from .hardware import RESOURCE_KEYS, _read_source, estimate_description, resolve_target
 from .model import STRATEGIES, valid_reuse_factors, weighted_layers
 

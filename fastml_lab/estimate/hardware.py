@@ -21,7 +21,8 @@ from pathlib import Path
 
 from ..boards import DEFAULT_BOARD, Board, Resources, get_board
 from ..exceptions import ConfigError
-from ..families import LEGACY_FAMILY, family_of
+from ..families import LEGACY_FAMILY
+from ..families.sources import family_of
 from ..options import check_reuse_factor, check_strategy
 from .model import (C_SYNTHESIS, FLAVOURS, IMPLEMENTATION, SYNTHESIS_REPORT, LayerCost, combine,
                     device_of, layer_costs, valid_reuse_factors, weighted_layers)

@@ -7,8 +7,9 @@ how its overlay talks to a board, what a package records of its project) and doe
 runtime, the CLI, the walk, the sweeps) asks this module, never compares family names itself:
 
 * :func:`get_family` -- the family of a name (``ConfigError`` listing the valid names);
-* :func:`family_of` -- the family of a project (object or folder), a saved model file, a model
-  object or a firmware description;
+* :func:`fastml_lab.families.sources.family_of` -- the family of a project (object or folder), a
+  saved model file, a model object or a firmware description (a module of its own: it reads
+  project records, and the record reads this registry);
 * :func:`family_names` -- the registered names, in registration order;
 * :func:`register` -- add a family (a new family is one module with one subclass).
 
@@ -30,7 +31,7 @@ NETWORK = "nn"
 LEGACY_FAMILY = NETWORK
 #: Modules whose import registers the built-in families.
 _BUILTIN = ("fastml_lab.families.nn", "fastml_lab.families.bdt")
-#: The interfaces an overlay may use on a board (as ``fastml_lab.overlay.manifest`` names them).
+#: The interfaces an overlay may use on a board (``fastml_lab.overlay.manifest`` reads them from here).
 STREAM, MEMORY_MAPPED = "axi_stream", "s_axilite_m_axi"
 
 _REGISTRY: dict = {}
@@ -148,7 +149,7 @@ class Family:
 
 def register(family: Family, replace: bool = False) -> Family:
     """Add ``family`` (an instance) to the registry; returns it. A name taken is refused unless ``replace``."""
-    _load_builtin()
+    load_builtin()
     if not isinstance(family, Family) or not family.name or not family.title:
         raise ConfigError(f"{family!r} is not a Family with a name and a title.")
     if family.name in _REGISTRY and not replace:
@@ -166,59 +167,28 @@ def unregister(name: str) -> None:
 
 def family_names() -> tuple:
     """The registered families' names, built-in ones first."""
-    _load_builtin()
-    return tuple(_REGISTRY)
+    return tuple(f.name for f in registered())
+
+
+def registered() -> tuple:
+    """The registered families, built-in ones first."""
+    load_builtin()
+    return tuple(_REGISTRY.values())
 
 
 def get_family(name) -> Family:
     """The registered family called ``name`` (a Family is returned as it is)."""
     if isinstance(name, Family):
         return name
-    _load_builtin()
+    load_builtin()
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
         raise ConfigError(f"Unknown model family {name!r}; valid: {', '.join(_REGISTRY)}.") from None
 
 
-def family_of(source) -> Family:
-    """The family of ``source``: a project (object or folder), a package or manifest, a saved model
-    file, a firmware description or a model object. ConfigError naming it when no family claims it."""
-    _load_builtin()
-    meta = getattr(source, "meta", None) or getattr(source, "manifest", None)
-    if isinstance(meta, dict):
-        return get_family(meta.get("family", LEGACY_FAMILY))
-    if isinstance(source, (str, Path)):
-        return _family_of_path(Path(source))
-    description = getattr(source, "description", source)
-    if isinstance(description, dict) and "layers" in description:
-        for family in _REGISTRY.values():
-            if family.owns_description(description):
-                return family
-    for family in _REGISTRY.values():
-        if family.owns_model(source):
-            return family
-    raise ConfigError(f"No model family recognises {type(source).__name__} {source!r:.80}; "
-                      f"families: {', '.join(_REGISTRY)}.")
-
-
-def _family_of_path(path: Path) -> Family:
-    from ..project import PROJECT_FILE, Project
-
-    if (path / PROJECT_FILE).is_file():
-        return get_family(Project.open(path).family)
-    suffixes = sorted({s for family in _REGISTRY.values() for s in family.model_suffixes})
-    if not path.exists():
-        raise ConfigError(f"{path} is neither an exported project (a folder with {PROJECT_FILE}) nor a "
-                          f"model file ({', '.join(suffixes)}).")
-    for family in _REGISTRY.values():
-        if family.owns_file(path):
-            return family
-    raise ConfigError(f"{path} is neither an exported project (a folder with {PROJECT_FILE}) nor a saved "
-                      f"model ({', '.join(suffixes)}).")
-
-
-def _load_builtin() -> None:
+def load_builtin() -> None:
+    """Register the built-in families (once)."""
     global _loaded
     if not _loaded:
         _loaded = True

@@ -82,13 +82,12 @@ class BoostedDecisionTrees(Family):
         # A model saved by fastml_lab carries its class names beside it; a bare xgboost/conifer file does not.
         if isinstance(model, (str, Path)) and sidecar_path(model).is_file():
             model = self.load(model)
-        options.pop("plan", None)
         return export_bdt(model, out, **options)
 
     def csim_recipe(self, hls_dir: Path) -> dict:
         from ..bdt.csim import bdt_recipe
 
-        return bdt_recipe(hls_dir)
+        return bdt_recipe()
 
     def estimate(self, source, board=None, part=None):
         from ..bdt.estimate import as_estimate

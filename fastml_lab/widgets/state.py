@@ -31,7 +31,8 @@ import traitlets
 
 from .._io import write_json_atomic
 from ..exceptions import ConfigError
-from ..families import NETWORK, family_names, family_of
+from ..families import NETWORK, family_names
+from ..families.sources import family_of
 from ..families.bdt import BoostedDecisionTrees
 from ..overlay.manifest import MANIFEST_FILE
 from . import DEFAULT_PROJECT_DIR
@@ -56,7 +57,7 @@ TREES = BoostedDecisionTrees.name
 
 
 def model_family(model) -> str:
-    """The name of ``model``'s family (:func:`fastml_lab.families.family_of`); a model that no
+    """The name of ``model``'s family (:func:`fastml_lab.families.sources.family_of`); a model that no
     family claims is taken for a neural network."""
     try:
         return family_of(model).name
