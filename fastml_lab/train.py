@@ -362,17 +362,34 @@ def save_model(model, path: str | os.PathLike) -> Path:
     return path
 
 
+def check_model_file(path) -> Path:
+    """Refuse a model file :func:`load_model` cannot read, cheaply (before TensorFlow starts): a
+    missing file, another suffix, or not a Keras 3 archive (a zip holding ``config.json``)."""
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Model file {str(path)!r} does not exist.")
+    if path.suffix != ".keras":
+        raise DataError(f"Model file {str(path)!r} must be a Keras 3 '.keras' file.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DataError(f"Model file {str(path)!r} is not a Keras 3 archive (a zip file): {exc}.") from None
+    if "config.json" not in names:
+        raise DataError(f"Model file {str(path)!r} is a zip file without the config.json of a Keras 3 "
+                        "archive; save the model with model.save('NAME.keras').")
+    return path
+
+
 def load_model(path: str | os.PathLike, custom_objects: dict | None = None, compile: bool = False):
     """Load a ``.keras`` model (float or HGQ2 quantization-aware); DataError naming the file otherwise.
 
     ``compile=False`` (the default) loads the weights without the optimizer: training compiles
     afresh, and export, evaluation and prediction need none.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Model file {str(path)!r} does not exist.")
-    if path.suffix != ".keras":
-        raise DataError(f"Model file {str(path)!r} must be a Keras 3 '.keras' file.")
+    path = check_model_file(path)
     keras = require("keras", "load models")
     _register_hgq()
     try:

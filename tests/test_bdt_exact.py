@@ -214,3 +214,44 @@ def test_our_c_simulation_is_conifers_own_bridge(tmp_path):
     ours = run_csim(project, X)
     assert int((theirs != ours).sum()) == 0
     assert np.array_equal(project.firmware().predict(X), ours)
+
+
+def test_trees_split_into_units_compute_what_conifers_single_unit_computes(tmp_path):
+    """The C simulation compiles conifer's trees in units of a few trees each (its text verbatim, each
+    tree's call moved with it): the library equals conifer's BDT.cpp compiled whole, value for value."""
+    import shutil
+
+    from fastml_lab.bdt.csim import TOP_UNIT, UNITS_DIR, bdt_recipe
+    from fastml_lab.project import Project
+
+    model = _model("xgboost", 3, 4, 7, 0.5, None)
+    split = export_bdt(model, tmp_path / "split", precision={"input": "ap_fixed<9,3>",
+                                                            "score": "ap_fixed<10,4,AP_RND,AP_SAT>"})
+    whole = tmp_path / "whole"
+    shutil.copytree(split.path, whole)
+    shutil.rmtree(whole / "conifer" / UNITS_DIR)
+    Project.write_new(whole, dict(split.meta, csim=bdt_recipe()))  # conifer's BDT.cpp as one unit
+    split.meta["csim"] = bdt_recipe(split.hls_dir, trees_per_unit=4)  # 21 trees: 6 units of at most 4
+    split.save()
+    units = sorted((split.hls_dir / UNITS_DIR).glob("trees_*.cpp"))
+    assert len(units) == 6 and (split.hls_dir / UNITS_DIR / TOP_UNIT).is_file()
+    params = (split.hls_dir / "firmware" / "parameters.h").read_text()
+    for unit in units:  # each unit's trees are conifer's text, verbatim
+        for tree in unit.read_text().split("static const BDT::Tree<")[1:]:
+            assert "static const BDT::Tree<" + tree[: tree.index("};") + 2] in params
+    X = probe_inputs(split, split.firmware())[::3]
+    ours, theirs = run_csim(split, X), run_csim(whole, X)
+    assert int((ours != theirs).sum()) == 0
+    assert np.array_equal(split.firmware().predict(X), ours)
+
+
+def test_a_conifer_file_of_another_form_compiles_as_one_unit(tmp_path):
+    from fastml_lab.bdt.csim import UNITS_DIR, bdt_recipe, write_units
+
+    fw = tmp_path / "firmware"
+    fw.mkdir()
+    (fw / "parameters.h").write_text("static const BDT::BDT<1, 2> bdt = {{ /* trees inside */ }};\n")
+    (fw / "BDT.cpp").write_text('#include "parameters.h"\n')
+    assert write_units(tmp_path) is None and not (tmp_path / UNITS_DIR).exists()
+    recipe = bdt_recipe(tmp_path)
+    assert recipe["sources"] == [] and '#include "BDT.cpp"' in recipe["batch_source"]

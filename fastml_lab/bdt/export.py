@@ -206,7 +206,7 @@ def export_bdt(model, out, *, precision=None, backend: str = PART_BACKEND, part:
             "fastml_lab_version": __version__,
             "conifer_version": str(getattr(conifer, "__version__", "unknown")),
             "hls_dir": HLS_DIR,
-            "csim": bdt_recipe(),
+            "csim": bdt_recipe(hls_dir),
         }
         Project.write_new(tmp, meta)
     log.info("Exported the BDT %s (%s, %s) to %s", meta["name"], backend, meta["part"], out)

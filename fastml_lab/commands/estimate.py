@@ -15,9 +15,15 @@ from ..options import STRATEGIES
 
 
 def _estimate(args):
+    from ..boards import get_board
     from ..estimate import advise, estimate
     from ..exceptions import ConfigError
+    from ..families.sources import family_of
 
+    # The board, the source and the precision first, TensorFlow last: mistakes are refused in a second.
+    if args.board is not None:
+        get_board(args.board)
+    family_of(args.source).preflight(args.source, args.precision)
     if args.reuse == "auto":
         if args.part:
             raise ConfigError("--reuse auto picks what fits a board's budget; a bare part (--part) has none. "

@@ -18,6 +18,7 @@ def _export(args):
 
     family = family_of(args.model)
     family.check_export_options(args.model, {"plan": args.plan, "reuse": args.reuse, "strategy": args.strategy})
+    family.preflight(args.model, args.precision)  # before TensorFlow or conifer start
     options = {"plan": args.plan, "reuse": args.reuse, "strategy": args.strategy}
     project = family.export(args.model, args.out, precision=args.precision, backend=args.backend,
                             clock_period_ns=args.clock_period, part=args.part, overwrite=args.force,

@@ -57,10 +57,13 @@ def _profile(args):
         return _profile_bdt(args, family)
     if args.precision:
         raise ConfigError(f"--precision is for BDTs; {args.model} is a neural network: give a --plan.")
+    # The files first, TensorFlow last: a bad model file, plan or data file is refused in a second.
+    family.preflight(args.model)
+    plan = PrecisionPlan.load(args.plan) if args.plan else None
     with atomic_directory(args.out, overwrite=args.force) as tmp:
-        model = family.load(args.model)  # the model and the plan first: their errors come before any work
-        plan = PrecisionPlan.load(args.plan) if args.plan else None
-        prof = family.profile(model, _jets(args), plan=plan, sample=args.sample)
+        jets = _jets(args)
+        model = family.load(args.model)
+        prof = family.profile(model, jets, plan=plan, sample=args.sample)
         save_figure(prof.plot(), tmp / "profile.png", close=True)
         for name, fig in prof.plot_panels().items():
             save_figure(fig, tmp / f"profile_{name}.png", close=True)
@@ -98,9 +101,11 @@ def _study(args):
     family = _family(args.model)
     if _is_bdt(family):
         return _study_bdt(args, family)
+    family.preflight(args.model)  # the files first, TensorFlow last
     with atomic_directory(args.out, overwrite=args.force) as tmp:
+        jets = _jets(args)
         model = family.load(args.model)
-        study = family.study(model, _jets(args), bits=args.bits, mode=args.mode,
+        study = family.study(model, jets, bits=args.bits, mode=args.mode,
                                 integer_bits=args.integer_bits, sparsities=args.sparsities,
                                 epochs=args.epochs)
         write_json_atomic(tmp / "study.json", study.to_dict())

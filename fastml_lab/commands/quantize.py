@@ -17,15 +17,16 @@ def _quantize(args):
     from ..evaluate import evaluate
     from ..exceptions import ConfigError
     from ..quantize import bits_argument, quantize
-    from ..train import load_model, save_model
+    from ..train import check_model_file, load_model, save_model
 
     if args.layer_bits and args.hgq is not None:
         raise ConfigError("--layer-bits sets uniform widths per layer; HGQ (--hgq) learns them. Use one.")
     if args.out.suffix != ".keras":
         raise ConfigError(f"--out must name a .keras file; got {str(args.out)!r}.")
     check_destination(args.out)  # a folder there, or a file for a parent, is refused before training
-    model = load_model(args.model)  # the model first: its errors come before any work
+    check_model_file(args.model)  # the files first, TensorFlow last: bad files are refused in a second
     ds = load_jets(args.data, n_events=args.events)
+    model = load_model(args.model)
     result = quantize(model, ds, bits=bits_argument(args.bits, args.layer_bits), hgq_beta=args.hgq,
                       prune=args.prune, epochs=args.epochs, batch_size=args.batch_size,
                       learning_rate=args.learning_rate)

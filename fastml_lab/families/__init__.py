@@ -102,6 +102,11 @@ class Family:
         """The model saved at ``path``."""
         raise self._missing("load a saved model")
 
+    def preflight(self, path, precision=None) -> None:
+        """Refuse, cheaply and before any heavy import, a saved model at ``path`` that :meth:`load`
+        cannot read (missing, another suffix, a damaged archive) and a ``precision`` this family
+        cannot read. Default: nothing to check."""
+
     def export(self, model, out, **options):
         """Export ``model`` to the project folder ``out``; return the :class:`~fastml_lab.project.Project`.
 

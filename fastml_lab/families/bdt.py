@@ -70,6 +70,12 @@ class BoostedDecisionTrees(Family):
 
         return load_bdt(path)
 
+    def preflight(self, path, precision=None) -> None:
+        from ..bdt.export import parse_precision
+
+        if precision is not None:
+            parse_precision(precision)
+
     def evaluate(self, model, dataset):
         from ..evaluate import evaluate
 

@@ -59,6 +59,16 @@ class NeuralNetwork(Family):
 
         return load_model(path)
 
+    def preflight(self, path, precision=None) -> None:
+        from ..fixed import FixedType
+        from ..project import PROJECT_FILE
+        from ..train import check_model_file
+
+        if not (Path(path) / PROJECT_FILE).is_file():
+            check_model_file(path)
+        if precision is not None:
+            FixedType.parse(precision)
+
     def evaluate(self, model, dataset):
         from ..evaluate import evaluate
 

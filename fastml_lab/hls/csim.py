@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,7 +38,7 @@ extern "C" void fastml_predict(double *x, double *y, long n, long n_in, long n_o
 }
 """
 
-__all__ = ["CompileError", "CsimBuild", "CsimError", "compile_csim", "csim_recipe", "run_csim"]
+__all__ = ["CompileError", "CsimBuild", "CsimError", "compile_csim", "compile_jobs", "csim_recipe", "run_csim"]
 
 
 @dataclass(frozen=True)
@@ -97,11 +98,44 @@ def _cache_key(hls_dir: Path, build: CsimBuild) -> str:
     return h.hexdigest()[:16]
 
 
-def compile_csim(project, jobs: int = 1, header_checks: bool = True) -> Path:
+def compile_jobs(memory_per_job: int = 600 << 20) -> int:
+    """How many g++ processes to run at once: one per core this process may use, as many as the
+    memory available holds (each g++ on these sources takes 200-500 MB; Binder's 2 GB session takes
+    two), at least one."""
+    return max(1, min(_cores(), available_memory() // memory_per_job))
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def available_memory() -> int:
+    """Bytes this process may still allocate: the smaller of the system's available memory and
+    what its cgroup (a container's or Binder's limit) leaves; a large number where neither is known."""
+    known = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                known.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            known.append(int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+    except (OSError, ValueError):
+        pass
+    return min(known) if known else 1 << 40
+
+
+def compile_csim(project, jobs: int | None = None, header_checks: bool = True) -> Path:
     """Compile the project's C simulation (or reuse the cached build); return the library path.
 
-    ``jobs`` g++ processes run at once. One keeps the peak memory of a notebook session within
-    Binder's limits (each g++ takes 200-300 MB) at about a second more for the jet MLP.
+    ``jobs`` g++ processes run at once (default :func:`compile_jobs`: the cores, as the memory
+    allows).
     ``header_checks=False`` compiles without the ``assert`` checks of the ap_types headers
     (``-DNDEBUG``), as synthesis sees the code: see :data:`BEYOND_MSB`.
     """
@@ -127,7 +161,8 @@ def compile_csim(project, jobs: int = 1, header_checks: bool = True) -> Path:
     batch.write_text(build.batch_source)
     sources = [*build.sources, batch]
     objects = [work / f"{src.stem}.o" for src in sources]
-    log.info("Compiling the C simulation with g++ (%d files)...", len(sources))
+    jobs = max(1, min(jobs or compile_jobs(), len(sources)))
+    log.info("Compiling the C simulation with g++ (%d files, %d at a time)...", len(sources), jobs)
 
     def compile_one(pair):
         src, obj = pair
@@ -182,6 +217,8 @@ lib.fastml_predict(x.ctypes.data, y.ctypes.data, x.shape[0], x.shape[1], y.shape
 np.save(sys.argv[3], y)
 """
 RUN_TIMEOUT_S = 600
+#: Fewer events than twice this run in one child process (starting one takes about 0.1 s).
+MIN_EVENTS_PER_PART = 1000
 
 
 #: The ap_types headers' check that stops some C simulations. Converting a fixed-point value to a
@@ -195,8 +232,9 @@ BEYOND_MSB = "Attempting to read bit beyond MSB"
 def run_csim(project, X, header_checks: bool = True) -> np.ndarray:
     """Outputs of the compiled C simulation for inputs ``X`` (n, n_inputs), as float64.
 
-    The simulation runs in a child process: the ap_types headers abort (``assert``) on some type
-    combinations, which must end in a CsimError here, not take the notebook's kernel down with it.
+    The simulation runs in child processes (a large batch in parts, one per core): the ap_types
+    headers abort (``assert``) on some type combinations, which must end in a CsimError here, not
+    take the notebook's kernel down with it.
     ``header_checks=False`` compiles it without those checks (see :data:`BEYOND_MSB`).
     """
     import sys
@@ -207,18 +245,31 @@ def run_csim(project, X, header_checks: bool = True) -> np.ndarray:
     lib_path = compile_csim(project, header_checks=header_checks)
     if not X.shape[0]:
         return np.zeros((0, firmware.n_outputs))
+    # Large batches are cut into parts that run in child processes of their own, one per core.
+    n_parts = max(1, min(_cores(), X.shape[0] // MIN_EVENTS_PER_PART))
     with tempfile.TemporaryDirectory(prefix="fastml-csim-") as tmp:
-        x_path, y_path = Path(tmp) / "x.npy", Path(tmp) / "y.npy"
-        np.save(x_path, np.ascontiguousarray(X, dtype=np.float64))
+        runs = []
+        for k, part in enumerate(np.array_split(np.ascontiguousarray(X, dtype=np.float64), n_parts)):
+            x_path, y_path = Path(tmp) / f"x{k}.npy", Path(tmp) / f"y{k}.npy"
+            np.save(x_path, part)
+            runs.append((subprocess.Popen([sys.executable, "-c", _RUNNER, str(lib_path), str(x_path), str(y_path),
+                                           str(firmware.n_outputs), str(os.getpid())], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE, text=True), y_path))
+        deadline = time.monotonic() + RUN_TIMEOUT_S
         try:
-            proc = subprocess.run([sys.executable, "-c", _RUNNER, str(lib_path), str(x_path), str(y_path),
-                                   str(firmware.n_outputs), str(os.getpid())], capture_output=True, text=True,
-                                  timeout=RUN_TIMEOUT_S)
+            errors = [proc.communicate(timeout=max(0.0, deadline - time.monotonic()))[1] for proc, _ in runs]
         except subprocess.TimeoutExpired:
             raise CsimError(f"The C simulation of {project.path} did not finish {X.shape[0]:,} events within "
                             f"{RUN_TIMEOUT_S} s.") from None
-        if proc.returncode != 0 or not y_path.is_file():
-            lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        finally:
+            for proc, _ in runs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        for (proc, y_path), stderr in zip(runs, errors):
+            if proc.returncode == 0 and y_path.is_file():
+                continue
+            lines = [line for line in stderr.splitlines() if line.strip()]
             why = next((line for line in lines if "Assertion" in line), lines[-1] if lines else "")
             if BEYOND_MSB in why:
                 why = why[why.find(os.sep + "ap_types" + os.sep) + 1:] if "ap_types" in why else why
@@ -235,4 +286,4 @@ def run_csim(project, X, header_checks: bool = True) -> np.ndarray:
                 hint = ""
             raise CsimError(f"The C simulation of {project.path} stopped (exit status {proc.returncode}): "
                             f"{why[-400:].rstrip('.')}.{hint}")
-        return np.load(y_path)
+        return np.concatenate([np.load(y_path) for _, y_path in runs])
