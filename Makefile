@@ -12,7 +12,7 @@ BOARD_NUMPY ?= 1.21.5
 BOARD_PYNQ ?= 3.1.2
 PYTHON310 ?= $(shell .ci/python310)
 
-.PHONY: demo test lab bench bitstream board-env clean
+.PHONY: demo test test-quick lab bench bitstream board-env clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ demo: $(VENV)/.lab
 
 test: $(VENV)/.dev $(BOARD_VENV)/.ready
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The edit loop: every test not marked slow, browser or tutorials (no training runs, no long compiles).
+QUICK ?= not slow and not browser and not tutorials
+test-quick: $(VENV)/.dev
+	$(PY) -m pytest -m "$(QUICK)" $(PYTEST_ARGS)
 
 lab: $(VENV)/.lab
 	$(VENV)/bin/jupyter lab tutorials/

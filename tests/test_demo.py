@@ -151,15 +151,20 @@ def test_quick_demo_end_to_end(quick_demo):
     assert hls["mismatches_keras_vs_emulator"] == 0 and hls["mismatches_emulator_vs_csim"] == 0
     assert hls["fixed_accuracy"] == pytest.approx(quantized["accuracy"], abs=1e-9)
     assert report["overlay"]["identical_to_emulator"]
-    # The headline: tens of nanoseconds on an FPGA (estimated) against one event on this CPU (measured).
+    # The headline: the design on FPGAs (estimated, with the board's verdict) beside CPU batches (measured).
     headline = hls["headline"]
     fpga, cpu = headline["fpga"], headline["cpu"]
-    assert [row["kind"] for row in cpu] == ["measurement", "measurement"]
-    assert all(row["kind"] != "measurement" for row in fpga)
+    assert [row["where"] for row in cpu] == ["CPU: Keras predict_on_batch", "CPU: the emulator (numpy)",
+                                             "CPU: the firmware's C++, g++ -O3"]
+    assert all(row["kind"] == "measurement" and row["what"].startswith("a batch of 10,000 events") for row in cpu)
+    assert all(row["ns_per_event"] == pytest.approx(row["latency_ns"] / 10_000, abs=0.1) for row in cpu)
+    assert all(row["kind"] != "measurement" and "reuse" in row["what"] for row in fpga)
+    assert fpga[0]["fits"] is True and "fits the PYNQ-Z2" in fpga[0]["verdict"]
+    assert fpga[1]["fits"] is None and "no verdict" in fpga[1]["verdict"]
     assert all(10 <= row["latency_ns"] <= 10_000 and row["events_per_s"] > 0 for row in fpga)
     assert fpga[1]["latency_ns"] < fpga[0]["latency_ns"]  # 200 MHz and a faster part beat the Z2
-    assert max(row["latency_ns"] for row in fpga) < min(row["latency_ns"] for row in cpu)
-    assert "latency of one event" in result.stdout and "(measured)" in result.stdout
+    assert max(row["latency_ns"] for row in fpga) < min(row["latency_ns"] for row in cpu)  # before a batch ends
+    assert "FPGA and CPU" in result.stdout and "measurement: a batch of 10,000 events" in result.stdout
     assert (out / "qat_model.keras").stat().st_size > 1000
     assert "QAT accuracy" in result.stdout and "fits the PYNQ-Z2" in result.stdout
 

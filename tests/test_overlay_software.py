@@ -151,9 +151,12 @@ def test_profile_reports_measured_and_modelled_figures(tiny, firmware):
     assert report["backend"] == "software" and report["label"] == "measured"
     assert report["events"] == 500 and report["events_per_s"] > 0
     assert report["latency_repeats"] == 5 and report["latency_us"] > 0
+    assert report["us_per_event"] == pytest.approx(1e6 / report["events_per_s"])
+    assert "a batch of 500 events" in report["what"]["events_per_s"]
+    assert "one event, median of 5" in report["what"]["latency_us"]
     assert "CPU" in report["measured_on"]
     modelled = report["modelled"]
-    assert modelled["label"] == "modelled"
+    assert modelled["label"] == "modelled" and modelled.get("design", {}) == ol.package.manifest["source"]
     if modelled["available"]:
         cycles = max(timing["ii_cycles"], firmware.n_inputs, firmware.n_outputs)
         assert modelled["cycles_per_event"] == cycles

@@ -372,3 +372,38 @@ def test_bdt_checks_follow_a_tree_count_adder_levels_and_compare_designs():
     nn, bdt = {"LUT": 66_351, "DSP": 4_130}, {"LUT": 16_569, "DSP": 0}
     assert checks.check_fewer("bdt", nn, bdt, "LUT") and not checks.check_fewer("nn", nn, bdt, "DSP")
     assert "not answered" in repr(checks.check_fewer(..., nn, bdt, "LUT"))
+
+
+@pytest.mark.slow
+@pytest.mark.needs_tf
+def test_the_float_model_is_trained_once_and_shared(tmp_path, monkeypatch, capsys):
+    """Notebooks that start from tutorial 1's network share one trained model (Restart & Run All and
+    the next notebook load it); other jets or other sizes train another."""
+    import dataclasses
+
+    from fastml_lab import tutorial
+    from fastml_lab.data import load_jets
+
+    monkeypatch.setenv("FASTML_LAB_QUICK", "1")
+    monkeypatch.delenv(tutorial.MODEL_CACHE_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    first = tutorial.start("02_quantization")
+    first = dataclasses.replace(first, settings=dataclasses.replace(first.settings, epochs=1))
+    second = dataclasses.replace(first, name="04_hls", work=first.work.parent / "04_hls")
+    ds = load_jets("synthetic", n_events=3000, progress=False)
+    a = first.train_float_model(ds, "8")
+    assert "trained earlier" not in capsys.readouterr().out
+    cached = sorted((tmp_path / "work" / tutorial.MODELS_DIR).glob("float_8_*.keras"))
+    assert len(cached) == 1
+    b = second.train_float_model(ds, "8")
+    assert "trained earlier" in capsys.readouterr().out
+    assert np.array_equal(a.predict(ds.X_test, verbose=0), b.predict(ds.X_test, verbose=0))
+    other = load_jets("synthetic", n_events=3000, seed=1, progress=False)
+    first.train_float_model(other, "8")
+    assert "trained earlier" not in capsys.readouterr().out
+    assert len(list((tmp_path / "work" / tutorial.MODELS_DIR).glob("float_8_*.keras"))) == 2
+    cached[0].write_bytes(b"damaged")  # a damaged file is trained again and replaced
+    first.train_float_model(ds, "8")
+    assert "trained earlier" not in capsys.readouterr().out
+    first.train_float_model(ds, "8")
+    assert "trained earlier" in capsys.readouterr().out

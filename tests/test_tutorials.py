@@ -84,19 +84,32 @@ def test_each_tutorial_is_a_lesson(path):
 LEFT_BY_FIRST_RUN = {"06_guided_walk": "work/06_guided_walk/walk/data/result.json"}
 
 
+@pytest.fixture(scope="session")
+def shared_models(tmp_path_factory):
+    """One folder of trained models for every notebook of the session, as one student's work folder
+    is: the notebooks that start from tutorial 1's network load the one trained first."""
+    from fastml_lab.tutorial import MODEL_CACHE_ENV
+
+    return {MODEL_CACHE_ENV: str(tmp_path_factory.mktemp("tutorial_models"))}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_tutorial_runs_top_to_bottom_twice_in_the_same_folder(path, tmp_path):
+def test_tutorial_runs_top_to_bottom_twice_in_the_same_folder(path, tmp_path, shared_models):
     """As a student does: run all, then Restart & Run All; the second run, in a fresh kernel,
-    finds what the first one wrote (the walk's project folder, projects, packages)."""
+    finds what the first one wrote (the walk's project folder, projects, packages, the trained
+    float model: loaded, not trained again)."""
     for run in ("first", "second"):
         if run == "second" and path.stem in LEFT_BY_FIRST_RUN:
             assert (tmp_path / LEFT_BY_FIRST_RUN[path.stem]).is_file(), "the first run filled the folder"
-        result = run_notebook(path, tmp_path, quick=True, offline=True, cell_timeout=CELL_TIMEOUT_S)
+        result = run_notebook(path, tmp_path, quick=True, offline=True, cell_timeout=CELL_TIMEOUT_S,
+                              env=shared_models)
         text = result.outputs_text()
         assert "quick (FASTML_LAB_QUICK=1)" in text, run
         assert "[skipped]" not in text, f"{run} run: everything a tutorial needs is installed here"
         assert "[not answered yet]" in text, f"{run} run: the exercise checks ran"
+        if run == "second" and "lab.train_float_model(" in path.read_text():
+            assert "trained earlier" in text, "Restart & Run All loads the float model trained first"
         print(f"{path.stem}, {run} run: {result.seconds:.1f} s, peak {result.peak_rss_bytes / 2**20:.0f} MiB")
 
 

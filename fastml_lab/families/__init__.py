@@ -114,6 +114,12 @@ class Family:
         the firmware description beside it): see :mod:`fastml_lab.project`."""
         raise self._missing("export a model")
 
+    def cpu_predictor(self, model) -> tuple:
+        """``(label, threads, predict)``: the fastest way this family's own library runs ``model`` on
+        a batch on a CPU (``predict(X)``), for baselines set beside an FPGA, and how many threads
+        it uses (text)."""
+        raise self._missing("run a model on a CPU")
+
     def evaluate(self, model, dataset) -> dict:
         """``{"accuracy": ...}`` (and more) of ``model`` on ``dataset``'s test part."""
         raise self._missing("evaluate a model")

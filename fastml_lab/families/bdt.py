@@ -76,6 +76,10 @@ class BoostedDecisionTrees(Family):
         if precision is not None:
             parse_precision(precision)
 
+    def cpu_predictor(self, model) -> tuple:
+        library = getattr(getattr(model, "spec", None), "library", None) or "the trees' library"
+        return f"{library} (float trees)", f"{library}'s threads", model.decision_function
+
     def evaluate(self, model, dataset):
         from ..evaluate import evaluate
 

@@ -69,6 +69,12 @@ class NeuralNetwork(Family):
         if precision is not None:
             FixedType.parse(precision)
 
+    def cpu_predictor(self, model) -> tuple:
+        from ..hls.keras_model import as_model
+
+        keras_model = as_model(model)
+        return "Keras predict_on_batch", "TensorFlow's threads", keras_model.predict_on_batch
+
     def evaluate(self, model, dataset):
         from ..evaluate import evaluate
 

@@ -38,7 +38,8 @@ extern "C" void fastml_predict(double *x, double *y, long n, long n_in, long n_o
 }
 """
 
-__all__ = ["CompileError", "CsimBuild", "CsimError", "compile_csim", "compile_jobs", "csim_recipe", "run_csim"]
+__all__ = ["CompileError", "CsimBuild", "CsimError", "compile_csim", "compile_jobs", "csim_recipe",
+           "csim_seconds", "run_csim"]
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,48 @@ np.save(sys.argv[3], y)
 RUN_TIMEOUT_S = 600
 #: Fewer events than twice this run in one child process (starting one takes about 0.1 s).
 MIN_EVENTS_PER_PART = 1000
+
+
+#: Times the compiled library on one batch in a child process: argv = library, inputs, n_out, repeats;
+#: prints the best time in seconds after one warm-up call.
+_TIMER = """
+import ctypes, sys, time
+import numpy as np
+lib = ctypes.CDLL(sys.argv[1])
+lib.fastml_predict.restype = None
+lib.fastml_predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_long, ctypes.c_long]
+x = np.ascontiguousarray(np.load(sys.argv[2]), dtype=np.float64)
+y = np.zeros((x.shape[0], int(sys.argv[3])), dtype=np.float64)
+best = float("inf")
+for k in range(int(sys.argv[4]) + 1):
+    start = time.perf_counter()
+    lib.fastml_predict(x.ctypes.data, y.ctypes.data, x.shape[0], x.shape[1], y.shape[1])
+    best = min(best, time.perf_counter() - start) if k else best
+print(best)
+"""
+
+
+def csim_seconds(project, X, repeats: int = 3) -> float:
+    """The shortest time the compiled C simulation takes for the batch ``X`` (one thread, best of
+    ``repeats`` after a warm-up call, in a child process): the firmware's C++ run as a CPU would."""
+    import sys
+
+    project = open_project(project)
+    firmware = project.firmware()
+    X = firmware.validate_input(X)
+    lib_path = compile_csim(project)
+    with tempfile.TemporaryDirectory(prefix="fastml-csim-") as tmp:
+        np.save(Path(tmp) / "x.npy", np.ascontiguousarray(X, dtype=np.float64))
+        try:
+            proc = subprocess.run([sys.executable, "-c", _TIMER, str(lib_path), str(Path(tmp) / "x.npy"),
+                                   str(firmware.n_outputs), str(int(repeats))], capture_output=True, text=True,
+                                  timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise CsimError(f"Timing the C simulation of {project.path} took over {RUN_TIMEOUT_S} s.") from None
+    if proc.returncode != 0:
+        raise CsimError(f"Timing the C simulation of {project.path} failed (exit status {proc.returncode}): "
+                        f"{proc.stderr.strip()[-400:]}")
+    return float(proc.stdout.split()[-1])
 
 
 #: The ap_types headers' check that stops some C simulations. Converting a fixed-point value to a

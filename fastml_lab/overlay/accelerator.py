@@ -161,6 +161,7 @@ class Accelerator:
             "bound": "II" if int(ii) >= stream_cycles else f"{port} (one {8 * self.word_dtype.itemsize}-bit word per cycle)",
             "clock_mhz": clock,
             "source": timing.get("source", "unknown"),
+            "design": self.package.manifest.get("source"),
             "note": "the IP alone at its clock; Python and DMA set-up time are not included",
         }
 
@@ -179,15 +180,20 @@ class Accelerator:
             self.predict(one, scale=scale)
             latencies.append((time.perf_counter() - t0) * 1e6)
         latencies.sort()
+        n = int(X.shape[0])
         return {
             "backend": self.backend,
             "label": "measured",
-            "events": int(X.shape[0]),
+            "events": n,
             "batch_s": batch_s,
-            "events_per_s": X.shape[0] / batch_s if batch_s > 0 else float("inf"),
+            "events_per_s": n / batch_s if batch_s > 0 else float("inf"),
+            "us_per_event": 1e6 * batch_s / n if n else None,
             "latency_us": statistics.median(latencies),
             "latency_us_p90": latencies[min(len(latencies) - 1, int(0.9 * len(latencies)))],
             "latency_repeats": len(latencies),
+            "what": {"events_per_s": f"one predict call on a batch of {n:,} events ({self.backend}), per event",
+                     "latency_us": f"one predict call on one event, median of {len(latencies)} "
+                                   "(the call's own overhead included)"},
             "modelled": self.modelled(),
         }
 

@@ -67,6 +67,7 @@ class NetworkSweep(SweepSupport):
 
     family_name = NETWORK
     params = NN_PARAMS
+    libraries = ("keras", "hgq", "hls4ml")
 
     def label(self, params: dict) -> str:
         extra = "".join(f" {k}={params[k]}" for k in ("prune", "beta") if params.get(k))

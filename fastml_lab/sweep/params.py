@@ -74,6 +74,9 @@ class SweepSupport:
     """
 
     params: dict = {}
+    #: The libraries a worker imports once before its first point of this family (see
+    #: :func:`fastml_lab.sweep.point.warm_worker`).
+    libraries: tuple = ()
 
     def __init__(self, family):
         self.family = family

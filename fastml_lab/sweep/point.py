@@ -49,6 +49,21 @@ def single_threaded() -> None:
             tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
+def warm_worker(libraries) -> float:
+    """Import the heavy libraries in this worker process once, one thread each, before its first
+    point (TensorFlow's start takes seconds; paid here once, not inside a point's time); returns
+    the seconds it took. A library that is not installed is skipped."""
+    from .._deps import require
+
+    single_threaded()
+    start = time.perf_counter()
+    for name in libraries:
+        with contextlib.suppress(ImportError):
+            require(name)
+    single_threaded()  # TensorFlow is imported now: set its pools before it runs an op
+    return time.perf_counter() - start
+
+
 def dataset(data: dict):
     """The jets ``data`` names, loaded once per process."""
     key = (data["source"], data.get("n_events"), data.get("seed", 0))

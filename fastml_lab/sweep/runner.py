@@ -61,6 +61,7 @@ class SweepSummary:
     seconds: float = 0.0
     dashboard: str | None = None
     workers: int = 0
+    warm_up_seconds: float = 0.0
     records: list = field(default_factory=list)
 
     def describe(self) -> str:
@@ -176,6 +177,7 @@ def run_sweep(space, out, *, search: str | None = None, trials: int | None = Non
     try:
         summary.dashboard = dashboard_link(client)
         summary.workers = len(client.nthreads())
+        summary.warm_up_seconds = _warm(client, space)
         where = "local cluster" if scheduler is None and scheduler_file is None else (
             scheduler if isinstance(scheduler, str) else (scheduler_file or type(scheduler).__name__))
         folder.start_run(space, search, {"cluster": str(where), "workers": summary.workers, "planned": n_planned,
@@ -206,6 +208,24 @@ def run_sweep(space, out, *, search: str | None = None, trials: int | None = Non
             except Exception:  # closing a cluster that lost its workers may complain; nothing to keep
                 log.debug("closing %s failed", thing, exc_info=True)
     return summary
+
+
+def _warm(client, space: Space) -> float:
+    """Each worker imports the libraries of the space's families (TensorFlow...) once, all workers at
+    the same time, before the first point (a worker that joins later pays it in its first point);
+    the slowest worker's seconds."""
+    from .point import warm_worker
+    from .space import sweep_support
+
+    libraries = tuple(dict.fromkeys(lib for family in space.families for lib in sweep_support(family).libraries))
+    if not libraries:
+        return 0.0
+    try:
+        seconds = client.run(warm_worker, libraries)
+    except Exception:  # a worker that cannot warm up still runs points (and reports their errors)
+        log.debug("warming the workers failed", exc_info=True)
+        return 0.0
+    return round(max(seconds.values(), default=0.0), 2)
 
 
 @contextlib.contextmanager

@@ -43,6 +43,7 @@ class TreeSweep(SweepSupport):
 
     family_name = FAMILY
     params = BDT_PARAMS
+    libraries = ("xgboost", "conifer", "hls4ml")
 
     def label(self, params: dict) -> str:
         return f"{self.family.name} {params['rounds']}x{params['depth']} {params['precision']}"

@@ -16,6 +16,7 @@ Imports numpy alone: the tutorials run on a PYNQ board too.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from dataclasses import dataclass
@@ -30,6 +31,21 @@ __all__ = ["QUICK_ENV", "Environment", "Settings", "Tutorial", "detect", "has", 
 
 #: Files a tutorial writes go under this folder, relative to where the notebook runs.
 WORK_DIR = "work"
+#: Trained models the tutorials share, inside the work folder; the variable names another folder.
+MODELS_DIR = "_models"
+MODEL_CACHE_ENV = "FASTML_LAB_MODEL_CACHE"
+
+
+def _model_key(spec: str, s: Settings, dataset) -> str:
+    """16 hex digits naming a trained model: network, training sizes and the jets themselves."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256(repr((spec, s.seed, s.epochs, s.patience, s.learning_rate, s.batch_size)).encode())
+    for array in (dataset.X_train, dataset.labels_train):
+        h.update(np.ascontiguousarray(array).tobytes())
+    return h.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -58,14 +74,37 @@ class Tutorial:
             return load_jets(source, n_events=self.settings.n_events, seed=self.settings.seed)
 
     def train_float_model(self, dataset, spec: str = "64-32-32"):
-        """Tutorial 1's network, built and trained with this tutorial's sizes; returns the model."""
-        from ..train import build_model, train_model
+        """Tutorial 1's network, built and trained with this tutorial's sizes; returns the model.
+
+        A model trained before with the same network, sizes and jets is loaded from the shared
+        folder :data:`MODELS_DIR` (``$FASTML_LAB_MODEL_CACHE`` names another) instead of trained
+        again: every notebook that starts from it sees the same model, and Restart & Run All does
+        not train it twice.
+        """
+        from ..exceptions import DataError
+        from ..train import build_model, load_model, save_model, train_model
 
         s = self.settings
+        path = self.models / f"float_{spec.replace(':', '_')}_{_model_key(spec, s, dataset)}.keras"
+        if path.is_file():
+            try:
+                model = load_model(path)
+            except DataError:  # a damaged file is trained again and replaced
+                pass
+            else:
+                print(f"Loaded the float model {spec} trained earlier on these jets with these sizes ({path}).")
+                return model
         model = build_model(spec, seed=s.seed)
         train_model(model, dataset, epochs=s.epochs, patience=s.patience,
                     learning_rate=s.learning_rate, batch_size=s.batch_size, seed=s.seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_model(model, path)
         return model
+
+    @property
+    def models(self) -> Path:
+        """The folder of trained models shared by the tutorials (see :meth:`train_float_model`)."""
+        return Path(os.environ.get(MODEL_CACHE_ENV) or self.work.parent / MODELS_DIR)
 
     def __repr__(self) -> str:
         lines = [f"{self.name}: {self.settings.describe()}", *self.environment.describe(),
