@@ -41,13 +41,15 @@ board-env: $(BOARD_VENV)/.ready
 demo: $(VENV)/.lab
 	$(VENV)/bin/fastml-lab demo --out $(DEMO_OUT) $(DEMO_ARGS)
 
+# The suite runs in PYTEST_WORKERS processes (pytest-xdist); each module stays in one of them.
+PYTEST_WORKERS ?= 2
 test: $(VENV)/.dev $(BOARD_VENV)/.ready
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 # The edit loop: every test not marked slow, browser or tutorials (no training runs, no long compiles).
 QUICK ?= not slow and not browser and not tutorials
 test-quick: $(VENV)/.dev
-	$(PY) -m pytest -m "$(QUICK)" $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope -m "$(QUICK)" $(PYTEST_ARGS)
 
 lab: $(VENV)/.lab
 	$(VENV)/bin/jupyter lab tutorials/

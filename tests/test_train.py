@@ -214,8 +214,15 @@ def test_load_model_names_a_missing_or_corrupt_file(tmp_path):
         load_model(tmp_path / "missing.keras")
     corrupt = tmp_path / "corrupt.keras"
     corrupt.write_bytes(b"not a zip archive")
-    with pytest.raises(DataError, match="could not load model file .*corrupt.keras"):
+    with pytest.raises(DataError, match="corrupt.keras' is not a Keras 3 archive"):  # before TensorFlow starts
         load_model(corrupt)
+    import zipfile
+
+    damaged = tmp_path / "damaged.keras"
+    with zipfile.ZipFile(damaged, "w") as archive:  # the archive's shape, its contents broken
+        archive.writestr("config.json", "{not json")
+    with pytest.raises(DataError, match="could not load model file .*damaged.keras"):
+        load_model(damaged)
 
 
 def test_load_model_refuses_a_file_that_is_not_keras_3(tmp_path):

@@ -177,12 +177,12 @@ def run_sweep(space, out, *, search: str | None = None, trials: int | None = Non
     try:
         summary.dashboard = dashboard_link(client)
         summary.workers = len(client.nthreads())
-        summary.warm_up_seconds = _warm(client, space)
         where = "local cluster" if scheduler is None and scheduler_file is None else (
             scheduler if isinstance(scheduler, str) else (scheduler_file or type(scheduler).__name__))
         folder.start_run(space, search, {"cluster": str(where), "workers": summary.workers, "planned": n_planned,
                                          "trials": trials if search != "grid" else None,
                                          "dashboard": summary.dashboard})
+        summary.warm_up_seconds = _warm(client, space)
         if on_start:
             on_start(summary)
         try:
