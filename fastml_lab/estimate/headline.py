@@ -99,8 +99,9 @@ def trigger_headline(project, cpu: list | None = None, board: str = "pynq-z2") -
         fits = est.fits
         verdict = est.verdict()
         rows.append({"where": f"{where}, {est.clock_mhz:g} MHz",
-                     "what": f"this design ({_design(est)}): one event through the IP, no I/O; "
-                             "a new event every II",
+                     "what": f"this design ({_design(est)}): one event through the IP"
+                             + (" and its board wrapper (the stream's words)" if est.wrapper is not None
+                                else ", no I/O") + "; a new event every II",
                      "latency_ns": round(est.latency_ns, 1),
                      "ns_per_event": round(est.ii_cycles * est.clock_period_ns, 1),
                      "events_per_s": round(est.events_per_s), "kind": est.kind, "fits": fits, "verdict": verdict})
