@@ -97,15 +97,19 @@ class DeployStep(Step):
         labels = names["ds"].labels_test if names["ds"] is not None else None
         self._accuracy(X, labels, outputs, result)
         measured = profile["events_per_s"]
-        result.add("measured speed", f"{measured:,.0f} events/s on {profile['events']:,} jets; one jet "
-                                     f"{profile['latency_us']:,.0f} µs (median, Python call included)")
+        result.add("measured speed", f"{measured:,.0f} events/s ({profile['us_per_event']:,.2f} µs per jet in one "
+                                     f"batch of {profile['events']:,}); one jet alone {profile['latency_us']:,.0f} µs "
+                                     "(median, the call's own overhead included)")
         bars = {f"measured ({ran})": measured}
         modelled = profile.get("modelled", {})
         if modelled.get("available"):
             latency = modelled.get("latency_us")
+            design = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in (modelled.get("design") or {}).items()
+                               if k in ("reuse_factor", "strategy", "io_type", "n_trees") and v is not None)
             result.add("modelled board", f"{modelled['events_per_s']:,.0f} events/s, latency "
                                          f"{latency:.2f} µs at {modelled['clock_mhz']} MHz "
-                                         f"({modelled['bound']}-bound; {modelled['source']}; IP only)")
+                                         f"({modelled['bound']}-bound; {modelled['source']}; IP only"
+                                         + (f"; this design: {design}" if design else "") + ")")
             bars["modelled board IP"] = modelled["events_per_s"]
         self.add_figure(result, "throughput", plot_throughput(bars))
         self.state.package = path
