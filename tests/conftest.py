@@ -11,6 +11,18 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_csim_builds(tmp_path_factory):
+    """One folder of compiled C simulations for the whole session (both xdist workers and the
+    commands the tests start): a project exported twice from the same C++ compiles once."""
+    from fastml_lab.hls.build_cache import CACHE_ENV
+
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if root.name.startswith("popen-gw") else root
+    os.environ[CACHE_ENV] = str(root / "csim-builds")
+    yield os.environ[CACHE_ENV]
+
+
 @pytest.fixture(autouse=True)
 def offline(monkeypatch):
     """Tests never touch the network: ``source="auto"`` must fall back to local data."""

@@ -153,3 +153,37 @@ def test_the_bdt_emulator_is_board_safe(model, tmp_path):
     package = Path(__file__).resolve().parents[1] / "fastml_lab"
     for path in (package / "bdt" / "__init__.py", package / "bdt" / "reader.py", package / "firmware" / "ops" / "bdt.py"):
         ast.parse(path.read_text(), filename=str(path), feature_version=(3, 10))
+
+
+def test_the_same_cxx_exported_twice_compiles_once(model, tmp_path, monkeypatch):
+    """A second project of the same BDT (another folder, e.g. Restart & Run All's re-export) takes
+    the library compiled for the first from the shared cache; another precision compiles anew."""
+    from fastml_lab.hls import build_cache, csim
+
+    monkeypatch.setenv(build_cache.CACHE_ENV, str(tmp_path / "shared"))
+    X = model[1][:300]
+    first = export_bdt(model[0], tmp_path / "a", precision="ap_fixed<15,6>")
+    expected = csim.run_csim(first, X)
+    assert len(list((tmp_path / "shared").glob("*.so"))) == 1
+    compiles = []
+    real_run = csim._run
+    monkeypatch.setattr(csim, "_run", lambda *a, **k: compiles.append(a) or real_run(*a, **k))
+    second = export_bdt(model[0], tmp_path / "b", precision="ap_fixed<15,6>")
+    assert np.array_equal(csim.run_csim(second, X), expected) and compiles == []
+    assert next((second.path / "csim").glob("*.so")).is_file()
+    other = export_bdt(model[0], tmp_path / "c", precision="ap_fixed<13,6>")
+    csim.run_csim(other, X)
+    assert compiles and len(list((tmp_path / "shared").glob("*.so"))) == 2
+    monkeypatch.setenv(build_cache.CACHE_ENV, "off")  # sharing turned off: nothing read or written
+    compiles.clear()
+    csim.run_csim(export_bdt(model[0], tmp_path / "d", precision="ap_fixed<15,6>"), X)
+    assert compiles and len(list((tmp_path / "shared").glob("*.so"))) == 2
+
+
+def test_a_library_that_names_its_project_is_never_shared(tmp_path):
+    from fastml_lab.hls.build_cache import content_key
+
+    recipe = {"stem": "libcsim", "flags": [], "include_dirs": [], "sources": [], "batch_source": "",
+              "key_files": [], "path_defines": {"WEIGHTS_DIR": "firmware/weights"}}
+    assert content_key(tmp_path, recipe, (), "g++") is None
+    assert content_key(tmp_path, dict(recipe, path_defines={}), (), "g++") is not None

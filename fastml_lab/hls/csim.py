@@ -3,8 +3,10 @@
 The project record says how its C++ is built (its ``csim`` entry, written by the export of its
 family: :func:`nn_recipe` for hls4ml's sources, :mod:`fastml_lab.bdt.csim` for conifer's); this
 module compiles what the record names and never asks which family wrote it. Each recipe adds a
-small batch entry point, ``fastml_predict``, that loops over events in C. The shared library is cached in ``PRJ/csim`` under a key made of the
-sources' hashes, so a second run does not recompile.
+small batch entry point, ``fastml_predict``, that loops over events in C. The shared library is
+cached in ``PRJ/csim`` under a key made of the sources' hashes, so a second run does not
+recompile, and (where the library names no file of its project) in :mod:`.build_cache`, shared by
+projects compiled from the same C++.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import remove_stale
+from . import build_cache
 from ..exceptions import CompileError, CsimError, ToolchainNotFoundError
 from ..project import open_project
 
@@ -153,6 +156,10 @@ def compile_csim(project, jobs: int | None = None, header_checks: bool = True) -
     if cxx is None:
         raise ToolchainNotFoundError("The C simulation needs g++ on PATH (Debian: apt-get install g++).")
     out_dir.mkdir(exist_ok=True)
+    shared = build_cache.content_key(hls_dir, project.csim_recipe, () if header_checks else ("-DNDEBUG",), cxx)
+    if shared is not None and build_cache.fetch(shared, lib):
+        log.info("Reusing a C simulation compiled earlier from the same C++ (%s).", build_cache.cache_dir())
+        return lib
     # Sources, objects and the library are built in a folder of this process's own and only the
     # finished library is renamed into place: two processes may compile one project at once, and
     # what a killed compile leaves is removed by the next one.
@@ -178,6 +185,8 @@ def compile_csim(project, jobs: int | None = None, header_checks: bool = True) -
         os.replace(tmp, lib)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if shared is not None:
+        build_cache.store(shared, lib)
     return lib
 
 
