@@ -187,3 +187,14 @@ def test_a_library_that_names_its_project_is_never_shared(tmp_path):
               "key_files": [], "path_defines": {"WEIGHTS_DIR": "firmware/weights"}}
     assert content_key(tmp_path, recipe, (), "g++") is None
     assert content_key(tmp_path, dict(recipe, path_defines={}), (), "g++") is not None
+
+
+def test_a_bdt_estimate_on_a_bare_part_takes_the_clock_given(model, tmp_path):
+    from fastml_lab.estimate import estimate
+
+    project = export_bdt(model[0], tmp_path / "prj")
+    own = estimate(project)
+    fast = estimate(project, part="xcu250-figd2104-2L-e", clock_period_ns=5.0)
+    assert own.clock_mhz == 100 and fast.clock_mhz == 200
+    assert fast.latency_cycles == own.latency_cycles and fast.latency_ns == own.latency_ns / 2
+    assert fast.fits is None and "bare part" in fast.verdict()

@@ -31,6 +31,7 @@ from .._deps import require
 from ..boards import DEFAULT_BOARD, get_board
 from ..project import ESTIMATE, Project, open_project
 from ..firmware.ops.bdt import OP
+from ..options import check_clock_period
 from .ensemble import FAMILY, n_scores, project_ensemble, to_ensemble
 
 __all__ = ["as_estimate", "estimate_bdt", "estimate_ensemble", "timing_from_estimate"]
@@ -65,13 +66,14 @@ def conifer_estimates(ensemble: dict) -> dict:
             lg.setLevel(level)
 
 
-def estimate_bdt(project_or_ensemble, board=None) -> dict:
+def estimate_bdt(project_or_ensemble, board=None, clock_period_ns: float | None = None) -> dict:
     """Latency and resources of a BDT by conifer's estimates (see the module docstring).
 
     ``project_or_ensemble``: an exported BDT project (object or folder), a trained
     :class:`~fastml_lab.bdt.train.BDTModel`, an ensemble dict or a model file. ``board``: a name of
     the board table; default the project's board, else the PYNQ-Z2. The clock is the project's
-    (as exported), else the board's. Returns ``latency_cycles``, ``latency_ns``, ``ii_cycles``,
+    (as exported), else the board's; ``clock_period_ns`` sets another (conifer's cycle counts do not
+    depend on it). Returns ``latency_cycles``, ``latency_ns``, ``ii_cycles``,
     ``clock_mhz``, ``LUT``, ``FF``, ``DSP``, ``BRAM``, ``core_latency_cycles``, ``wrapper``
     (whether the board wrapper's cycles are included), ``board``, the budget's use in percent
     (``utilization``), ``fits`` and ``"kind": "estimate"``.
@@ -83,6 +85,8 @@ def estimate_bdt(project_or_ensemble, board=None) -> dict:
     period = board.clock_period_ns
     if project is not None and project.meta.get("clock_period_ns"):
         period = float(project.meta["clock_period_ns"])
+    if clock_period_ns is not None:
+        period = check_clock_period(clock_period_ns)
     return estimate_ensemble(ensemble, board, period, wrapper=project is not None and project.board is not None)
 
 
@@ -129,12 +133,12 @@ def _label(source) -> str:
     return "BDT firmware" if hasattr(source, "description") else "BDT"
 
 
-def as_estimate(source, board=None, part=None):
+def as_estimate(source, board=None, part=None, clock_period_ns: float | None = None):
     """The :class:`Estimate` of a BDT project, model file, model or firmware (conifer's model)."""
     from ..estimate.hardware import Estimate
     from ..estimate.model import C_SYNTHESIS, LayerCost
 
-    figures = estimate_bdt(source, board=board if part is None else None)
+    figures = estimate_bdt(source, board=board if part is None else None, clock_period_ns=clock_period_ns)
     target = None if part is not None else get_board(figures["board"])
     core = LayerCost("ensemble", OP, latency=int(figures["core_latency_cycles"]), ii=1,
                      dsp=int(figures["DSP"]), lut=int(figures["LUT"]), ff=int(figures["FF"]),

@@ -269,7 +269,7 @@ def estimate(source, board=None, part=None, *, flavour: str | None = None, preci
                               f"(export the {family.title} with its precision and estimate the project).")
         if part is not None:
             device_of(part)  # refuses unknown parts
-        return family.estimate(source, board=board, part=part)
+        return family.estimate(source, board=board, part=part, clock_period_ns=clock_period_ns)
     found = _read_source(source, precision, family)
     if reuse_factor is not None:
         _check_reuse(found["description"], reuse_factor)

@@ -137,7 +137,7 @@ class Family:
         ``precision``, without keeping a project, and how to name it in an estimate."""
         raise self._missing("describe a model as firmware")
 
-    def estimate(self, source, board=None, part=None):
+    def estimate(self, source, board=None, part=None, clock_period_ns=None):
         """A family with its own cost model (``priced_by_ops`` False): the hardware
         :class:`~fastml_lab.estimate.Estimate` of a model or project of this family."""
         raise self._missing("estimate hardware with a cost model of its own")

@@ -99,10 +99,10 @@ class BoostedDecisionTrees(Family):
 
         return bdt_recipe()
 
-    def estimate(self, source, board=None, part=None):
+    def estimate(self, source, board=None, part=None, clock_period_ns=None):
         from ..bdt.estimate import as_estimate
 
-        return as_estimate(source, board=board, part=part)
+        return as_estimate(source, board=board, part=part, clock_period_ns=clock_period_ns)
 
     def profile(self, model, dataset, precision=None, **options):
         from ..bdt.profile import profile_bdt
