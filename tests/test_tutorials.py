@@ -108,6 +108,8 @@ def test_tutorial_runs_top_to_bottom_twice_in_the_same_folder(path, tmp_path, sh
         assert "quick (FASTML_LAB_QUICK=1)" in text, run
         assert "[skipped]" not in text, f"{run} run: everything a tutorial needs is installed here"
         assert "[not answered yet]" in text, f"{run} run: the exercise checks ran"
+        for noise in ("absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard"):
+            assert noise not in text, f"{run} run: TensorFlow's start-up line {noise!r} reached the notebook"
         if run == "second" and "lab.train_float_model(" in path.read_text():
             assert "trained earlier" in text, "Restart & Run All loads the float model trained first"
         print(f"{path.stem}, {run} run: {result.seconds:.1f} s, peak {result.peak_rss_bytes / 2**20:.0f} MiB")
