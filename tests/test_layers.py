@@ -23,7 +23,7 @@ LAYERS = {
     0: ("_deps", "_io", "exceptions", "fixed", "boards", "options", "inputs", "compare", "scaler"),
     1: ("firmware", "emulator"),
     2: ("families.__init__", "families.sources", "project"),
-    3: ("hls.csim", "hls.check", "hls.synth", "estimate", "overlay"),
+    3: ("hls.csim", "hls.build_cache", "hls.check", "hls.synth", "estimate", "overlay"),
     4: ("data", "train", "evaluate", "plots", "quantize", "hls", "bdt", "families"),
     5: ("cli", "commands", "widgets", "demo", "sweep", "tutorial", "notebooks", "__init__"),
 }
