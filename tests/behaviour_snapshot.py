@@ -53,8 +53,11 @@ def _keras_model(seed: int):
     import keras
 
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([keras.Input((6,)), keras.layers.Dense(10, activation="relu"),
-                             keras.layers.Dense(8, activation="relu"), keras.layers.Dense(4, activation="softmax")])
+    # Named as a fresh process names them: Keras numbers unnamed layers by how many came before, and
+    # the names are part of the firmware (and of its digest).
+    return keras.Sequential([keras.Input((6,)), keras.layers.Dense(10, activation="relu", name="dense"),
+                             keras.layers.Dense(8, activation="relu", name="dense_1"),
+                             keras.layers.Dense(4, activation="softmax", name="dense_2")])
 
 
 def _bdt_model(path: Path) -> Path:

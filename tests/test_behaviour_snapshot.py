@@ -22,4 +22,7 @@ def test_the_code_computes_what_it_computed_before():
     now = snapshot()
     assert now["packages"] == before["packages"]
     for name, figures in before["models"].items():
-        assert now["models"][name] == figures, name
+        differing = {f"{part}.{key}": (now["models"][name][part].get(key), value)
+                     for part, values in figures.items() if isinstance(values, dict)
+                     for key, value in values.items() if now["models"][name][part].get(key) != value}
+        assert now["models"][name] == figures, f"{name}: (now, before) {differing}"
