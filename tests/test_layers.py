@@ -20,7 +20,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fastml_lab"
 LAYERS = {
-    0: ("_deps", "_io", "exceptions", "fixed", "boards", "options", "inputs", "compare", "scaler"),
+    0: ("_deps", "_io", "_system", "exceptions", "fixed", "boards", "options", "inputs", "compare", "scaler"),
     1: ("firmware", "emulator"),
     2: ("families.__init__", "families.sources", "project"),
     3: ("hls.csim", "hls.build_cache", "hls.check", "hls.synth", "estimate", "overlay"),

@@ -43,10 +43,12 @@ extern "C" void fastml_predict(const double *x, double *y, long n, long n_in, lo
     }
 }
 """
-_BATCH_SOURCE = "// Batch entry point for the C simulation, as conifer's bridge.cpp for each event.\n" \
-                '#include "BDT.cpp"\n' + _LOOP
-_SPLIT_BATCH_SOURCE = ("// Batch entry point for the C simulation, as conifer's bridge.cpp for each event.\n"
-                       f'#include "{TOP_UNIT}"\n' + _LOOP)
+
+
+def _batch_source(includes: str) -> str:
+    """The batch entry point over the C++ file that defines ``bdt`` (``includes``)."""
+    return f'// Batch entry point for the C simulation, as conifer\'s bridge.cpp for each event.\n#include "{includes}"\n' + _LOOP
+
 
 _TREE_START = re.compile(r"^static const BDT::Tree<[^>]*>\s*(\w+)\s*=", re.M)
 _TREE_CALL = re.compile(r"^\s*scores\[\d+\]\[\d+\] = (\w+)\.decision_function\(x, split_fn\);\s*$")
@@ -72,14 +74,11 @@ def write_units(hls_dir, trees_per_unit: int = TREES_PER_UNIT) -> list[str] | No
     starts = [(m.start(), m.group(1)) for m in _TREE_START.finditer(params)]
     split_fn = _SPLIT_FN.search(bdt_cpp)
     lines = bdt_cpp.splitlines(keepends=True)
-    calls = {}
-    for line in lines:
-        match = _TREE_CALL.match(line)
-        if match:
-            calls.setdefault(match.group(1), []).append(line)
+    call_lines = [line for line in lines if _TREE_CALL.match(line)]
+    calls = {_TREE_CALL.match(line).group(1): line for line in call_lines}
     names = [name for _, name in starts]
     if (not starts or split_fn is None or bdt_cpp.count(_INCLUDE_PARAMS) != 1
-            or sorted(names) != sorted(calls) or any(len(c) != 1 for c in calls.values())):
+            or len(calls) != len(call_lines) or sorted(names) != sorted(calls)):  # each tree called once
         return None
     end = params.rindex("};", starts[-1][0]) + 2
     head, tail = params[:starts[0][0]], params[end:]
@@ -94,7 +93,7 @@ def write_units(hls_dir, trees_per_unit: int = TREES_PER_UNIT) -> list[str] | No
         text = (f"// conifer's trees {first}-{chunk[-1]} (parameters.h) and their calls (BDT.cpp), "
                 "compiled apart for the C simulation.\n" + head + "".join(trees[i] for i in chunk) + tail
                 + f"\nextern {split_fn.group(1)};\n" + _UNIT_SIGNATURE.format(k=k) + " {\n"
-                + "".join(calls[names[i]][0] for i in chunk) + "}\n")
+                + "".join(calls[names[i]] for i in chunk) + "}\n")
         name = f"{UNITS_DIR}/trees_{k:03d}.cpp"
         write_text_atomic(Path(hls_dir) / name, text)
         units.append(name)
@@ -122,7 +121,8 @@ def bdt_recipe(hls_dir=None, trees_per_unit: int = TREES_PER_UNIT) -> dict:
     key_files = [f"firmware/{name}" for name in ("BDT.h", "BDT.cpp", "parameters.h")]
     units = write_units(hls_dir, trees_per_unit) if hls_dir is not None else None
     if units is None:
-        return csim_recipe("libbdt", CXXFLAGS, ("firmware", "firmware/ap_types"), (), _BATCH_SOURCE, key_files)
+        return csim_recipe("libbdt", CXXFLAGS, ("firmware", "firmware/ap_types"), (), _batch_source("BDT.cpp"),
+                           key_files)
     # The top unit is included by the batch source (it defines the BDT object the loop calls).
     return csim_recipe("libbdt", CXXFLAGS, ("firmware", "firmware/ap_types", UNITS_DIR), units[:-1],
-                       _SPLIT_BATCH_SOURCE, [*key_files, *units])
+                       _batch_source(TOP_UNIT), [*key_files, *units])

@@ -22,6 +22,7 @@ import numpy as np
 
 from .._deps import require
 from .._io import atomic_destination, read_json, write_json_atomic
+from .._system import usable_cores
 from ..data.prepare import dataset_part
 from ..exceptions import ConfigError, DataError
 from .ensemble import to_ensemble
@@ -184,7 +185,7 @@ def _threads() -> int:
     try:
         return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
     except ValueError:
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return usable_cores()
 
 
 def _train_xgboost(spec, n_classes, X, y, validation):

@@ -36,6 +36,15 @@ class JetDataset:
     feature_names: tuple[str, ...] = field(default=FEATURES)
     class_names: tuple[str, ...] = field(default=CLASSES)
 
+    def digest(self) -> str:
+        """16 hex digits identifying the events (training and test parts, inputs and labels)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for array in (self.X_train, self.X_test, self.labels_train, self.labels_test):
+            h.update(np.ascontiguousarray(array).tobytes())
+        return h.hexdigest()[:16]
+
     def summary(self) -> dict:
         """Sizes, class balance and source, as plain JSON-serializable values."""
         return {

@@ -39,18 +39,6 @@ def best_seconds(fn, repeats: int = 3) -> float:
     return float(min(times))
 
 
-def median_latency_s(fn, repeats: int = 50) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` calls, after one warm-up call (one call's cost,
-    Python's overhead included: not what a trigger spends per event; see :func:`measure_cpu`)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def _cpu_row(label: str, threads: str, seconds: float, n: int, repeats: int) -> dict:
     return {"where": f"CPU: {label}", "what": f"a batch of {n:,} events ({threads}), best of {repeats}",
             "latency_ns": round(seconds * 1e9), "ns_per_event": round(seconds * 1e9 / n, 1),

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import remove_stale
+from .._system import available_memory, usable_cores
 from . import build_cache
 from ..exceptions import CompileError, CsimError, ToolchainNotFoundError
 from ..project import open_project
@@ -106,33 +108,7 @@ def compile_jobs(memory_per_job: int = 600 << 20) -> int:
     """How many g++ processes to run at once: one per core this process may use, as many as the
     memory available holds (each g++ on these sources takes 200-500 MB; Binder's 2 GB session takes
     two), at least one."""
-    return max(1, min(_cores(), available_memory() // memory_per_job))
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def available_memory() -> int:
-    """Bytes this process may still allocate: the smaller of the system's available memory and
-    what its cgroup (a container's or Binder's limit) leaves; a large number where neither is known."""
-    known = []
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                known.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        if limit != "max":
-            known.append(int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
-    except (OSError, ValueError):
-        pass
-    return min(known) if known else 1 << 40
+    return max(1, min(usable_cores(), available_memory() // memory_per_job))
 
 
 def compile_csim(project, jobs: int | None = None, header_checks: bool = True) -> Path:
@@ -208,9 +184,10 @@ def _run(cmd, cwd, what):
 
 
 #: Runs the compiled library on one batch in a child process: argv = library, inputs, outputs, n_out,
-#: the parent's pid.
+#: the parent's pid, repeats. With repeats > 0 it also prints the shortest of that many timed calls,
+#: after one warm-up call (:func:`csim_seconds`).
 _RUNNER = """
-import ctypes, os, signal, sys
+import ctypes, os, signal, sys, time
 import numpy as np
 try:  # end with the process that started this one (Linux's PR_SET_PDEATHSIG), even if it is killed
     ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))
@@ -223,48 +200,41 @@ lib.fastml_predict.restype = None
 lib.fastml_predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_long, ctypes.c_long]
 x = np.ascontiguousarray(np.load(sys.argv[2]), dtype=np.float64)
 y = np.zeros((x.shape[0], int(sys.argv[4])), dtype=np.float64)
-lib.fastml_predict(x.ctypes.data, y.ctypes.data, x.shape[0], x.shape[1], y.shape[1])
+times = []
+for _ in range(int(sys.argv[6]) + 1):
+    start = time.perf_counter()
+    lib.fastml_predict(x.ctypes.data, y.ctypes.data, x.shape[0], x.shape[1], y.shape[1])
+    times.append(time.perf_counter() - start)
 np.save(sys.argv[3], y)
+if len(times) > 1:
+    print(min(times[1:]))
 """
+
+
+def _runner(lib_path, x_path, y_path, n_outputs: int, repeats: int = 0) -> list:
+    """The command that runs :data:`_RUNNER` on one batch."""
+    return [sys.executable, "-c", _RUNNER, str(lib_path), str(x_path), str(y_path), str(n_outputs),
+            str(os.getpid()), str(int(repeats))]
+
+
 RUN_TIMEOUT_S = 600
 #: Fewer events than twice this run in one child process (starting one takes about 0.1 s).
 MIN_EVENTS_PER_PART = 1000
 
 
-#: Times the compiled library on one batch in a child process: argv = library, inputs, n_out, repeats;
-#: prints the best time in seconds after one warm-up call.
-_TIMER = """
-import ctypes, sys, time
-import numpy as np
-lib = ctypes.CDLL(sys.argv[1])
-lib.fastml_predict.restype = None
-lib.fastml_predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_long, ctypes.c_long]
-x = np.ascontiguousarray(np.load(sys.argv[2]), dtype=np.float64)
-y = np.zeros((x.shape[0], int(sys.argv[3])), dtype=np.float64)
-best = float("inf")
-for k in range(int(sys.argv[4]) + 1):
-    start = time.perf_counter()
-    lib.fastml_predict(x.ctypes.data, y.ctypes.data, x.shape[0], x.shape[1], y.shape[1])
-    best = min(best, time.perf_counter() - start) if k else best
-print(best)
-"""
-
-
 def csim_seconds(project, X, repeats: int = 3) -> float:
     """The shortest time the compiled C simulation takes for the batch ``X`` (one thread, best of
     ``repeats`` after a warm-up call, in a child process): the firmware's C++ run as a CPU would."""
-    import sys
-
     project = open_project(project)
     firmware = project.firmware()
     X = firmware.validate_input(X)
     lib_path = compile_csim(project)
     with tempfile.TemporaryDirectory(prefix="fastml-csim-") as tmp:
-        np.save(Path(tmp) / "x.npy", np.ascontiguousarray(X, dtype=np.float64))
+        x_path = Path(tmp) / "x.npy"
+        np.save(x_path, np.ascontiguousarray(X, dtype=np.float64))
         try:
-            proc = subprocess.run([sys.executable, "-c", _TIMER, str(lib_path), str(Path(tmp) / "x.npy"),
-                                   str(firmware.n_outputs), str(int(repeats))], capture_output=True, text=True,
-                                  timeout=RUN_TIMEOUT_S)
+            proc = subprocess.run(_runner(lib_path, x_path, Path(tmp) / "y.npy", firmware.n_outputs, max(1, repeats)),
+                                  capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise CsimError(f"Timing the C simulation of {project.path} took over {RUN_TIMEOUT_S} s.") from None
     if proc.returncode != 0:
@@ -289,8 +259,6 @@ def run_csim(project, X, header_checks: bool = True) -> np.ndarray:
     take the notebook's kernel down with it.
     ``header_checks=False`` compiles it without those checks (see :data:`BEYOND_MSB`).
     """
-    import sys
-
     project = open_project(project)
     firmware = project.firmware()
     X = firmware.validate_input(X)
@@ -298,15 +266,14 @@ def run_csim(project, X, header_checks: bool = True) -> np.ndarray:
     if not X.shape[0]:
         return np.zeros((0, firmware.n_outputs))
     # Large batches are cut into parts that run in child processes of their own, one per core.
-    n_parts = max(1, min(_cores(), X.shape[0] // MIN_EVENTS_PER_PART))
+    n_parts = max(1, min(usable_cores(), X.shape[0] // MIN_EVENTS_PER_PART))
     with tempfile.TemporaryDirectory(prefix="fastml-csim-") as tmp:
         runs = []
         for k, part in enumerate(np.array_split(np.ascontiguousarray(X, dtype=np.float64), n_parts)):
             x_path, y_path = Path(tmp) / f"x{k}.npy", Path(tmp) / f"y{k}.npy"
             np.save(x_path, part)
-            runs.append((subprocess.Popen([sys.executable, "-c", _RUNNER, str(lib_path), str(x_path), str(y_path),
-                                           str(firmware.n_outputs), str(os.getpid())], stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.PIPE, text=True), y_path))
+            runs.append((subprocess.Popen(_runner(lib_path, x_path, y_path, firmware.n_outputs),
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True), y_path))
         deadline = time.monotonic() + RUN_TIMEOUT_S
         try:
             errors = [proc.communicate(timeout=max(0.0, deadline - time.monotonic()))[1] for proc, _ in runs]

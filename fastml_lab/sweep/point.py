@@ -77,16 +77,6 @@ def dataset(data: dict):
     return _DATASETS[key]
 
 
-def data_digest(ds) -> str:
-    """16 hex digits identifying the events a point saw (training and test parts)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for array in (ds.X_train, ds.X_test, ds.labels_train, ds.labels_test):
-        h.update(np.ascontiguousarray(array).tobytes())
-    return h.hexdigest()[:16]
-
-
 def run_point(point: dict, threads: int | None = 1) -> dict:
     """The worker's task: the record of ``point`` (a dict); never raises for an error of the point."""
     started = time.perf_counter()
@@ -168,7 +158,7 @@ def evaluate_point(point: Point, keep=None) -> dict:
         times["estimate"] = time.perf_counter() - start
     metrics["n_test"] = int(len(ds.X_test))
     metrics["data_origin"] = ds.source
-    metrics["data_digest"] = data_digest(ds)
+    metrics["data_digest"] = ds.digest()
     metrics["seconds_by_stage"] = {k: round(v, 3) for k, v in times.items()}
     return metrics
 

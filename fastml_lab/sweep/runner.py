@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .._system import usable_cores
 from ..exceptions import ConfigError
 from .point import run_point
 from .space import Point, Space, load_space
@@ -81,7 +82,7 @@ def local_workers(requested: int | None = None) -> int:
         if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
             raise ConfigError(f"workers must be a whole number >= 1; got {requested!r}.")
         return requested
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     try:
         import psutil
 

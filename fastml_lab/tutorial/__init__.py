@@ -40,12 +40,8 @@ def _model_key(spec: str, s: Settings, dataset) -> str:
     """16 hex digits naming a trained model: network, training sizes and the jets themselves."""
     import hashlib
 
-    import numpy as np
-
-    h = hashlib.sha256(repr((spec, s.seed, s.epochs, s.patience, s.learning_rate, s.batch_size)).encode())
-    for array in (dataset.X_train, dataset.labels_train):
-        h.update(np.ascontiguousarray(array).tobytes())
-    return h.hexdigest()[:16]
+    settings = (spec, s.seed, s.epochs, s.patience, s.learning_rate, s.batch_size, dataset.digest())
+    return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
