@@ -107,3 +107,20 @@ def board_for_part(part: str) -> Board | None:
         if same_part(board.part, part):
             return board
     return None
+
+
+def rtl_target(board: str | None = None, part: str | None = None, clock_period_ns: float | None = None) -> tuple:
+    """``(board or None, part, clock period in ns)`` for an RTL export: a board of the table (its
+    part and clock), or a bare ``part`` (clock: ``clock_period_ns`` or the default board's), or
+    neither (the default board). A clock given replaces the board's."""
+    if board is not None and part is not None:
+        raise ConfigError(f"Give a board (--board) or a bare part (--part), not both: {board} has part "
+                          f"{get_board(board).part}.")
+    if clock_period_ns is not None and not (isinstance(clock_period_ns, (int, float)) and 0 < clock_period_ns < 1e4):
+        raise ConfigError(f"The clock period must be a positive number of nanoseconds; got {clock_period_ns!r}.")
+    if part is not None:
+        if not isinstance(part, str) or not part.strip():
+            raise ConfigError(f"--part must name an FPGA part (e.g. {BOARDS[DEFAULT_BOARD].part}); got {part!r}.")
+        return None, part.strip(), float(clock_period_ns or BOARDS[DEFAULT_BOARD].clock_period_ns)
+    chosen = get_board(board or DEFAULT_BOARD)
+    return chosen, chosen.part, float(clock_period_ns or chosen.clock_period_ns)

@@ -100,6 +100,22 @@ class Project:
         return recipe
 
     @property
+    def simulator(self) -> str:
+        """Which simulator runs the project's ``csim``: ``"g++"``, ``"verilator"`` or ``"ghdl"``."""
+        return self.csim_recipe.get("simulator", GXX)
+
+    @property
+    def rtl(self):
+        """The project's register-transfer-level code (``{"language", "top", "sources", ...}``,
+        paths relative to ``hls_dir``), or None: what a logic synthesis maps."""
+        return self.meta.get("rtl")
+
+    @property
+    def mapping(self):
+        """The recorded technology mapping (yosys), or None."""
+        return self.meta.get("mapping")
+
+    @property
     def part(self):
         return self.meta.get("part")
 
@@ -187,7 +203,11 @@ class Project:
         return f"Project({str(self.path)!r}, backend={self.backend!r})"
 
 
-#: The record's fields that every reader relies on, with what each must hold.
+#: The simulators a record's ``csim`` entry may name: g++ on C++ (HLS projects, the default),
+#: Verilator (Verilog, compiled to C++ and then by g++), GHDL (VHDL).
+GXX, VERILATOR, GHDL = "g++", "verilator", "ghdl"
+SIMULATORS = (GXX, VERILATOR, GHDL)
+#: The record's fields that every reader relies on (for the simulators that compile C++), with what each must hold.
 _RECIPE_FIELDS = {"stem": str, "flags": list, "include_dirs": list, "path_defines": dict, "sources": list,
                   "batch_source": str, "key_files": list}
 
@@ -207,12 +227,28 @@ def check_record(meta, origin) -> None:
     if recipe is not None:
         if not isinstance(recipe, dict):
             refuse("has a 'csim' entry that is not an object")
-        for key, kind in _RECIPE_FIELDS.items():
+        simulator = recipe.get("simulator", GXX)
+        if simulator not in SIMULATORS:
+            refuse(f"names the simulator {simulator!r} in 'csim'; known: {', '.join(SIMULATORS)}")
+        fields = _RECIPE_FIELDS if simulator in (GXX, VERILATOR) else {"sources": list}
+        for key, kind in fields.items():
             if not isinstance(recipe.get(key), kind):
                 refuse(f"has a 'csim.{key}' that is not a {kind.__name__}")
-        for rel in (*recipe["include_dirs"], *recipe["sources"], *recipe["key_files"], *recipe["path_defines"].values()):
+        verilate = recipe.get("verilate") or {}
+        paths = [*recipe.get("include_dirs", ()), *recipe["sources"], *recipe.get("key_files", ()),
+                 *recipe.get("path_defines", {}).values(), *verilate.get("sources", ()),
+                 *verilate.get("include_dirs", ())]
+        for rel in paths:
             if not isinstance(rel, str) or Path(rel).is_absolute() or ".." in Path(rel).parts:
                 refuse(f"names {rel!r} in 'csim': paths must be relative and inside the project")
+    rtl = meta.get("rtl")
+    if rtl is not None:
+        if not isinstance(rtl, dict) or rtl.get("language") not in ("verilog", "vhdl") \
+                or not isinstance(rtl.get("top"), str) or not isinstance(rtl.get("sources"), list):
+            refuse("has an 'rtl' entry without its language (verilog or vhdl), top module and sources")
+        for rel in rtl["sources"]:
+            if not isinstance(rel, str) or Path(rel).is_absolute() or ".." in Path(rel).parts:
+                refuse(f"names {rel!r} in 'rtl': paths must be relative and inside the project")
 
 
 def open_project(project) -> Project:

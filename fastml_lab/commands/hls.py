@@ -14,18 +14,55 @@ log = logging.getLogger("fastml_lab")
 
 
 def _export(args):
+    from ..families import rtl_backends
     from ..families.sources import family_of
 
     family = family_of(args.model)
+    generators = rtl_backends()
+    if args.backend in generators:
+        _export_rtl(args, family, generators)
+        return
+    if args.board is not None:
+        from ..exceptions import ConfigError
+
+        raise ConfigError(f"--board goes with an RTL backend ({', '.join(generators)}); for HLS the board is "
+                          f"the backend itself: --backend {args.board}.")
     family.check_export_options(args.model, {"plan": args.plan, "reuse": args.reuse, "strategy": args.strategy})
     family.preflight(args.model, args.precision)  # before TensorFlow or conifer start
     options = {"plan": args.plan, "reuse": args.reuse, "strategy": args.strategy}
     project = family.export(args.model, args.out, precision=args.precision, backend=args.backend,
                             clock_period_ns=args.clock_period, part=args.part, overwrite=args.force,
                             **{k: v for k, v in options.items() if v is not None})
+    _print_exported(args, project)
+
+
+def _export_rtl(args, family, generators) -> None:
+    from ..exceptions import ConfigError
+
+    owner, _ = generators[args.backend]
+    if owner is not family:
+        mine = ", ".join(f"--backend {name}" for name in family.rtl_backends) or "no RTL backend"
+        raise ConfigError(f"{args.model} is a {family.title}; --backend {args.backend} writes RTL for a "
+                          f"{owner.title}. A {family.title} takes {mine} (or an HLS backend).")
+    given = {"plan": args.plan, "reuse": args.reuse, "strategy": args.strategy}
+    foreign = [f"--{key}" for key, value in given.items() if value is not None]
+    if foreign:
+        raise ConfigError(f"{', '.join(foreign)} {'does' if len(foreign) == 1 else 'do'} not apply to "
+                          f"--backend {args.backend}: the RTL generator builds one fully parallel pipeline.")
+    family.preflight(args.model, args.precision)
+    options = {} if args.precision is None else {"precision": args.precision}
+    project = family.export_rtl(args.model, args.out, backend=args.backend, board=args.board, part=args.part,
+                                clock_period_ns=args.clock_period, overwrite=args.force, **options)
+    _print_exported(args, project)
+
+
+def _print_exported(args, project) -> None:
     fw = project.firmware()
+    timing = project.timing
+    latency = (f", latency {timing['latency_cycles']} cycles ({timing['source']})"
+               if timing.get("latency_cycles") is not None else "")
     print(f"Exported {args.model} -> {project.path} ({project.backend}, {project.part}, "
-          f"{fw.n_inputs} inputs -> {fw.n_outputs} outputs, layers: {', '.join(fw.layer_names)})")
+          f"{fw.n_inputs} inputs -> {fw.n_outputs} outputs, layers: {', '.join(fw.layer_names)}{latency})")
 
 
 def _project_and_events(args):
@@ -68,7 +105,7 @@ def _check(args):
     if args.json:
         print(json.dumps({"project": str(args.project), **result.to_dict()}, indent=2))
     else:
-        print(f"{args.project}: {result.describe()} (C simulation {result.csim_seconds:.2f} s, "
+        print(f"{args.project}: {result.describe()} (simulation {result.csim_seconds:.2f} s, "
               f"emulator {result.emulator_seconds:.3f} s)")
     return 0 if result.bit_exact else 1
 
@@ -95,7 +132,7 @@ def _header_checks_option(p) -> None:
 
 def register(sub):
     from ..boards import BOARDS, DEFAULT_BOARD, DEFAULT_PRECISION, PART_BACKEND, export_backends
-    from ..families import family_names, get_family
+    from ..families import family_names, get_family, rtl_backends
     from ..options import STRATEGIES
 
     default_board = BOARDS[DEFAULT_BOARD]
@@ -112,10 +149,15 @@ def register(sub):
     p.add_argument("--reuse", type=int, default=None, help="reuse factor (neural networks; default: 1)")
     p.add_argument("--strategy", default=None, choices=STRATEGIES,
                    help="hls4ml strategy (neural networks; default: Latency)")
-    p.add_argument("--backend", default=PART_BACKEND, choices=list(export_backends()),
-                   help=f"a board ({', '.join(BOARDS)}) or {PART_BACKEND} for a bare --part "
-                        "(default: %(default)s)")
-    p.add_argument("--clock-period", type=float, default=None,
+    generators = rtl_backends()
+    p.add_argument("--backend", default=PART_BACKEND, choices=[*export_backends(), *generators],
+                   help=f"HLS for a board ({', '.join(BOARDS)}) or {PART_BACKEND} for a bare --part; or "
+                        "RTL: " + "; ".join(f"{name} ({what}, {family.title}s)" for name, (family, what)
+                                            in generators.items()) + " (default: %(default)s)")
+    p.add_argument("--board", choices=list(BOARDS), default=None,
+                   help=f"with an RTL backend: the board whose part and clock it targets (default: "
+                        f"{DEFAULT_BOARD}, unless --part names a bare part)")
+    p.add_argument("--clock-period", "--clock-ns", dest="clock_period", type=float, default=None,
                    help=f"clock period in ns (default: the board's clock; {default_board.clock_period_ns:g} "
                         f"for {PART_BACKEND})")
     p.add_argument("--part", help=f"FPGA part for the {PART_BACKEND} backend (default: {default_board.part})")

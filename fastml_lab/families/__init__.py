@@ -55,7 +55,9 @@ class Family:
       offers each as ``--setting``; a family's own default applies when it is left out);
     * ``sweep_marker``: ``(matplotlib marker, colour)`` of its points on a sweep's plots;
     * ``priced_by_ops``: whether the op registry's cost model prices its firmware description
-      (the family then :meth:`describe` s a model), or the family's own :meth:`estimate` does.
+      (the family then :meth:`describe` s a model), or the family's own :meth:`estimate` does;
+    * ``rtl_backends``: ``{backend: what it writes}``, the register-transfer-level generators it
+      exports through besides HLS (``fastml-lab export --backend NAME``; :meth:`export_rtl`).
     """
 
     name: str = ""
@@ -69,6 +71,7 @@ class Family:
     train_options: dict = {}
     sweep_marker: tuple = ("o", "#1f77b4")
     priced_by_ops: bool = True
+    rtl_backends: dict = {}
 
     # ------------------------------------------------------------------ recognising sources
     def owns_file(self, path: Path) -> bool:
@@ -113,6 +116,12 @@ class Family:
         The project's record must carry what the toolchain needs (``family``, the ``csim`` recipe,
         the firmware description beside it): see :mod:`fastml_lab.project`."""
         raise self._missing("export a model")
+
+    def export_rtl(self, model, out, *, backend: str, board=None, part=None, clock_period_ns=None,
+                   overwrite: bool = False, **options):
+        """Export ``model`` through the RTL generator ``backend`` (one of ``rtl_backends``) to the
+        project folder ``out``, for ``board`` (a name of the board table) or a bare ``part``."""
+        raise self._missing("export register-transfer-level code")
 
     def cpu_predictor(self, model) -> tuple:
         """``(label, threads, predict)``: the fastest way this family's own library runs ``model`` on
@@ -185,6 +194,11 @@ def registered() -> tuple:
     """The registered families, built-in ones first."""
     load_builtin()
     return tuple(_REGISTRY.values())
+
+
+def rtl_backends() -> dict:
+    """``{backend: (family, what it writes)}`` for every RTL generator of a registered family."""
+    return {backend: (family, what) for family in registered() for backend, what in family.rtl_backends.items()}
 
 
 def get_family(name) -> Family:

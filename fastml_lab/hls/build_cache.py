@@ -50,18 +50,22 @@ def compiler_identity(cxx: str) -> bytes:
         return cxx.encode()
 
 
-def content_key(hls_dir: Path, recipe: dict, extra_flags, cxx: str) -> str | None:
-    """The key of a project's build, or None when its library may not be shared."""
+def content_key(hls_dir: Path, recipe: dict, extra_flags, cxx: str, tools=()) -> str | None:
+    """The key of a project's build, or None when its library may not be shared. ``tools``: the
+    versions of other tools that made sources (Verilator)."""
     if recipe.get("path_defines"):
         return None
     hls_dir = Path(hls_dir)
     h = hashlib.sha256(_VERSION)
     h.update(compiler_identity(cxx))
-    h.update(json.dumps({k: recipe.get(k) for k in ("stem", "flags", "include_dirs", "sources", "batch_source")},
-                        sort_keys=True).encode())
+    h.update(json.dumps({k: recipe.get(k) for k in ("stem", "flags", "include_dirs", "sources", "batch_source",
+                                                     "verilate")}, sort_keys=True).encode())
+    h.update(repr(tuple(tools)).encode())
     h.update(" ".join(extra_flags).encode())
-    files = {hls_dir / rel for rel in (*recipe.get("key_files", ()), *recipe.get("sources", ()))}
-    for inc in recipe.get("include_dirs", ()):
+    verilate = recipe.get("verilate") or {}
+    files = {hls_dir / rel for rel in (*recipe.get("key_files", ()), *recipe.get("sources", ()),
+                                       *verilate.get("sources", ()))}
+    for inc in (*recipe.get("include_dirs", ()), *verilate.get("include_dirs", ())):
         folder = hls_dir / inc
         if folder.is_dir():
             files.update(p for p in folder.rglob("*") if p.is_file())

@@ -14,8 +14,17 @@ import numpy as np
 
 from ..compare import Mismatches, count_mismatches
 
-#: The stages :func:`check_project` reports to its ``progress`` callback, in order.
-STAGES = ("compiling the C simulation with g++", "running the C simulation", "running the emulator")
+#: The stages :func:`check_project` reports to its ``progress`` callback, in order (``{sim}``: the
+#: project's simulation, as :func:`simulation_name` calls it).
+STAGES = ("compiling {sim}", "running {sim}", "running the emulator")
+#: What each simulator of a project record runs, for messages.
+SIMULATIONS = {"g++": "the C simulation with g++", "verilator": "the RTL simulation with Verilator",
+               "ghdl": "the RTL simulation with GHDL"}
+
+
+def simulation_name(project) -> str:
+    """How to call the project's simulation in text: "the C simulation with g++", ..."""
+    return SIMULATIONS.get(project.simulator, f"the simulation with {project.simulator}")
 
 
 @dataclass(frozen=True)
@@ -50,15 +59,18 @@ class CheckResult:
     def bit_exact(self) -> bool:
         return self.comparison.identical
 
+    simulation: str = "the C simulation with g++"
+
     def describe(self) -> str:
-        simulation = "the C simulation" + ("" if self.header_checks else " (without the ap_types header checks)")
+        simulation = self.simulation + ("" if self.header_checks else " (without the ap_types header checks)")
         return f"{self.comparison.describe()} between {simulation} and the emulator"
 
     def to_dict(self) -> dict:
         return {"mismatches": self.mismatches, "values": self.values, "events": self.events,
                 "events_differing": self.comparison.events_differing, "max_abs_diff": self.max_abs_diff,
                 "compile_seconds": self.compile_seconds, "csim_seconds": self.csim_seconds,
-                "emulator_seconds": self.emulator_seconds, "header_checks": self.header_checks}
+                "emulator_seconds": self.emulator_seconds, "header_checks": self.header_checks,
+                "simulation": self.simulation}
 
 
 def check_project(project, X, n_events: int | None = None, progress=None,
@@ -83,17 +95,18 @@ def check_project(project, X, n_events: int | None = None, progress=None,
     firmware = project.firmware()
     X = check_events(X, firmware.n_inputs)[:n_events]
     report = progress or (lambda stage: None)
-    report(STAGES[0])
+    simulation = simulation_name(project)
+    report(STAGES[0].format(sim=simulation))
     start = time.perf_counter()
     compile_csim(project, header_checks=header_checks)
     compiled = time.perf_counter()
-    report(STAGES[1])
+    report(STAGES[1].format(sim=simulation))
     simulated = run_csim(project, X, header_checks=header_checks)
     simulated_at = time.perf_counter()
     report(STAGES[2])
     emulated = firmware.predict(X)
     done = time.perf_counter()
-    return CheckResult(comparison=count_mismatches(simulated, emulated, ("C simulation", "emulator")),
+    return CheckResult(comparison=count_mismatches(simulated, emulated, (simulation.split(" with ")[0][4:], "emulator")),
                        compile_seconds=compiled - start, csim_seconds=simulated_at - compiled,
                        emulator_seconds=done - simulated_at, simulated=simulated, emulated=emulated,
-                       header_checks=header_checks)
+                       header_checks=header_checks, simulation=simulation)

@@ -2,7 +2,10 @@
 
 The project record says how its C++ is built (its ``csim`` entry, written by the export of its
 family: :func:`nn_recipe` for hls4ml's sources, :mod:`fastml_lab.bdt.csim` for conifer's); this
-module compiles what the record names and never asks which family wrote it. Each recipe adds a
+module compiles what the record names and never asks which family wrote it. The record also names
+the simulator: g++ on the HLS C++ (the default); Verilator, whose C++ model of the project's Verilog
+(the recipe's ``verilate`` entry, :mod:`fastml_lab.rtl.verilator`) is compiled the same way; or
+GHDL for VHDL (:mod:`fastml_lab.rtl.ghdl`, which runs its own testbench). Each recipe adds a
 small batch entry point, ``fastml_predict``, that loops over events in C. The shared library is
 cached in ``PRJ/csim`` under a key made of the sources' hashes, so a second run does not
 recompile, and (where the library names no file of its project) in :mod:`.build_cache`, shared by
@@ -111,6 +114,18 @@ def compile_jobs(memory_per_job: int = 600 << 20) -> int:
     return max(1, min(usable_cores(), available_memory() // memory_per_job))
 
 
+#: Simulators that do not go through the C++ recipe: the record's name -> the module that has
+#: ``compile(project) -> Path`` and ``run(project, X) -> outputs``.
+_OWN_RUNNERS = {"ghdl": "fastml_lab.rtl.ghdl"}
+
+
+def _own_runner(project):
+    import importlib
+
+    name = project.simulator
+    return importlib.import_module(_OWN_RUNNERS[name]) if name in _OWN_RUNNERS else None
+
+
 def compile_csim(project, jobs: int | None = None, header_checks: bool = True) -> Path:
     """Compile the project's C simulation (or reuse the cached build); return the library path.
 
@@ -120,8 +135,12 @@ def compile_csim(project, jobs: int | None = None, header_checks: bool = True) -
     (``-DNDEBUG``), as synthesis sees the code: see :data:`BEYOND_MSB`.
     """
     project = open_project(project)
+    runner = _own_runner(project)
+    if runner is not None:
+        return runner.compile(project)
     hls_dir = project.hls_dir.resolve()
     build = build_from_record(project)
+    verilate = project.csim_recipe.get("verilate")
     if not header_checks:
         build = replace(build, flags=(*build.flags, "-DNDEBUG"))
     out_dir = project.path.resolve() / "csim"
@@ -132,7 +151,8 @@ def compile_csim(project, jobs: int | None = None, header_checks: bool = True) -
     if cxx is None:
         raise ToolchainNotFoundError("The C simulation needs g++ on PATH (Debian: apt-get install g++).")
     out_dir.mkdir(exist_ok=True)
-    shared = build_cache.content_key(hls_dir, project.csim_recipe, () if header_checks else ("-DNDEBUG",), cxx)
+    shared = build_cache.content_key(hls_dir, project.csim_recipe, () if header_checks else ("-DNDEBUG",), cxx,
+                                     tools=_tool_versions(verilate))
     if shared is not None and build_cache.fetch(shared, lib):
         log.info("Reusing a C simulation compiled earlier from the same C++ (%s).", build_cache.cache_dir())
         return lib
@@ -144,7 +164,13 @@ def compile_csim(project, jobs: int | None = None, header_checks: bool = True) -
     batch = work / f"{build.stem}_batch.cpp"
     batch.write_text(build.batch_source)
     sources = [*build.sources, batch]
-    objects = [work / f"{src.stem}.o" for src in sources]
+    if verilate:
+        from ..rtl.verilator import verilate_into
+
+        generated, flags = verilate_into(hls_dir, verilate, work / "obj_dir")
+        sources += generated
+        build = replace(build, flags=(*build.flags, *flags))
+    objects = [work / f"{k}_{src.stem}.o" for k, src in enumerate(sources)]
     jobs = max(1, min(jobs or compile_jobs(), len(sources)))
     log.info("Compiling the C simulation with g++ (%d files, %d at a time)...", len(sources), jobs)
 
@@ -164,6 +190,15 @@ def compile_csim(project, jobs: int | None = None, header_checks: bool = True) -
     if shared is not None:
         build_cache.store(shared, lib)
     return lib
+
+
+def _tool_versions(verilate) -> tuple:
+    """What else makes the library: Verilator's version when the recipe verilates."""
+    if not verilate:
+        return ()
+    from ..rtl.verilator import verilator_version
+
+    return (verilator_version(),)
 
 
 #: A prefix that makes g++ end when the process that started it dies (a killed CLI or kernel leaves
@@ -260,6 +295,9 @@ def run_csim(project, X, header_checks: bool = True) -> np.ndarray:
     ``header_checks=False`` compiles it without those checks (see :data:`BEYOND_MSB`).
     """
     project = open_project(project)
+    runner = _own_runner(project)
+    if runner is not None:
+        return runner.run(project, X)
     firmware = project.firmware()
     X = firmware.validate_input(X)
     lib_path = compile_csim(project, header_checks=header_checks)
