@@ -21,6 +21,7 @@ class NeuralNetwork(Family):
                        ("myproject_vivado_accelerator/project_1.gen/sources_1/bd/*/hw_handoff/*.hwh",
                         "myproject_vivado_accelerator/project_1.srcs/sources_1/bd/*/hw_handoff/*.hwh"))
     export_options = ("plan", "reuse", "strategy")
+    rtl_backends = {"rtl": "Verilog from da4ml, for HGQ2 models"}
     train_options = {
         "hidden": (str, "hidden layer widths, e.g. 64-32-32 or 32-16:bn (default: 64-32-32)"),
         "epochs": (int, "training epochs (default: 30)"),
@@ -86,6 +87,16 @@ class NeuralNetwork(Family):
 
         extra = {k: v for k, v in (("reuse_factor", reuse), ("strategy", strategy)) if v is not None}
         return export(model, out, plan=plan, precision=None if plan else precision, **options, **extra)
+
+    def export_rtl(self, model, out, *, backend: str, precision=None, **options):
+        """:func:`fastml_lab.rtl.network.export_rtl`: da4ml's pipelined Verilog of an HGQ2 model."""
+        from ..exceptions import ConfigError
+        from ..rtl.network import export_rtl
+
+        if precision is not None:
+            raise ConfigError("--backend rtl takes an HGQ2 model, whose quantizers set every precision; leave out "
+                              "--precision (quantize a float model with `fastml-lab quantize` first).")
+        return export_rtl(model, out, **options)
 
     def csim_recipe(self, hls_dir: Path) -> dict:
         from ..hls.csim import nn_recipe

@@ -172,7 +172,7 @@ def compile_csim(project, jobs: int | None = None, header_checks: bool = True) -
         build = replace(build, flags=(*build.flags, *flags))
     objects = [work / f"{k}_{src.stem}.o" for k, src in enumerate(sources)]
     jobs = max(1, min(jobs or compile_jobs(), len(sources)))
-    log.info("Compiling the C simulation with g++ (%d files, %d at a time)...", len(sources), jobs)
+    log.info("Compiling with g++ (%d files, %d at a time)...", len(sources), jobs)
 
     def compile_one(pair):
         src, obj = pair

@@ -4,3 +4,4 @@ from . import dense  # noqa: F401  (registration order: the order of the support
 from . import activations, normalize, softmax  # noqa: F401
 from . import quantize  # noqa: F401
 from . import bdt  # noqa: F401  (boosted decision trees: conifer's HLS ensemble)
+from . import dais  # noqa: F401  (da4ml RTL pipeline stages)
