@@ -197,6 +197,8 @@ class Estimate:
 
 
 _LABELS = {"dsp": "DSP", "lut": "LUT", "ff": "FF", "bram_18k": "BRAM18"}
+#: The kind of a figure from a generator's own cost model (``{generator}``: "da4ml").
+OWN_ESTIMATE = "{generator} estimate"
 
 
 def _columns(rows: list) -> list:
@@ -298,7 +300,9 @@ def estimate_description(description: dict, arrays: dict, target: Target, *, sou
     latency, ii = combine(costs, used)
     totals = {key: sum(getattr(c, key) for c in costs) for key in RESOURCE_KEYS}
     wrapper = None
-    if target.interface == "axi_stream":
+    # A generator with a cost model of its own (da4ml's RTL) prices its design; no HLS wrapper is built around it.
+    own_model = description.get("cost_model")
+    if target.interface == "axi_stream" and own_model is None:
         from ..fixed import FixedType
 
         word = target.board.word_dtype if target.board is not None else "float32"
@@ -313,7 +317,9 @@ def estimate_description(description: dict, arrays: dict, target: Target, *, sou
     result = Estimate(source=source_name, part=target.part, clock_mhz=1000.0 / target.clock_ns,
                       flavour=target.flavour, strategy=" + ".join(sorted(used)), reuse_factor=int(reuse_used),
                       board=target.board, layers=costs, wrapper=wrapper, latency_cycles=int(latency),
-                      ii_cycles=int(ii), resources=totals)
+                      ii_cycles=int(ii), resources=totals, own_model=own_model)
+    if own_model is not None:
+        result.kind = OWN_ESTIMATE.format(generator=description.get("generator", "the generator"))
     if report:
         _apply_report(result, report)
     return result
