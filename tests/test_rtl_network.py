@@ -149,3 +149,20 @@ def test_reopened_project_is_the_same(small_project):
     X = _inputs(n=100)
     np.testing.assert_array_equal(again.firmware().predict(X), project.firmware().predict(X))
     assert again.firmware().digest() == project.meta["firmware_digest"]
+
+
+@needs_verilator
+def test_waveform_shows_the_latency(small_project, tmp_path):
+    from fastml_lab.rtl.waveform import describe_rtl, plot_waveform, read_vcd, record_vcd
+
+    _, project = small_project
+    X = _inputs(n=6, seed=9)
+    changes = read_vcd(record_vcd(project, X, tmp_path / "w.vcd"))
+    latency = project.timing["latency_cycles"]
+    rises = [t for t, v in changes["clk"] if v == 1]
+    first_input_edge = rises[0]
+    first_result = next(t for t, v in changes["model_out"] if t > 0)
+    assert (first_result - first_input_edge) // 2 == latency  # one clock = two VCD time steps
+    assert plot_waveform(changes, latency).get_title().endswith(f"latency {latency} cycles, one event per cycle")
+    text = describe_rtl(project)
+    assert "model_inp" in text and f"{latency} pipeline stages" in text
