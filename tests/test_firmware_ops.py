@@ -42,6 +42,12 @@ EXAMPLES = {
             {"feature": np.array([[[0, -2, -2]]]), "children_left": np.array([[[1, -1, -1]]]),
              "children_right": np.array([[[2, -1, -1]]]), "threshold": np.array([[[1024, 0, 0]]]),
              "value": np.array([[[0, -512, 512]]]), "init_predict": np.array([0]), "norm": np.array([1024])}),
+    # da4ml's program: two inputs, their difference (shifted), its ReLU; rows as CODE_COLUMNS.
+    "dais_stage": ({"lut_cost": 12.5, "register_bits": 20},
+                   {"code": np.array([[-1, 0, -1, 0, 1, 2, 4, -4], [-1, 1, -1, 0, 1, 2, 4, -4],
+                                      [1, 0, 1, 1, 1, 4, 4, -4], [2, 2, -1, 0, 0, 4, 4, -4]]),
+                    "inp_shifts": np.array([0, 0]), "out_idxs": np.array([2, 3]), "out_shifts": np.array([0, 0]),
+                    "out_negs": np.array([0, 0])}),
 }
 
 

@@ -163,10 +163,7 @@ def export_bdt(model, out, *, precision=None, backend: str = PART_BACKEND, part:
     types = parse_precision(precision)
     config = conifer_config(types, backend, part, clock_period_ns)
     ensemble = to_ensemble(model)
-    if class_names is None:
-        class_names = getattr(model, "class_names", None)
-    if class_names is not None and len(class_names) != int(ensemble["n_classes"]):
-        raise ConfigError(f"class_names has {len(class_names)} names; the BDT has {ensemble['n_classes']} classes.")
+    class_names = checked_class_names(model, ensemble, class_names)
     conifer = require("conifer", "write the BDT's HLS")
     out = Path(out)
     with atomic_directory(out, overwrite=overwrite) as tmp:
@@ -183,34 +180,56 @@ def export_bdt(model, out, *, precision=None, backend: str = PART_BACKEND, part:
         board = BOARDS.get(backend)
         estimate = estimate_ensemble(ensemble, board or get_board(DEFAULT_BOARD), config["ClockPeriod"],
                                      wrapper=board is not None)
-        meta = {
-            "name": name or out.name,
-            "family": FAMILY,
-            "backend": backend,
-            "board": board.name if board else None,
-            "part": config["XilinxPart"],
-            "clock_period_ns": config["ClockPeriod"],
-            "interface": firmware.interface,
-            "n_inputs": firmware.n_inputs,
-            "n_outputs": firmware.n_outputs,
-            "precision": {part: t.to_hls() for part, t in types.items()},
-            "library": ensemble.get("library"),
-            "n_classes": int(ensemble["n_classes"]),
-            "n_rounds": int(ensemble["n_trees"]),
-            "n_trees": int(ensemble["n_trees"]) * n_scores(ensemble),
-            "scaler": scaler.to_dict() if hasattr(scaler, "to_dict") else scaler,
-            "class_names": list(class_names) if class_names is not None else None,
-            "feature_names": list(feature_names) if feature_names is not None else None,
-            "firmware_digest": firmware.digest(),
-            "timing": timing_from_estimate(estimate),
-            "fastml_lab_version": __version__,
-            "conifer_version": str(getattr(conifer, "__version__", "unknown")),
-            "hls_dir": HLS_DIR,
-            "csim": bdt_recipe(hls_dir),
-        }
+        meta = project_record(
+            ensemble, firmware, name=name or out.name, backend=backend, board=board, part=config["XilinxPart"],
+            clock_period_ns=config["ClockPeriod"], types=types, scaler=scaler, class_names=class_names,
+            feature_names=feature_names, timing=timing_from_estimate(estimate), hls_dir=HLS_DIR,
+            csim=bdt_recipe(hls_dir), conifer_version=str(getattr(conifer, "__version__", "unknown")))
         Project.write_new(tmp, meta)
     log.info("Exported the BDT %s (%s, %s) to %s", meta["name"], backend, meta["part"], out)
     return Project.open(out)
+
+
+def checked_class_names(model, ensemble: dict, class_names=None):
+    """The class names given, else the model's own (a fastml_lab BDTModel's); one per class or refused."""
+    if class_names is None:
+        class_names = getattr(model, "class_names", None)
+    if class_names is not None and len(class_names) != int(ensemble["n_classes"]):
+        raise ConfigError(f"class_names has {len(class_names)} names; the BDT has {ensemble['n_classes']} classes.")
+    return class_names
+
+
+def project_record(ensemble: dict, firmware, *, name: str, backend: str, board, part: str, clock_period_ns: float,
+                   types: dict, scaler, class_names, feature_names, timing: dict, hls_dir: str, csim: dict,
+                   conifer_version: str, **extra) -> dict:
+    """The project record (``project.json``) of an exported BDT, whichever conifer backend wrote it
+    (``board``: a :class:`~fastml_lab.boards.Board` or None); ``extra`` entries are added as they are."""
+    return {
+        "name": name,
+        "family": FAMILY,
+        "backend": backend,
+        "board": board.name if board else None,
+        "part": part,
+        "clock_period_ns": float(clock_period_ns),
+        "interface": firmware.interface,
+        "n_inputs": firmware.n_inputs,
+        "n_outputs": firmware.n_outputs,
+        "precision": {key: t.to_hls() for key, t in types.items()},
+        "library": ensemble.get("library"),
+        "n_classes": int(ensemble["n_classes"]),
+        "n_rounds": int(ensemble["n_trees"]),
+        "n_trees": int(ensemble["n_trees"]) * n_scores(ensemble),
+        "scaler": scaler.to_dict() if hasattr(scaler, "to_dict") else scaler,
+        "class_names": list(class_names) if class_names is not None else None,
+        "feature_names": list(feature_names) if feature_names is not None else None,
+        "firmware_digest": firmware.digest(),
+        "timing": timing,
+        "fastml_lab_version": __version__,
+        "conifer_version": conifer_version,
+        "hls_dir": hls_dir,
+        "csim": csim,
+        **extra,
+    }
 
 
 def _point_config_at(saved, output_dir: Path) -> None:

@@ -99,18 +99,36 @@ def read_parameters(path) -> tuple:
     if len(init) != n_scores or len(norm) != 1:
         raise UnsupportedError(f"{path}: expected {n_scores} init_predict value(s) and one normalisation.")
     score_t, threshold_t = types["score_t"], types["threshold_t"]
-    spec = {"name": "bdt", "op": OP, "data_type": types["input_t"], "result_type": score_t,
-            "n_features": n_features, "n_classes": n_classes, "n_rounds": n_rounds, "max_depth": depth,
-            "splitting_convention": convention.group(1), "threshold_type": threshold_t,
-            "weight_type": types["weight_t"], "score_type": score_t, "reduction": "balanced"}
-    arrays = {"bdt/feature": feature, "bdt/children_left": left, "bdt/children_right": right,
-              "bdt/threshold": threshold_t.to_raw(threshold), "bdt/value": score_t.to_raw(value),
-              "bdt/init_predict": score_t.to_raw(np.array(init)), "bdt/norm": score_t.to_raw(np.array(norm))}
+    raw = {"feature": feature, "children_left": left, "children_right": right,
+           "threshold": threshold_t.to_raw(threshold), "value": score_t.to_raw(value),
+           "init_predict": score_t.to_raw(np.array(init)), "norm": score_t.to_raw(np.array(norm))}
+    return ensemble_description(
+        {"input": types["input_t"], "threshold": threshold_t, "score": score_t, "weight": types["weight_t"]},
+        raw, n_features=n_features, n_classes=n_classes, max_depth=depth,
+        splitting_convention=convention.group(1), reduction="balanced")
+
+
+def ensemble_description(types: dict, raw: dict, *, n_features: int, n_classes: int, max_depth: int,
+                         splitting_convention: str, reduction: str) -> tuple:
+    """``(description, arrays)`` of the one-op firmware of an ensemble, from its tables as stored:
+    ``raw`` holds ``feature``, ``children_left``, ``children_right`` ((n_scores, n_rounds, n_nodes),
+    leaves marked :data:`LEAF`), ``threshold`` and ``value`` (the stored integers of the threshold
+    and score types), ``init_predict`` (n_scores,) and ``norm`` (1,) (score-type integers).
+    ``types``: ``{input, threshold, score, weight}`` as FixedTypes. Shared by the readers of
+    conifer's HLS (:func:`read_parameters`) and VHDL (:func:`fastml_lab.bdt.vhdl.read_vhdl`)."""
+    n_scores, n_rounds = np.shape(raw["feature"])[:2]
+    score_t = types["score"]
+    spec = {"name": "bdt", "op": OP, "data_type": types["input"], "result_type": score_t,
+            "n_features": n_features, "n_classes": n_classes, "n_rounds": n_rounds, "max_depth": max_depth,
+            "splitting_convention": splitting_convention, "threshold_type": types["threshold"],
+            "weight_type": types["weight"], "score_type": score_t, "reduction": reduction}
+    arrays = {f"bdt/{key}": np.asarray(raw[key]) for key in
+              ("feature", "children_left", "children_right", "threshold", "value", "init_predict", "norm")}
     arrays = {k: (v.astype(np.int64) if v.dtype.kind == "f" else v) for k, v in arrays.items()}
     description = {
         "schema_version": 1, "family": FAMILY, "interface": "parallel",
         "n_inputs": n_features, "n_outputs": n_scores,
-        "input_type": Field(TYPE).encode(types["input_t"]), "output_type": Field(TYPE).encode(score_t),
+        "input_type": Field(TYPE).encode(types["input"]), "output_type": Field(TYPE).encode(score_t),
         "layers": [Ensemble.encode(spec)],
     }
     return description, arrays

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..bdt.ensemble import FAMILY
+from ..exceptions import ConfigError
 from . import MEMORY_MAPPED, Family, register
 
 
@@ -34,6 +35,7 @@ class BoostedDecisionTrees(Family):
         "early_stopping": (int, "rounds without a better validation loss before stopping (default: 10)"),
     }
     sweep_marker = ("^", "#d62728")
+    rtl_backends = {"vhdl": "VHDL from conifer's VHDL backend"}
 
     def owns_file(self, path: Path) -> bool:
         """A saved BDT by its content (xgboost's or conifer's JSON, UBJ); a missing file by its suffix."""
@@ -85,14 +87,29 @@ class BoostedDecisionTrees(Family):
 
         return evaluate(model, dataset)
 
-    def export(self, model, out, **options):
-        from ..bdt.export import export_bdt
+    def _with_names(self, model):
+        """A model saved by fastml_lab, loaded with the class names it carries beside it; a bare
+        xgboost/conifer file (or a model object) as it is."""
         from ..bdt.train import sidecar_path
 
-        # A model saved by fastml_lab carries its class names beside it; a bare xgboost/conifer file does not.
         if isinstance(model, (str, Path)) and sidecar_path(model).is_file():
-            model = self.load(model)
-        return export_bdt(model, out, **options)
+            return self.load(model)
+        return model
+
+    def export(self, model, out, **options):
+        from ..bdt.export import export_bdt
+
+        return export_bdt(self._with_names(model), out, **options)
+
+    def export_rtl(self, model, out, *, backend: str, board=None, part=None, clock_period_ns=None,
+                   overwrite: bool = False, **options):
+        """conifer's VHDL (``backend="vhdl"``; :func:`fastml_lab.bdt.vhdl.export_vhdl`)."""
+        from ..bdt.vhdl import export_vhdl
+
+        if backend not in self.rtl_backends:
+            raise ConfigError(f"A {self.title} exports RTL through {', '.join(self.rtl_backends)}; got {backend!r}.")
+        return export_vhdl(self._with_names(model), out, backend=backend, board=board, part=part,
+                           clock_period_ns=clock_period_ns, overwrite=overwrite, **options)
 
     def csim_recipe(self, hls_dir: Path) -> dict:
         from ..bdt.csim import bdt_recipe
@@ -101,7 +118,10 @@ class BoostedDecisionTrees(Family):
 
     def estimate(self, source, board=None, part=None, clock_period_ns=None):
         from ..bdt.estimate import as_estimate
+        from ..bdt.vhdl import is_vhdl_project, vhdl_estimate
 
+        if is_vhdl_project(source):
+            return vhdl_estimate(source, board=board, part=part, clock_period_ns=clock_period_ns)
         return as_estimate(source, board=board, part=part, clock_period_ns=clock_period_ns)
 
     def profile(self, model, dataset, precision=None, **options):

@@ -187,6 +187,11 @@ def build_manifest(project: Project, firmware, name: str, version: str, files: l
 
     info = project.meta
     board = info.get("board")
+    if board is not None and project.rtl is not None:
+        # An RTL core (export --backend rtl|vhdl) targets the board's part and clock, but no board
+        # design (DMA, AXI) wraps it: its package runs the emulator, in software only.
+        log.info("%s is an RTL core without a board design around it: its package is software only.", project.path)
+        board = None
     if board is not None and board not in BOARDS:
         raise ConfigError(f"The project {project.path} targets board {board!r}, which overlays do not "
                           f"support; known boards: {', '.join(BOARDS)}.")

@@ -1,4 +1,4 @@
-"""The boosted-decision-tree ensemble as one firmware op (``"bdt"``): conifer's HLS arithmetic, exactly.
+"""The boosted-decision-tree ensemble as one firmware op (``"bdt"``): conifer's HLS and VHDL arithmetic, exactly.
 
 What conifer's ``xilinxhls`` backend (``BDT_unrolled.h``, its ``parameters.h`` and ``bridge.cpp``)
 computes for one event, and so what :class:`Ensemble` computes for a batch:
@@ -11,6 +11,22 @@ computes for one event, and so what :class:`Ensemble` computes for a batch:
 4. per class, the tree scores are summed by conifer's balanced adder tree (``reduce``: the first
    ``2**floor(log2(n - 1))`` trees, then the rest, recursively), each sum cast to ``score_t``;
 5. ``score = score_t(init_predict + sum)``, then ``score = score_t(score * norm)``.
+
+conifer's ``vhdl`` backend (``reduction: "vhdl"``) computes steps 1-3 alike (its trees padded to
+full depth, where a padded node always goes left: the same leaf value) and sums differently, in the
+W-bit two's complement of its one type (input, threshold and score types are one there):
+
+4'. ``AddReduce`` adds the tree scores *and* ``init_predict`` (an extra leaf) pairwise in a tree of
+    registers, each sum as wide as its operands: it wraps around, whatever the type's overflow mode
+    says. Wrap-around addition is addition modulo ``2**W``, so neither the pairing order nor where
+    ``init_predict`` joins changes the result: ``total = wrap(init_predict + sum of the scores)``;
+5'. unless the normalisation's stored integer is 1 (conifer's VHDL compares the integer, not the
+    value), ``total * norm`` (2W bits) is sliced to bits ``2W - I - 1`` down to ``F`` (I integer,
+    F fractional bits): the product shifted right by F (floor, whatever the rounding mode), then
+    wrapped to W bits.
+
+The VHDL arithmetic is computed on the stored integers (int64), exactly, for widths up to 32 bits
+(VHDL's integers, through which its testbench reads and writes the values).
 
 Constants (thresholds, leaf values, ``init_predict``, ``norm``) are stored as the integers of their
 types, read from the decimal literals of the generated C++ and cast as the compiler does.
@@ -28,7 +44,11 @@ from ...fixed import MAX_EXACT_WIDTH
 
 OP = "bdt"
 SPLITTING_CONVENTIONS = ("<", "<=")
-REDUCTIONS = ("balanced", "sequential")
+#: "balanced": conifer's HLS ``reduce``; "sequential": its C++ backend; "vhdl": its VHDL backend.
+REDUCTIONS = ("balanced", "sequential", "vhdl")
+VHDL = "vhdl"
+#: The widest type conifer's VHDL testbench carries (VHDL integers) and int64 multiplies exactly.
+MAX_VHDL_WIDTH = 32
 #: Marks a leaf in ``feature`` (conifer's and sklearn's convention).
 LEAF = -2
 
@@ -65,8 +85,9 @@ class Ensemble(Op):
         "threshold_type": Field(TYPE), "weight_type": Field(TYPE), "score_type": Field(TYPE),
         "library": Field(STR, ""),
         #: How the tree scores of a class are summed: "balanced" (the HLS code's ``reduce``, then
-        #: init_predict added) or "sequential" (conifer's C++ backend: ``std::accumulate`` from
-        #: init_predict, tree by tree; it differs from the HLS code once the score saturates).
+        #: init_predict added), "sequential" (conifer's C++ backend: ``std::accumulate`` from
+        #: init_predict, tree by tree; it differs from the HLS code once the score saturates) or
+        #: "vhdl" (conifer's VHDL: wrap-around sums, the normalisation's slice; see the module docstring).
         "reduction": Field(STR, "balanced"),
     }
     arrays = {"feature": None, "children_left": None, "children_right": None,
@@ -102,10 +123,21 @@ class Ensemble(Op):
         self._roots = offset.ravel()
         self._one = float(self.weight_type.quantize(np.ones(1))[0])
         self._less = np.less if self.splitting_convention == "<" else np.less_equal
+        if self.reduction == VHDL:
+            t = self.score_type
+            if not t.signed or not 0 <= t.integer <= t.width or t.width > MAX_VHDL_WIDTH:
+                raise UnsupportedError(
+                    f"Layer {self.name!r}: conifer's VHDL holds signed types of at most {MAX_VHDL_WIDTH} bits "
+                    f"with 0 to W integer bits; the score type is {t}.")
+            self._value_raw = self.raw_arrays["value"].reshape(n_trees, self.n_nodes).astype(np.int64).ravel()
+            self._init_raw = self.raw_arrays["init_predict"].astype(np.int64)
+            self._norm_raw = int(self.raw_arrays["norm"].ravel()[0])
 
     def check_exact(self, x_type):
         require_width(self.name, "score", self.score_type)
         require_width(self.name, "threshold", self.threshold_type)
+        if self.reduction == VHDL:  # integer arithmetic, bounded in __init__
+            return
         if 2 * self.score_type.width > MAX_EXACT_WIDTH:
             raise UnsupportedError(
                 f"Layer {self.name!r}: the score type {self.score_type} is {self.score_type.width} bits; "
@@ -144,8 +176,36 @@ class Ensemble(Op):
 
         return reduce(0, scores.shape[-1])
 
+    def vhdl_scores(self, x: np.ndarray) -> tuple:
+        """conifer's VHDL sum and normalisation (module docstring, 4'-5'), on the stored integers:
+        ``(scores as float64 (n, n_scores), mask of the scores whose arithmetic wrapped around)``."""
+        t = self.score_type
+        span, low = 1 << t.width, -(1 << (t.width - 1))
+        raw = self._value_raw[self.leaves(x)].reshape(x.shape[0], self.n_scores, self.n_rounds_stored)
+        exact = raw.sum(axis=-1) + self._init_raw  # |sum| < 2**(W - 1) * (n_rounds + 1): no int64 overflow
+        total = (exact - low) % span + low
+        wrapped = total != exact
+        if self._norm_raw != 1:
+            product = total * self._norm_raw  # |product| <= 2**(2W - 2) <= 2**62
+            sliced = product >> t.fractional  # bits 2W-I-1 .. F: floor(product / 2**F), then wrapped
+            total = (sliced - low) % span + low
+            wrapped |= total != sliced
+        return t.from_raw(total), wrapped
+
+    def cast(self, values):
+        # The VHDL's values are final (on the grid and in range); its type's modes do not apply to it.
+        return values if self.reduction == VHDL else super().cast(values)
+
+    def counting(self, x):
+        if self.reduction != VHDL:
+            return super().counting(x)
+        values, wrapped = self.vhdl_scores(x)
+        return values, int(wrapped.sum())
+
     def compute(self, x):
-        """``score * norm`` before its cast to ``score_t``."""
+        """``score * norm`` before its cast to ``score_t`` (for "vhdl": the VHDL's final scores)."""
+        if self.reduction == VHDL:
+            return self.vhdl_scores(x)[0]
         t, scores = self.score_type, self.tree_scores(x)
         if self.reduction == "sequential" and t.overflow != "WRAP":  # init_predict, then tree by tree
             total = np.broadcast_to(self.init_predict, scores.shape[:-1])

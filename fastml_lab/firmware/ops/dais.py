@@ -53,7 +53,7 @@ def _wrap(v, k, i, f):
 @register_op
 class DaisStage(Op):
     ops = ("dais_stage",)
-    fields = {"lut_cost": Field(FLOAT, 0.0), "register_bits": Field(INT, 0)}
+    fields = {"lut_cost": Field(FLOAT), "register_bits": Field(INT)}
     arrays = {"code": None, "inp_shifts": None, "out_idxs": None, "out_shifts": None, "out_negs": None}
 
     def __init__(self, spec, arrays):
