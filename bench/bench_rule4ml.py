@@ -107,7 +107,9 @@ def main(argv=None) -> int:
                         help="where rule4ml's own environment lives (default: %(default)s)")
     parser.add_argument("--skip-install", action="store_true")
     args = parser.parse_args(argv)
-    points = [p for p in load_points() if p["kind"] == "C-synthesis estimate"]
+    # rule4ml's estimators take io_parallel MLPs; the points whose model this script can rebuild for it.
+    points = [p for p in load_points() if p["kind"] == "C-synthesis estimate" and p["model"] in ARCH
+              and p.get("io_type", "io_parallel") == "io_parallel"]
     ours = {p["id"]: predict_point(p) for p in points}
     try:
         theirs = rule4ml_predictions(make_venv(args.venv, args.skip_install), points)

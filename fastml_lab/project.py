@@ -13,7 +13,8 @@ A project folder holds::
 The timing is ``{"latency_cycles", "ii_cycles", "clock_mhz", "source"}``: the export writes an
 estimate (``source`` "estimate"); :meth:`Project.record_synthesis` replaces it with a synthesis
 report's figures (``source`` "synthesis report"). Packaging copies the project's timing into the
-package's manifest.
+package's manifest. :meth:`Project.record_mapping` records a technology mapping of the project's
+RTL (``mapping``: yosys' cells and resources, no timing) and leaves the timing as it is.
 
 Numpy-free (the firmware and the plan are loaded only when asked for): this module runs on the board.
 """
@@ -198,6 +199,28 @@ class Project:
         write_json_atomic(self.path / PROJECT_FILE, meta)
         self.meta = meta
         return dict(timing)
+
+    def record_mapping(self, mapping: dict) -> dict:
+        """Record a technology mapping of the project's RTL (:func:`fastml_lab.rtl.yosys.map_project`)
+        as ``meta["mapping"]``, replacing an earlier one; the record is rewritten atomically.
+
+        The timing stays as it is: a mapping has none. A mapping for another part than the
+        project's is recorded (``--part`` maps for another 7-series part on purpose) and says which
+        part it was. A dict without the mapping's resources is refused (DataError). Returns it.
+        """
+        resources = mapping.get("resources") if isinstance(mapping, dict) else None
+        if not isinstance(resources, dict) or any(not isinstance(resources.get(key), int)
+                                                  for key in ("LUT", "FF", "DSP", "BRAM_18K")):
+            raise DataError("A technology mapping must carry its resources (LUT, FF, DSP, BRAM_18K as "
+                            "integers), as fastml_lab.rtl.yosys.map_project returns them; nothing was recorded.")
+        part = mapping.get("part")
+        if part and self.part and not same_part(part, self.part):
+            log.info("The mapping is for part %s; the project %s targets %s. Recorded with its part.",
+                     part, self.path, self.part)
+        meta = dict(self.meta, mapping=dict(mapping))
+        write_json_atomic(self.path / PROJECT_FILE, meta)
+        self.meta = meta
+        return dict(mapping)
 
     def __repr__(self) -> str:
         return f"Project({str(self.path)!r}, backend={self.backend!r})"

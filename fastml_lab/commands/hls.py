@@ -111,6 +111,27 @@ def _check(args):
 
 
 def _synth(args):
+    from ..exceptions import ConfigError
+
+    if args.tool == "yosys":
+        if args.report is not None:
+            raise ConfigError("--report records a vendor synthesis report; it does not go with --tool yosys, "
+                              "which maps the project's RTL itself.")
+        from ..project import open_project
+        from ..rtl.yosys import TECHNOLOGY_MAPPING, map_project
+
+        project = open_project(args.project)
+        mapping = project.record_mapping(map_project(project, part=args.part))
+        res = mapping["resources"]
+        extra = "".join(f", {key} {res[key]:,}" for key in ("SRL", "LUTRAM") if key in res)
+        print(f"Mapped {args.project} ({mapping['top']}, {mapping['language']}) for {mapping['part']} in "
+              f"{mapping['seconds']:.1f} s: LUT {res['LUT']:,}, FF {res['FF']:,}, CARRY4 {res['CARRY4']:,}, "
+              f"DSP {res['DSP']}, BRAM_18K {res['BRAM_18K']}{extra} ({TECHNOLOGY_MAPPING}; routing is not "
+              f"included). Recorded in {args.project}.")
+        return
+    if args.part is not None:
+        raise ConfigError("--part goes with --tool yosys (the part to map for); the vendor synthesis uses "
+                          "the project's own part.")
     from ..hls.synth import record_report, synthesize
 
     if args.report is not None:
@@ -181,8 +202,15 @@ def register(sub):
     _header_checks_option(p)
 
     p = add_verb(sub, "synth", _synth,
-                 "run HLS synthesis when Vitis/Vivado HLS is installed, or record a report made elsewhere")
+                 "run HLS synthesis when Vitis/Vivado HLS is installed, or record a report made elsewhere; "
+                 "or map the project's RTL to Xilinx 7-series cells with yosys (--tool yosys)")
     p.add_argument("project", type=Path, help="an exported project folder")
+    p.add_argument("--tool", choices=("vendor", "yosys"), default="vendor",
+                   help="vendor: Vitis/Vivado HLS (or --report); yosys: an open technology mapping of the "
+                        "project's RTL (da4ml Verilog, conifer VHDL through GHDL, or the HLS tool's Verilog), "
+                        "before place and route (default: %(default)s)")
+    p.add_argument("--part", default=None,
+                   help="with --tool yosys: the Xilinx 7-series part to map for (default: the project's)")
     p.add_argument("--report", type=Path, default=None, metavar="CSYNTH_XML",
                    help="record this csynth.xml (made on a machine with the tools) instead of running "
                         "one; its part must be the project's")

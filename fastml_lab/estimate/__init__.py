@@ -8,8 +8,9 @@ it is checked against (:mod:`.published`, ``published_points.csv``) are numpy on
 
 from .advisor import Advice, advise
 from .hardware import DMA_MARGIN, IMPLEMENTATION_FACTORS, Estimate, estimate, estimate_description
-from .model import C_SYNTHESIS, FLAVOURS, IMPLEMENTATION, STRATEGIES, SYNTHESIS_REPORT, valid_reuse_factors
+from .model import (C_SYNTHESIS, FLAVOURS, IMPLEMENTATION, STRATEGIES, SYNTHESIS_REPORT, TECHNOLOGY_MAPPING,
+                    valid_reuse_factors)
 
 __all__ = ["Advice", "C_SYNTHESIS", "DMA_MARGIN", "Estimate", "FLAVOURS", "IMPLEMENTATION",
-           "IMPLEMENTATION_FACTORS", "STRATEGIES", "SYNTHESIS_REPORT", "advise", "estimate",
+           "IMPLEMENTATION_FACTORS", "STRATEGIES", "SYNTHESIS_REPORT", "TECHNOLOGY_MAPPING", "advise", "estimate",
            "estimate_description", "valid_reuse_factors"]

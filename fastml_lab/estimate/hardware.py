@@ -11,22 +11,30 @@ Every figure carries its kind: ``"C-synthesis estimate"`` (the model, :mod:`.mod
 ``"after implementation"`` (C synthesis times the place-and-route factors below, only where a
 published implementation of the same flow exists: the Zynq-7000 board flow) and
 ``"synthesis report"`` (a report recorded with ``fastml-lab synth PRJ --report``: it replaces the
-estimate's totals wherever they are shown).
+estimate's totals wherever they are shown) and ``"yosys technology mapping, before place and route"``
+(a mapping of the project's RTL recorded with ``fastml-lab synth PRJ --tool yosys``: where no
+synthesis report exists and the target is a 7-series part, its LUT, FF, DSP and BRAM replace the
+totals; no place-and-route factors apply to it, and the verdict says that routing is not included).
+A project whose firmware the cost model cannot price (or that has none) but that has a mapping is
+shown by its mapping alone, with the record's timing.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..boards import DEFAULT_BOARD, Board, Resources, get_board
-from ..exceptions import ConfigError
+from ..exceptions import ConfigError, DataError, UnsupportedError
 from ..families import LEGACY_FAMILY
 from ..families.sources import family_of
 from ..options import check_reuse_factor, check_strategy
-from .model import (C_SYNTHESIS, FLAVOURS, IMPLEMENTATION, SYNTHESIS_REPORT, LayerCost, combine,
-                    device_of, layer_costs, valid_reuse_factors, weighted_layers)
+from .model import (C_SYNTHESIS, FLAVOURS, IMPLEMENTATION, SYNTHESIS_REPORT, TECHNOLOGY_MAPPING, LayerCost,
+                    combine, device_of, layer_costs, valid_reuse_factors, weighted_layers)
 from .wrapper import axi_stream_cost
+
+log = logging.getLogger("fastml_lab")
 
 __all__ = ["Estimate", "estimate", "DMA_MARGIN", "IMPLEMENTATION_FACTORS", "flavour_for"]
 
@@ -69,6 +77,10 @@ class Estimate:
     #: A family's own cost model that made the figures (e.g. "conifer's xilinxhls model"), or None:
     #: the op registry's cost model, whose implementation factors apply on the board flow.
     own_model: str | None = None
+    #: The recorded technology mapping (yosys) whose resources are the totals, or None.
+    mapping: dict | None = None
+    #: Where the latency and II come from when the totals are a mapping's (a mapping has no timing).
+    latency_kind: str | None = None
 
     # ------------------------------------------------------------------ derived figures
     @property
@@ -87,7 +99,8 @@ class Estimate:
     def implementation(self) -> dict | None:
         """Resources after placement and routing, the IP plus the board design (``DMA_MARGIN``);
         None where no published implementation of the flow backs the factors (a bare part)."""
-        if self.board is None or self.own_model or device_of(self.part).family != "7-series":
+        if self.board is None or self.own_model or self.mapping is not None \
+                or device_of(self.part).family != "7-series":
             return None
         ip = {key: int(round(self.resources[key] * IMPLEMENTATION_FACTORS[key])) for key in RESOURCE_KEYS}
         return {key: ip[key] + getattr(DMA_MARGIN, key) for key in RESOURCE_KEYS}
@@ -130,6 +143,8 @@ class Estimate:
         use = figures[tight] / self.budget[tight]
         word = "fits" if self.fits else "does not fit"
         margin = ", with the AXI DMA margin" if self.wrapper is not None or kind == IMPLEMENTATION else ""
+        if kind == TECHNOLOGY_MAPPING:
+            margin += "; routing is not included"
         return (f"{word} the {self.board.title} ({kind}{margin}): the tightest resource is "
                 f"{_LABELS[tight]} at {use:.0%} of {self.budget[tight]:,}.")
 
@@ -149,6 +164,7 @@ class Estimate:
 
     def to_dict(self) -> dict:
         figures, compared_kind = self.compared()
+        mapped = {} if self.latency_kind is None else {"latency_kind": self.latency_kind}
         return {
             "family": self.family, "source": self.source, "kind": self.kind,
             "target": {"board": self.board.name if self.board else None, "part": self.part,
@@ -157,11 +173,12 @@ class Estimate:
                        "wrapper": self.wrapper is not None},
             "totals": {"latency_cycles": self.latency_cycles, "latency_ns": round(self.latency_ns, 3),
                        "ii_cycles": self.ii_cycles, "events_per_s": round(self.events_per_s, 1),
-                       **self.resources, "kind": self.kind},
+                       **self.resources, "kind": self.kind, **mapped},
             "after_implementation": (None if self.implementation is None else
                                      {**self.implementation, "kind": IMPLEMENTATION,
                                       "includes": "IP and the board's AXI DMA design"}),
             "synthesis_report": self.report,
+            "technology_mapping": self.mapping,
             "budget": self.budget, "fits": self.fits, "compared": {**figures, "kind": compared_kind},
             "verdict": self.verdict(),
             "layers": [{**row, "kind": C_SYNTHESIS} for row in self.rows()],
@@ -182,12 +199,19 @@ class Estimate:
         if self.report is not None:
             lines.append(f"(the totals are the recorded synthesis report's; the layer rows stay "
                          f"{C_SYNTHESIS}s)")
+        if self.mapping is not None:
+            res = self.mapping.get("resources") or {}
+            rows = f"; the layer rows stay {self.latency_kind or C_SYNTHESIS}s" if self.layers else ""
+            lines.append(f"(the resource totals are the recorded mapping of {self.mapping.get('top')} for "
+                         f"{self.mapping.get('part')}, {TECHNOLOGY_MAPPING}, with {res.get('CARRY4', 0):,} CARRY4 "
+                         f"besides: routing is not included, and LUTs may differ from Vivado's by tens of "
+                         f"percent{rows})")
         after = self.implementation
         if after is not None:
             lines.append(f"{IMPLEMENTATION} (IP + AXI DMA design): " + ", ".join(
                 f"{_LABELS[k]} {after[k]:,}" for k in RESOURCE_KEYS))
         lines.append(f"latency {self.latency_cycles} cycles = {self.latency_ns:,.0f} ns, II {self.ii_cycles} "
-                     f"cycles = {self.events_per_s:,.0f} events/s ({self.kind})")
+                     f"cycles = {self.events_per_s:,.0f} events/s ({self.latency_kind or self.kind})")
         lines.append(self.verdict())
         return "\n".join(lines)
 
@@ -256,13 +280,38 @@ def estimate(source, board=None, part=None, *, flavour: str | None = None, preci
     ``reuse_factor`` and ``strategy`` given here replace them (a what-if), ``board``/``part`` move
     it to another target. A Keras model takes ``precision`` (default ``ap_fixed<16,6>``; an HGQ2
     model brings its own types), reuse factor 1 and the Latency strategy unless given. A project
-    with a recorded synthesis report shows the report's totals (kind "synthesis report").
+    with a recorded synthesis report shows the report's totals (kind "synthesis report"); one with
+    a recorded technology mapping and no report shows the mapping's resources on a 7-series target
+    (kind "yosys technology mapping, before place and route"), unless a what-if changes the design.
     """
     if strategy is not None:
         strategy = check_strategy(strategy)
     if reuse_factor is not None:
         check_reuse_factor(reuse_factor, upper=False)  # _check_reuse names the factors each layer takes
     family = family_of(source)
+    project = _project_of(source)
+    mapping = None
+    if project is not None and project.mapping and not project.synthesis and reuse_factor is None \
+            and strategy is None:
+        mapping = project.mapping
+    try:
+        result = _estimate(source, family, board, part, flavour=flavour, precision=precision,
+                           reuse_factor=reuse_factor, strategy=strategy, clock_period_ns=clock_period_ns)
+    except (DataError, UnsupportedError) as exc:
+        if mapping is None:
+            raise
+        result = _mapping_only(project, board, part, clock_period_ns)
+        if device_of(result.part).family != "7-series":
+            raise
+        log.info("The cost model cannot price %s (%s); it is shown by its recorded mapping.", project.path, exc)
+    if mapping is not None and device_of(result.part).family == "7-series":
+        _apply_mapping(result, mapping)
+    return result
+
+
+def _estimate(source, family, board, part, *, flavour, precision, reuse_factor, strategy,
+              clock_period_ns) -> Estimate:
+    """:func:`estimate` by the cost models, before any recorded mapping is applied."""
     if not family.priced_by_ops:
         given = [name for name, value in (("precision", precision), ("reuse factor", reuse_factor),
                                           ("strategy", strategy), ("flavour", flavour)) if value is not None]
@@ -288,6 +337,31 @@ def estimate(source, board=None, part=None, *, flavour: str | None = None, preci
                                 report=found.get("report") if same else None)
 
 
+def _project_of(source):
+    """``source`` as a :class:`~fastml_lab.project.Project` when it is one (object or folder), else None."""
+    from ..project import PROJECT_FILE, Project
+
+    if isinstance(source, Project):
+        return source
+    if isinstance(source, (str, Path)) and (Path(source) / PROJECT_FILE).is_file():
+        return Project.open(source)
+    return None
+
+
+def _mapping_only(project, board, part, clock_period_ns) -> Estimate:
+    """The estimate of a project that no cost model prices: no layers, the record's timing, and
+    (applied by the caller) its recorded mapping's resources."""
+    period = project.meta.get("clock_period_ns")
+    target = resolve_target(board, part, clock_period_ns, None, default_board=project.board,
+                            default_part=project.part, default_clock_ns=float(period) if period else None)
+    timing = project.timing
+    return Estimate(source=f"project {project.name}", part=target.part, clock_mhz=1000.0 / target.clock_ns,
+                    flavour=target.flavour, strategy="RTL", reuse_factor=1, board=target.board,
+                    latency_cycles=int(timing.get("latency_cycles") or 0), ii_cycles=int(timing.get("ii_cycles") or 1),
+                    resources={key: 0 for key in RESOURCE_KEYS}, kind=timing.get("source") or "no timing recorded",
+                    family=project.family, own_model="its RTL, mapped by yosys (no cost model prices it)")
+
+
 def estimate_description(description: dict, arrays: dict, target: Target, *, source_name: str = "firmware",
                          reuse_factor: int | None = None, strategy: str | None = None,
                          report: dict | None = None) -> Estimate:
@@ -297,7 +371,8 @@ def estimate_description(description: dict, arrays: dict, target: Target, *, sou
                         reuse=reuse_factor, strategy=strategy)
     dense = weighted_layers(description)
     used = {strategy or spec.get("strategy", "latency").capitalize() for spec in dense} or {"Latency"}
-    latency, ii = combine(costs, used)
+    io_type = description.get("io_type", "io_parallel")
+    latency, ii = combine(costs, used, io_type, flavour)
     totals = {key: sum(getattr(c, key) for c in costs) for key in RESOURCE_KEYS}
     wrapper = None
     # A generator with a cost model of its own (da4ml's RTL) prices its design; no HLS wrapper is built around it.
@@ -317,9 +392,11 @@ def estimate_description(description: dict, arrays: dict, target: Target, *, sou
     result = Estimate(source=source_name, part=target.part, clock_mhz=1000.0 / target.clock_ns,
                       flavour=target.flavour, strategy=" + ".join(sorted(used)), reuse_factor=int(reuse_used),
                       board=target.board, layers=costs, wrapper=wrapper, latency_cycles=int(latency),
-                      ii_cycles=int(ii), resources=totals, own_model=own_model)
+                      ii_cycles=int(ii), resources=totals, own_model=own_model, io_type=io_type)
     if own_model is not None:
         result.kind = OWN_ESTIMATE.format(generator=description.get("generator", "the generator"))
+    # A generator that writes the pipeline itself knows its latency exactly (da4ml: one cycle a stage).
+    result.latency_kind = description.get("latency_kind")
     if report:
         _apply_report(result, report)
     return result
@@ -338,6 +415,17 @@ def _apply_report(result: Estimate, report: dict) -> None:
         result.clock_mhz = 1000.0 / float(report["target_clock_ns"])
     result.kind = SYNTHESIS_REPORT
     result.report = dict(report)
+
+
+def _apply_mapping(result: Estimate, mapping: dict) -> None:
+    """A recorded technology mapping's LUT, FF, DSP and BRAM replace the resource totals; the
+    latency stays the estimate's (a mapping has no timing), and no implementation factors apply."""
+    res = mapping.get("resources") or {}
+    for key, name in {"dsp": "DSP", "lut": "LUT", "ff": "FF", "bram_18k": "BRAM_18K"}.items():
+        result.resources[key] = int(res.get(name) or 0)
+    result.latency_kind = result.latency_kind or result.kind
+    result.kind = TECHNOLOGY_MAPPING
+    result.mapping = dict(mapping)
 
 
 def _check_reuse(description: dict, reuse_factor: int) -> None:

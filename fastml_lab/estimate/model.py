@@ -16,9 +16,21 @@ hardware hls4ml builds for it; :class:`Pricing` holds the prices:
   latency longer); Vitis HLS 2024.1 does not for constant weights (published: 1502 -> 1476 DSP
   from reuse 1 to 2).
 * **Dense, Resource strategy** (``nnet::dense_resource``): the weights sit in a ROM, so every
-  product, zero or not, is a real multiplier: ``ceil(n_in * n_out / R)`` of them, each a DSP when
-  both operands are DSP-wide. Latency about R plus the adder tree; the ROM is BRAM when it is
-  deep enough. **No published point covers this strategy**: its figures are the model's, unchecked.
+  product, zero or not, is a real multiplier: the block factor ``ceil(n_in * n_out / R)`` of them,
+  each a DSP by the flavour's rule for a product by a weight of the weight type's width (the same
+  rule as a constant weight's), else an array multiplier of LUTs. Around them the multiplexers of
+  hls4ml's three kernels (R <= n_in: each multiplier picks its input among R; R a multiple of n_in:
+  one input for all, each multiplier adds into one of R / n_in accumulators; otherwise each picks
+  its input), priced like the Latency strategy's shared multipliers (``lut_per_mux_bit`` per bit
+  and extra way); the accumulators and pipeline registers; the ROM as BRAM once it is deep enough,
+  else one LUT per bit per 64 words. Latency about R plus the pipeline. Only one published point
+  covers this strategy and it is held out (:mod:`fastml_lab.estimate.published`): no constant was
+  set on it.
+* **io_stream**: every layer is a DATAFLOW process (at least one cycle each) and every layer but
+  the last writes a FIFO of its output word (depth 1) that the next reads, priced per bit of the
+  word (:data:`STREAMS`, calibrated on hls4ml's io_stream synthesis baselines). Vivado HLS overlaps
+  the processes (II = the largest reuse factor); Vitis HLS 2023-2024 does not for these designs
+  (II = the latency).
 * **Latency**: each layer's adder tree is cut into clock cycles by the part's speed (an adder
   level costs ``t_add_ns`` times the device's delay factor, :func:`device_of`), at the target
   clock minus the flavour's clock uncertainty; plus the flavour's cycles for the multiply,
@@ -27,10 +39,14 @@ hardware hls4ml builds for it; :class:`Pricing` holds the prices:
 * **Registers** (FF): the bits alive at each cycle boundary of each layer's tree, times ``ff_per_bit``
   and the part's delay factor (a slower part cuts each operation into more stages).
 * **Tables** (softmax exp/inverse, sigmoid/tanh/ELU): ROMs, one copy per two parallel reads.
+* **A dense layer with one product per output** (one input, or one non-zero weight per output) has
+  no adder tree: when its product and bias addition fit in the clock (a multiplication takes
+  :data:`MULT_ADD_LEVELS` adder levels), HLS leaves it combinational: no cycle, no register.
 
-The constants are calibrated on the published synthesis points of
-:mod:`fastml_lab.estimate.published` (see that module and the README for which ones and how far the
-model is from each). numpy only: this module runs on the board.
+The constants are calibrated on the ``fit`` published synthesis points of
+:mod:`fastml_lab.estimate.published`; its ``held-out`` points never set one (see that module and the
+README for which ones and how far the model is from each, fit and held-out apart). numpy only: this
+module runs on the board.
 """
 
 from __future__ import annotations
@@ -45,19 +61,25 @@ from ..options import STRATEGIES
 from ..firmware.registry import pricing_class
 from ..fixed import FixedType
 
-__all__ = ["C_SYNTHESIS", "IMPLEMENTATION", "SYNTHESIS_REPORT", "FLAVOURS", "STRATEGIES", "Flavour",
-           "Device", "LayerCost", "Pricing", "device_of", "significant_bits", "layer_inputs", "weighted_layers",
+__all__ = ["C_SYNTHESIS", "IMPLEMENTATION", "SYNTHESIS_REPORT", "TECHNOLOGY_MAPPING", "FLAVOURS", "STRATEGIES", "Flavour",
+           "Device", "LayerCost", "Pricing", "StreamPrices", "STREAMS", "device_of", "significant_bits",
+           "layer_inputs", "weighted_layers",
            "layer_costs", "combine", "valid_reuse_factors"]
 
-#: Kinds of figure: what the model gives, what the model's place-and-route factors give, and what
-#: a recorded synthesis report says.
+#: Kinds of figure: what the model gives, what the model's place-and-route factors give, what
+#: a recorded synthesis report says, and what yosys mapped a project's RTL to (cells counted before
+#: placement and routing: :mod:`fastml_lab.rtl.yosys`).
 C_SYNTHESIS = "C-synthesis estimate"
 IMPLEMENTATION = "after implementation"
 SYNTHESIS_REPORT = "synthesis report"
+TECHNOLOGY_MAPPING = "yosys technology mapping, before place and route"
 #: BRAM18 holds 18 Kib (512 x 36 at its widest).
 BRAM18_BITS = 18 * 1024
 #: A Resource-strategy weight ROM at least this deep (the reuse factor) goes to BRAM.
 ROM_MIN_DEPTH = 32
+#: A multiplication takes as long as this many adder levels (``t_add_ns``): hls4ml's one-input
+#: Dense(64) synthesized at 2.9 ns (Vivado HLS 2020.1) and 3.0 ns (Vitis HLS 2024.1) on a -2 part.
+MULT_ADD_LEVELS = 4
 
 
 @dataclass(frozen=True)
@@ -85,14 +107,29 @@ class Flavour:
 FLAVOURS = {
     "vitis": Flavour(
         name="vitis", title="Vitis HLS", dsp_weight_bits=9, dsp_input_bits=10, shares_dsps=False,
-        clock_uncertainty=0.27, t_add_ns=0.55, mult_cycles=1, activation_cycles=0, table_cycles=1,
+        clock_uncertainty=0.27, t_add_ns=0.55, mult_cycles=1, activation_cycles=0, table_cycles=3,
         softmax_cycles=3, lut_per_add_bit=1.0, lut_per_mult_bit=0.3, lut_per_mux_bit=0.8,
         ff_per_bit=0.07, lut_per_output_bit=3.0),
     "vivado": Flavour(
         name="vivado", title="Vivado HLS", dsp_weight_bits=3, dsp_input_bits=10, shares_dsps=True,
-        clock_uncertainty=0.125, t_add_ns=0.6, mult_cycles=1, activation_cycles=0, table_cycles=1,
+        clock_uncertainty=0.125, t_add_ns=0.6, mult_cycles=1, activation_cycles=0, table_cycles=2,
         softmax_cycles=1, lut_per_add_bit=1.0, lut_per_mult_bit=0.3, lut_per_mux_bit=0.8,
         ff_per_bit=0.34, lut_per_output_bit=3.0),
+}
+
+
+@dataclass(frozen=True)
+class StreamPrices:
+    """What io_stream adds, per HLS tool (calibrated on hls4ml's io_stream synthesis baselines)."""
+
+    lut_per_bit: float  # a depth-1 FIFO between two layers, per bit of its word
+    ff_per_bit: float
+    overlaps: bool      # DATAFLOW overlaps events: II = the largest reuse factor (else II = latency)
+
+
+STREAMS = {
+    "vitis": StreamPrices(lut_per_bit=1.0, ff_per_bit=2.0, overlaps=False),
+    "vivado": StreamPrices(lut_per_bit=3.5, ff_per_bit=0.3, overlaps=True),
 }
 
 
@@ -208,8 +245,7 @@ def dense_cost(name: str, weights: np.ndarray, input_bits: np.ndarray, accum: Fi
     product_bits = np.minimum(a + s, accum.width)
     add_width = np.minimum(product_bits.max(axis=0, initial=1) + np.ceil(np.log2(terms)).astype(int), accum.width)
     if strategy == "Resource":
-        return _dense_resource(name, weights, a, live, terms, depth, add_cycles, add_width, weight_type,
-                               reuse, flavour, device)
+        return _dense_resource(name, weights, a, add_width, weight_type, result, reuse, flavour, device)
     digits = csd_digits(weights)
     shifted = live & (digits == 1)
     on_dsp = live & ~shifted & (s >= flavour.dsp_weight_bits) & (a >= flavour.dsp_input_bits)
@@ -227,10 +263,13 @@ def dense_cost(name: str, weights: np.ndarray, input_bits: np.ndarray, accum: Fi
     mux_lut = float((a + s)[on_dsp].sum()) * (share - 1) / share * flavour.lut_per_mux_bit
     out_lut = n_out * result.width * flavour.lut_per_output_bit
     pipeline = flavour.mult_cycles + add_cycles
+    usable = clock_ns * (1.0 - flavour.clock_uncertainty)
+    if depth <= 1 and turns == 1 and flavour.t_add_ns * (depth + MULT_ADD_LEVELS) * device.delay <= usable:
+        pipeline = 0  # one product per output: no tree; product and bias in one clock, combinational
     cycles = pipeline + (turns - 1)
     # A slower part cuts every operation into proportionally more stages: registers scale with its delay.
     ff = (_tree_register_bits(terms, add_width, depth, pipeline) * flavour.ff_per_bit * device.delay
-          + n_out * result.width)
+          + n_out * result.width) if cycles else 0.0
     return LayerCost(
         name, "dense", latency=cycles, ii=reuse, dsp=dsp,
         lut=int(round(mult_lut + add_lut + mux_lut + out_lut)), ff=int(round(ff)),
@@ -238,34 +277,51 @@ def dense_cost(name: str, weights: np.ndarray, input_bits: np.ndarray, accum: Fi
                 f"{int(in_lut.sum())} LUT, {int(shifted.sum())} shifts; adder depth {depth}"))
 
 
-def _dense_resource(name, weights, a, live, terms, depth, add_cycles, add_width, weight_type, reuse,
-                    flavour, device) -> LayerCost:
-    """hls4ml's Resource strategy: the weights in a ROM, ``ceil(n_in*n_out/R)`` real multipliers."""
+def _dense_resource(name, weights, a, add_width, weight_type, result, reuse, flavour, device) -> LayerCost:
+    """hls4ml's Resource strategy (``nnet_dense_resource.h``): the weights in a ROM read one row per
+    cycle, ``block = ceil(n_in*n_out/R)`` real multipliers (zero weights included), the multiplexers of
+    the kernel hls4ml picks for R, the accumulators; see the module docstring."""
     n_in, n_out = weights.shape
+    reuse = max(1, min(int(reuse), weights.size))
     block = int(math.ceil(weights.size / reuse))
     a_max = int(a.max()) if a.size else 0
-    wide, narrow = max(a_max, weight_type.width), min(a_max, weight_type.width)
-    dsp_mult = narrow >= flavour.dsp_input_bits
-    per_slice = math.ceil(wide / device.dsp_widths[0]) * math.ceil(narrow / device.dsp_widths[1])
-    dsp = block * per_slice if dsp_mult else 0
-    mult_lut = 0.0 if dsp_mult else block * a_max * weight_type.width * flavour.lut_per_mult_bit * 2
+    w_bits = weight_type.width
     acc_width = int(add_width.max()) if add_width.size else 1
-    add_lut = block * acc_width * flavour.lut_per_add_bit
-    mux_lut = block * a_max * flavour.lut_per_mux_bit * (1 if reuse > 1 else 0)
-    # The ROM is block x width bits wide and R deep: BRAM (36 bits x 512 per BRAM18) once it is deep
-    # enough to fill one (R >= ROM_MIN_DEPTH), else registers and LUTs.
-    wide_bits = block * weight_type.width
+    product_bits = min(a_max + w_bits, acc_width)
+    # Multipliers: a DSP by the flavour's rule (the same as for a constant weight, with all its bits).
+    on_dsp = a_max >= flavour.dsp_input_bits and w_bits >= flavour.dsp_weight_bits
+    wide, narrow = max(a_max, w_bits), min(a_max, w_bits)
+    per_slice = math.ceil(wide / device.dsp_widths[0]) * math.ceil(narrow / device.dsp_widths[1])
+    dsp = block * per_slice if on_dsp else 0
+    # An array multiplier of LUTs: one adder bit per partial-product bit.
+    mult_lut = 0.0 if on_dsp else block * a_max * w_bits * flavour.lut_per_add_bit
+    # The kernel's multiplexers: (muxes, ways) for the input operand and for the accumulator each multiplier adds into.
+    if reuse <= n_in:                 # dense_resource_rf_leq_nin: fixed outputs, each multiplier picks among R inputs
+        data_muxes, data_ways, acc_ways, kernel = block, reuse, 1, "rf_leq_nin"
+    elif reuse % n_in == 0:           # rf_gt_nin_rem0: one input for all; R/n_in accumulators per multiplier
+        data_muxes, data_ways, acc_ways, kernel = 1, n_in, reuse // n_in, "rf_gt_nin_rem0"
+    else:                             # rf_gt_nin: each multiplier picks its input; products summed per output
+        data_muxes, data_ways, acc_ways, kernel = block, min(reuse, n_in), 1, "rf_gt_nin"
+    mux_lut = (data_muxes * a_max * (data_ways - 1) + block * acc_width * (acc_ways - 1)) * flavour.lut_per_mux_bit
+    add_lut = block * acc_width * flavour.lut_per_add_bit  # each product added into its accumulator
+    out_lut = n_out * result.width * flavour.lut_per_output_bit
+    # The ROM: R words of block x weight bits: BRAM (36 bits x 512 per BRAM18) once it is deep enough
+    # (R >= ROM_MIN_DEPTH), else distributed ROM, one LUT per bit per 64 words.
+    rom_bits = block * w_bits
     if reuse >= ROM_MIN_DEPTH:
-        bram, rom_lut = int(math.ceil(wide_bits / 36) * math.ceil(reuse / 512)), 0.0
+        bram, rom_lut = int(math.ceil(rom_bits / 36) * math.ceil(reuse / 512)), 0.0
     else:
-        bram, rom_lut = 0, wide_bits * math.ceil(reuse / 2) * 0.5 if reuse > 1 else 0.0
-    mult_lut += rom_lut
+        bram, rom_lut = 0, float(rom_bits * math.ceil(reuse / 64)) if reuse > 1 else 0.0
+    # The pipelined reuse loop: a new row each cycle, the products and sums in flight; then the cast.
     cycles = reuse + flavour.mult_cycles + 2
-    ff = (block * acc_width + n_out * acc_width) * flavour.ff_per_bit * 2 + n_out * acc_width
-    out_lut = n_out * acc_width * flavour.lut_per_output_bit
+    # Registers: the accumulators and the results, plus the loop's pipeline (operands, products and
+    # sums in flight, as the Latency strategy's tree registers: ff_per_bit and the part's delay).
+    ff = (n_out * (acc_width + result.width)
+          + block * (a_max + w_bits + product_bits + acc_width) * flavour.ff_per_bit * device.delay)
     return LayerCost(name, "dense", latency=cycles, ii=reuse, dsp=dsp,
-                     lut=int(round(mult_lut + add_lut + mux_lut + out_lut)), ff=int(round(ff)),
-                     bram_18k=bram, detail=f"Resource strategy: {block} multipliers, weights in ROM")
+                     lut=int(round(mult_lut + mux_lut + add_lut + out_lut + rom_lut)), ff=int(round(ff)),
+                     bram_18k=bram, detail=f"Resource strategy ({kernel}): {block} multipliers "
+                                           f"({'DSP' if on_dsp else 'LUT'}), weights in a {reuse}-word ROM")
 
 
 def _table_brams(entries: int, width: int, reads: int) -> int:
@@ -306,9 +362,25 @@ class Pricing:
                           self.strategy or strategy.capitalize(), int(self.reuse or reuse), self.flavour,
                           self.device, self.clock_ns)
 
+    def stream_fifo(self, cost: LayerCost, bits: int, reads_fifo: bool = True) -> LayerCost:
+        """``cost`` in io_stream: at least a cycle (its own DATAFLOW process), plus the depth-1 FIFO of
+        its ``bits``-bit output word that the next layer reads (none after the last layer: 0 bits). A
+        layer that reads a FIFO (all but the first) holds its input word there, not in a register
+        stage of its own: its registers lose one input word."""
+        prices = STREAMS[self.flavour.name]
+        ff = max(0, cost.ff - int(self.widths.sum())) if reads_fifo else cost.ff
+        return replace(cost, latency=max(1, cost.latency), lut=cost.lut + int(round(bits * prices.lut_per_bit)),
+                       ff=ff + int(round(bits * prices.ff_per_bit)),
+                       detail=cost.detail + (f"; {bits}-bit stream FIFO" if bits else ""))
+
     def wiring(self) -> LayerCost:
         """No logic: wires (and casts the next register absorbs)."""
         return LayerCost(self.name, self.op, detail="wiring")
+
+    def given(self, *, lut: int, ff: int, latency: int, detail: str) -> LayerCost:
+        """Figures the generator priced itself (da4ml's stages): taken as they are, one pipeline
+        step of ``latency`` cycles with II 1, no DSP or BRAM."""
+        return LayerCost(self.name, self.op, latency=latency, ii=1, lut=int(lut), ff=int(ff), detail=detail)
 
     def elementwise(self, result_type: FixedType) -> LayerCost:
         """A ReLU-like activation: a compare and a multiplexer per value."""
@@ -318,9 +390,9 @@ class Pricing:
 
     def table_lookup(self, result_type: FixedType, table_size: int, table_type: FixedType) -> LayerCost:
         """A table activation (sigmoid, tanh, ELU): one lookup per value."""
-        n, width = self.n, result_type.width
-        return LayerCost(self.name, self.op, latency=self.flavour.table_cycles, dsp=0, lut=n * width,
-                         ff=n * width, bram_18k=_table_brams(table_size, table_type.width, n),
+        n, width, cycles = self.n, result_type.width, self.flavour.table_cycles
+        return LayerCost(self.name, self.op, latency=cycles, dsp=0, lut=n * width,
+                         ff=n * width * max(1, cycles), bram_18k=_table_brams(table_size, table_type.width, n),
                          detail=f"{n} lookups in a {table_size}-entry table")
 
     def softmax(self, exp_table_size: int, exp_table_type: FixedType, inv_table_size: int,
@@ -361,23 +433,37 @@ def layer_costs(description: dict, arrays: dict, *, flavour: Flavour, device: De
     """Per-layer :class:`LayerCost` of a firmware description (its ``layers`` and stored arrays), each
     priced by its op class (:meth:`~fastml_lab.firmware.registry.Op.price`).
 
-    ``reuse`` and ``strategy`` override the description's own (per dense layer) when given.
+    ``reuse`` and ``strategy`` override the description's own (per dense layer) when given. A
+    description with ``io_type`` ``"io_stream"`` adds each layer's output FIFO (:meth:`Pricing.stream_fifo`).
     """
     target = Pricing(flavour, device, clock_ns, reuse, strategy)
-    return [cls.price(spec, arrays, replace(target, name=spec["name"], op=spec["op"], widths=widths))
-            for cls, spec, widths in layer_inputs(description, arrays)]
+    priced = [(cls, spec, replace(target, name=spec["name"], op=spec["op"], widths=widths))
+              for cls, spec, widths in layer_inputs(description, arrays)]
+    costs = [cls.price(spec, arrays, pricing) for cls, spec, pricing in priced]
+    if description.get("io_type", "io_parallel") == "io_stream":
+        # The FIFO after layer i carries the next layer's input word.
+        words = [int(pricing.widths.sum()) for _, _, pricing in priced[1:]] + [0]
+        costs = [pricing.stream_fifo(cost, bits, reads_fifo=i > 0)
+                 for i, ((_, _, pricing), cost, bits) in enumerate(zip(priced, costs, words))]
+    return costs
 
 
-def combine(costs: list, strategy_used: set) -> tuple:
+def combine(costs: list, strategy_used: set, io_type: str = "io_parallel", flavour: Flavour | None = None) -> tuple:
     """(latency, II) of the layers together: one pipeline for io_parallel with the Latency strategy,
     DATAFLOW when any layer uses the Resource strategy (latency: the sum plus one cycle per
     hand-over). The II is the largest reuse factor in both: the Resource kernel's loop is pipelined
     with ``rewind``, so a layer takes a new event every R cycles (hls4ml's documented behaviour; no
-    published Resource-strategy point checks it)."""
+    published Resource-strategy point checks it). io_stream: DATAFLOW of the layers (each at least a
+    cycle, :meth:`Pricing.stream_fifo`) with no hand-over cycle; a ``flavour`` whose DATAFLOW does not
+    overlap events (Vitis HLS, :data:`STREAMS`) has II = the latency."""
     latency = sum(c.latency for c in costs)
+    ii = max((c.ii for c in costs), default=1)
+    if io_type == "io_stream":
+        overlaps = STREAMS[flavour.name].overlaps if flavour is not None else True
+        return latency, ii if overlaps else max(ii, latency)
     if "Resource" in strategy_used:
         latency += len(costs)
-    return latency, max((c.ii for c in costs), default=1)
+    return latency, ii
 
 
 def valid_reuse_factors(n_in: int, n_out: int) -> list:

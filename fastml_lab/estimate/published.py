@@ -14,7 +14,16 @@ stated assumptions (:data:`ASSUMPTIONS`), with a fixed seed:
   (``ap_fixed<6,1>``), activations ``quantized_relu(6)`` (``ap_ufixed<6,0>``) into layers 2-4,
   the first layer's inputs ``ap_fixed<16,6>``;
 * ``dense_1x2_elu``: hls4ml's ``test_dense`` (Dense(2) on one input, kernel uniform in [1, 10],
-  ELU as a 1024-entry table).
+  ELU as a 1024-entry table);
+* ``dense_1x64_<activation>``: hls4ml's ``test_activations`` (Dense(64) on one input, Keras's
+  ``lecun_uniform`` kernel, limit ``sqrt(3 / n_in)``, zero bias), then ReLU, leaky ReLU, or the
+  sigmoid or ELU table (1024 entries of ``ap_fixed<18,8>``).
+
+Each point also says its I/O type (``io_parallel`` or ``io_stream``) and its ``split``: ``fit``
+(the constants of :mod:`.model` were calibrated on it) or ``held-out`` (never used to set a constant:
+:func:`split_errors` reports the model's error on it separately). The held-out points were chosen
+before the model was run on them: every point of the sigmoid and the leaky-ReLU test models, and
+the only published Resource-strategy point.
 
 numpy only.
 """
@@ -29,7 +38,8 @@ import numpy as np
 from ..boards import board_for_part
 from ..fixed import FixedType
 
-__all__ = ["POINTS_FILE", "ASSUMPTIONS", "load_points", "point_firmware", "predict_point", "compare_points"]
+__all__ = ["POINTS_FILE", "ASSUMPTIONS", "SPLITS", "load_points", "point_firmware", "predict_point",
+           "compare_points", "split_errors"]
 
 POINTS_FILE = Path(__file__).with_name("published_points.csv")
 ASSUMPTIONS = (
@@ -37,16 +47,23 @@ ASSUMPTIONS = (
     "A 75%-pruned model keeps each layer's 25% largest weights, doubled by the retraining.",
     "A 6-bit QKeras model's weights lie on ap_fixed<6,1>'s grid, its activations are ap_ufixed<6,0>.",
     "Inputs, layer results and accumulators of the tutorials' models are ap_fixed<16,6>.",
+    "hls4ml's test models keep their Keras initializers' weights (uniform in [1, 10]; lecun_uniform), "
+    "rounded to ap_fixed<16,6>.",
 )
+#: ``fit``: the model's constants were calibrated on the point; ``held-out``: never used to set one.
+SPLITS = ("fit", "held-out")
 SEED = 2024
 JET = (16, 64, 32, 32, 5)
 _NUMBERS = ("latency", "ii", "dsp", "lut", "ff", "bram_18k")
 
 
-def load_points(path=POINTS_FILE) -> list:
-    """The published points as dicts (numbers as int, absent figures as None)."""
+def load_points(path=POINTS_FILE, split: str | None = None) -> list:
+    """The published points as dicts (numbers as int, absent figures as None); only the ``split``
+    (``"fit"`` or ``"held-out"``) when given."""
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+        rows = [row for row in csv.DictReader(f) if split is None or row["split"] == split]
     for row in rows:
         for key in _NUMBERS + ("reuse",):
             row[key] = int(row[key]) if row[key] not in ("", None) else None
@@ -63,6 +80,16 @@ def _glorot(rng, n_in, n_out):
     return rng.uniform(-limit, limit, size=(n_in, n_out))
 
 
+def _lecun(rng, n_in, n_out):
+    limit = np.sqrt(3.0 / n_in)
+    return rng.uniform(-limit, limit, size=(n_in, n_out))
+
+
+#: The activations of hls4ml's ``test_activations`` model: (op, whether it is a table).
+_ACTIVATIONS = {"relu": ("relu", False), "leaky_relu": ("leaky_relu", False), "elu": ("elu", True),
+                "sigmoid": ("sigmoid", True)}
+
+
 def _prune(w, keep=0.25):
     threshold = np.quantile(np.abs(w), 1.0 - keep)
     return np.where(np.abs(w) >= threshold, w / np.sqrt(keep), 0.0)
@@ -74,6 +101,9 @@ def point_firmware(model: str, seed: int = SEED) -> tuple:
     if model == "dense_1x2_elu":
         sizes, weights = (1, 2), [rng.uniform(1.0, 10.0, size=(1, 2))]
         wtype, acts, final = "ap_fixed<16,6>", [], "elu"
+    elif model.startswith("dense_1x64_") and model[len("dense_1x64_"):] in _ACTIVATIONS:
+        sizes, weights = (1, 64), [_lecun(rng, 1, 64)]
+        wtype, acts, final = "ap_fixed<16,6>", [], model[len("dense_1x64_"):]
     else:
         sizes = JET
         weights = [_glorot(rng, a, b) for a, b in zip(JET[:-1], JET[1:])]
@@ -104,9 +134,14 @@ def point_firmware(model: str, seed: int = SEED) -> tuple:
                        "implementation": "stable", "exp_table_size": 1024, "inv_table_size": 1024,
                        "exp_table_type": t18, "inv_table_type": t18, "inv_inp_type": t18, "accum_type": t18,
                        "index_type": _t("ap_ufixed<15,5>")})
-    else:
-        layers.append({"name": "elu", "op": "elu", "data_type": _t(default), "result_type": _t(default),
+    elif _ACTIVATIONS.get(final, ("", True))[1]:
+        layers.append({"name": final, "op": final, "data_type": _t(default), "result_type": _t(default),
                        "table_size": 1024, "table_type": _t("ap_fixed<18,8>")})
+    elif final == "leaky_relu":
+        layers.append({"name": final, "op": final, "data_type": _t(default), "result_type": _t(default),
+                       "param": 1.0, "param_type": _t(default)})  # the slope: the cost model does not read it
+    else:
+        layers.append({"name": final, "op": final, "data_type": _t(default), "result_type": _t(default)})
     description = {"schema_version": 1, "interface": "parallel", "n_inputs": sizes[0], "n_outputs": sizes[-1],
                    "input_type": _t(default), "output_type": _t(default), "layers": layers}
     return description, arrays
@@ -117,6 +152,7 @@ def predict_point(point: dict) -> dict:
     from .hardware import IMPLEMENTATION, Target, estimate_description
 
     description, arrays = point_firmware(point["model"])
+    description["io_type"] = point.get("io_type") or "io_parallel"
     board = board_for_part(point["part"]) if point["interface"] == "axi_stream" else None
     target = Target(board, point["part"], point["clock_ns"], point["flavour"], point["interface"])
     if board is None and point["interface"] == "axi_stream":
@@ -132,7 +168,8 @@ def predict_point(point: dict) -> dict:
 
 def compare_points(points=None) -> list:
     """Per point and figure: published, predicted, error (relative for resources, cycles for
-    latency and II). Rows: ``{id, flavour, kind, quantity, published, predicted, error}``."""
+    latency and II). Rows: ``{id, split, flavour, strategy, io_type, kind, interface, quantity, published,
+    predicted, error}``."""
     rows = []
     for point in points if points is not None else load_points():
         predicted = predict_point(point)
@@ -142,9 +179,30 @@ def compare_points(points=None) -> list:
             published, value = point[key], predicted[key]
             if key in ("latency", "ii"):
                 error = value - published
-            else:
-                error = (value - published) / published
-            rows.append({"id": point["id"], "flavour": point["flavour"], "kind": point["kind"],
+            else:  # relative; a published 0 (no BRAM) counts each predicted unit as 100%
+                error = (value - published) / max(published, 1)
+            rows.append({"id": point["id"], "split": point["split"], "flavour": point["flavour"],
+                         "strategy": point["strategy"], "io_type": point["io_type"], "kind": point["kind"],
                          "interface": point["interface"], "quantity": key, "published": published,
                          "predicted": value, "error": error})
     return rows
+
+
+def split_errors(rows=None) -> dict:
+    """The model's error on the fit and on the held-out points, per quantity:
+    ``{split: {quantity: {n, median, worst, worst_id}}}``; ``median`` is the median absolute error
+    (relative for resources, cycles for latency and II), ``worst`` the signed error of largest size.
+
+    ``rows`` are :func:`compare_points` rows (all points when None). A quantity no point of a split
+    publishes is absent from that split."""
+    rows = compare_points() if rows is None else rows
+    report = {split: {} for split in SPLITS}
+    for split in SPLITS:
+        for key in _NUMBERS:
+            errors = [r for r in rows if r["split"] == split and r["quantity"] == key]
+            if not errors:
+                continue
+            worst = max(errors, key=lambda r: abs(r["error"]))
+            report[split][key] = {"n": len(errors), "median": float(np.median([abs(r["error"]) for r in errors])),
+                                  "worst": float(worst["error"]), "worst_id": worst["id"]}
+    return report

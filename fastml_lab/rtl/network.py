@@ -186,6 +186,7 @@ def describe_pipeline(pipeline) -> tuple:
     description = {
         "schema_version": 1, "family": NETWORK, "generator": "da4ml", "interface": "parallel",
         "cost_model": "da4ml's own estimate (LUTs from its adders, FFs from its pipeline registers)",
+        "latency_kind": RTL_PIPELINE,
         "n_inputs": int(n_in), "n_outputs": int(n_out),
         "input_type": container_type([minimal_kif(q) for q in pipeline.inp_qint]).to_dict(),
         "output_type": container_type([minimal_kif(q) for q in pipeline.out_qint]).to_dict(),

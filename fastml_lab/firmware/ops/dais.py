@@ -166,7 +166,5 @@ class DaisStage(Op):
     def price(cls, spec, arrays, cost):
         """da4ml's own estimate of the stage: LUTs from its adders' cost, the stage's registers as
         flip-flops, no DSPs (constant products are shift-and-add), one clock cycle."""
-        from ...estimate.model import LayerCost
-
-        return LayerCost(spec["name"], spec["op"], latency=1, ii=1, lut=int(round(float(spec.get("lut_cost", 0)))),
-                         ff=int(spec.get("register_bits", 0)), detail="da4ml's estimate")
+        return cost.given(lut=round(float(spec["lut_cost"])), ff=int(spec["register_bits"]), latency=1,
+                          detail="da4ml's estimate")
