@@ -166,3 +166,23 @@ def test_waveform_shows_the_latency(small_project, tmp_path):
     assert plot_waveform(changes, latency).get_title().endswith(f"latency {latency} cycles, one event per cycle")
     text = describe_rtl(project)
     assert "model_inp" in text and f"{latency} pipeline stages" in text
+
+
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys is not installed")
+def test_the_mapping_travels_into_the_package_and_its_profile(tmp_path):
+    from fastml_lab.estimate.model import TECHNOLOGY_MAPPING
+    from fastml_lab.overlay import load as load_overlay
+    from fastml_lab.overlay.packaging import package
+    from fastml_lab.rtl.yosys import map_project
+
+    project = export_rtl(_hgq_model(widths=(4, 3), n_inputs=4, seed=8), tmp_path / "p", part="xc7z020clg400-1")
+    mapping = map_project(project)
+    project.record_mapping(mapping)
+    folder = package(project, "mapped", out=tmp_path / "pkg")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["resources"]["kind"] == TECHNOLOGY_MAPPING
+    assert manifest["resources"]["LUT"] == mapping["resources"]["LUT"] > 0
+    with load_overlay(folder, backend="software") as overlay:
+        modelled = overlay.profile(_inputs(n_inputs=4, n=200), repeats=2)["modelled"]
+    assert modelled["resources"]["FF"] == mapping["resources"]["FF"]
+    assert modelled["source"] == RTL_PIPELINE

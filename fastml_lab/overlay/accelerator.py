@@ -162,6 +162,7 @@ class Accelerator:
             "clock_mhz": clock,
             "source": timing.get("source", "unknown"),
             "design": self.package.manifest.get("source"),
+            "resources": self.package.manifest.get("resources"),
             "note": "the IP alone at its clock; Python and DMA set-up time are not included",
         }
 

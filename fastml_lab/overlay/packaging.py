@@ -227,9 +227,22 @@ def build_manifest(project: Project, firmware, name: str, version: str, files: l
         "class_names": info.get("class_names"),
         "feature_names": info.get("feature_names"),
         "timing": timing,
+        "resources": recorded_resources(project),
         "firmware": {"digest": firmware.digest(), "files": files},
         "bitstream": bitstream,
     }
+
+
+def recorded_resources(project) -> dict | None:
+    """The best recorded figures of the project's hardware, with what they are: a vendor synthesis
+    report's, else a technology mapping's (yosys); None when only an estimate exists."""
+    report, mapping = project.synthesis, project.mapping
+    chosen, kind = (report, "synthesis report") if report else (mapping, None) if mapping else (None, None)
+    if not chosen:
+        return None
+    res = chosen.get("resources") or {}
+    figures = {key: res.get(key) for key in ("LUT", "FF", "DSP", "BRAM_18K", "CARRY4") if res.get(key) is not None}
+    return {**figures, "kind": kind or chosen.get("source", "technology mapping"), "part": chosen.get("part")}
 
 
 def package(project, name: str, out=None, version: str = "1.0.0", overwrite: bool = False,

@@ -111,6 +111,11 @@ class DeployStep(Step):
                                          f"({modelled['bound']}-bound; {modelled['source']}; IP only"
                                          + (f"; this design: {design}" if design else "") + ")")
             bars["modelled board IP"] = modelled["events_per_s"]
+            resources = modelled.get("resources")
+            if resources:
+                figures = ", ".join(f"{key} {resources[key]:,}" for key in ("LUT", "FF", "DSP", "BRAM_18K", "CARRY4")
+                                    if resources.get(key) is not None)
+                result.add("recorded resources", f"{figures} ({resources['kind']})")
         self.add_figure(result, "throughput", plot_throughput(bars))
         self.state.package = path
         task.progress(3, 3, "done")
