@@ -50,7 +50,8 @@ def measure_cpu(project, X, model=None, batch: int = CPU_BATCH, repeats: int = 3
     """CPU rows, each a batch of ``batch`` events (``X`` repeated to that size) timed as a trigger
     farm would run it: ``model`` through its family's fastest batch call (Keras' compiled
     ``predict_on_batch``; a BDT's own library), the emulator, and (``csim``) the generated
-    firmware's C++ as the C simulation compiles it (g++, optimised), per event, in one thread."""
+    firmware's C++ as the C simulation compiles it (g++, optimised), per event, in one thread; an
+    RTL project has no such C++ (its simulation is Verilator's or GHDL's), so no row."""
     from ..families.sources import family_of
     from ..hls.csim import csim_seconds
     from ..project import open_project
@@ -65,7 +66,8 @@ def measure_cpu(project, X, model=None, batch: int = CPU_BATCH, repeats: int = 3
         rows.append(_cpu_row(label, threads, best_seconds(lambda: predict(Xb), repeats), batch, repeats))
     rows.append(_cpu_row("the emulator (numpy)", "one thread",
                          best_seconds(lambda: firmware.predict(Xb), repeats), batch, repeats))
-    if csim:
+    # An RTL project's simulation (Verilator, GHDL) is a logic simulation, not code a CPU trigger would run.
+    if csim and project.simulator == "g++":
         flags = " ".join(f for f in project.csim_recipe["flags"] if f.startswith("-O"))
         rows.append(_cpu_row(f"the firmware's C++, g++ {flags}", "one thread",
                              csim_seconds(project, Xb, repeats), batch, repeats))
