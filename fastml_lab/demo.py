@@ -4,6 +4,9 @@
 ``"bdt"`` (a boosted decision tree on the same jets: train, profile, export at the suggested
 precision, check, estimate) or ``"both"`` (the default); the last step puts them side by side
 (accuracy, fixed-point accuracy, mismatches, estimated resources and latency: ``report["comparison"]``).
+The network's quantized model also goes to da4ml's Verilog (``report["rtl"]``): its estimate beside
+the HLS export's, and, in a full run, Verilator's check and yosys' technology mapping (``--quick``
+leaves those two out: they take minutes on the demo's network).
 
 Each step is a function ``step_<name>(run)`` that reads what earlier steps left on the
 :class:`DemoRun`, stores what it produces there, adds its own section to ``run.report`` and a few
@@ -43,7 +46,7 @@ from .families import NETWORK
 logger = logging.getLogger(__name__)
 
 __all__ = ["DemoSettings", "DemoRun", "STEPS", "NN_STEPS", "BDT_STEPS", "MODELS", "steps_for", "run_demo",
-           "format_summary", "comparison"]
+           "format_summary", "comparison", "rtl_table"]
 
 
 # -------------------------------------------------------------------------------------- settings
@@ -104,6 +107,7 @@ class DemoRun:
     quantized: Any = None  # the QuantizeResult
     project: Any = None
     emulated: Any = None  # the firmware's outputs on the test events
+    rtl_project: Any = None  # da4ml's Verilog of the quantized model
     bdt: Any = None  # the BDTModel
     bdt_project: Any = None
 
@@ -351,6 +355,98 @@ def step_overlay(run: DemoRun) -> None:
                                f"{'identical to' if identical else 'DIFFERS from'} the emulator")
 
 
+def step_rtl(run: DemoRun) -> None:
+    """Export the quantized model to da4ml's Verilog and set it beside the HLS export (Verilator, yosys: full run)."""
+    import importlib.util
+
+    section = run.report["rtl"] = {"notes": []}
+
+    def skip(note: str) -> None:
+        section["notes"].append(note)
+        run.add_summary("RTL (da4ml)", note)
+
+    if run.quantized is None or run.project is None:
+        return skip("skipped: the RTL export takes the quantized model, and this run made none")
+    if importlib.util.find_spec("da4ml") is None:
+        return skip("skipped: da4ml is not installed (pip install 'fastml-lab[lab]')")
+    from .estimate import estimate
+    from .exceptions import ToolchainNotFoundError
+    from .rtl.network import export_rtl
+
+    ds = run.dataset
+    run.rtl_project = project = export_rtl(run.quantized.model, run.out / "rtl_project", scaler=ds.scaler,
+                                           class_names=ds.class_names, feature_names=ds.feature_names,
+                                           overwrite=True)
+    logits = project.firmware().predict(ds.X_test)
+    accuracy = float(np.mean(logits.argmax(axis=1) == ds.labels_test))
+    agreement = float(np.mean(logits.argmax(axis=1) == run.emulated.argmax(axis=1)))
+    hls_estimate, rtl_estimate = estimate(run.project), estimate(project)
+    section.update({"project": str(project.path), "stages": project.meta["da4ml"]["stages"],
+                    "timing": project.timing, "outputs": project.meta["outputs"], "accuracy": accuracy,
+                    "same_class_as_hls": agreement, "estimate": _resources_row(rtl_estimate),
+                    "hls_estimate": _resources_row(hls_estimate), "check": None, "mapping": None})
+    mapping = None
+    if run.quick:
+        section["notes"].append("--quick: Verilator's check and yosys' mapping of the Verilog were skipped "
+                                "(minutes on this network); a full run makes them")
+    else:
+        try:
+            mapping = _rtl_check_and_map(run, project, section)
+        except ToolchainNotFoundError as exc:
+            section["notes"].append(f"skipped: {exc}")
+    from .estimate import FLAVOURS
+
+    hls = {**_resources_row(hls_estimate), "accuracy": run.report["hls"]["fixed_accuracy"],
+           "flow": f"{FLAVOURS[hls_estimate.flavour].title}, the IP alone"}
+    rtl = {**_resources_row(rtl_estimate), "accuracy": accuracy}
+    side = {"hls4ml HLS (estimate)": hls, "da4ml RTL (estimate)": rtl}
+    if mapping is not None:
+        res = mapping["resources"]
+        side["da4ml RTL (mapping)"] = {**rtl, "LUT": res["LUT"], "FF": res["FF"], "DSP": res["DSP"],
+                                       "CARRY4": res["CARRY4"], "kind": mapping["source"]}
+    section["side_by_side"] = side
+    run.report.setdefault("files", {})["rtl_project"] = "rtl_project"
+    ties = " (its quantized softmax ties on a few)" if agreement < 1 else ""
+    run.add_summary("RTL (da4ml)", f"{section['stages']} pipeline stages = {rtl['latency_ns']:g} ns, "
+                                   f"{rtl['LUT']:,} LUT, {rtl['FF']:,} FF, {rtl['DSP']} DSP ({rtl['kind']}); "
+                                   f"accuracy {accuracy:.4f} from the logits, {agreement:.2%} of the jets get the "
+                                   f"HLS firmware's class{ties}")
+    for note in section["notes"]:
+        run.add_summary("RTL note", note)
+
+
+def _resources_row(est) -> dict:
+    """LUT, FF, DSP and latency of an :class:`~fastml_lab.estimate.Estimate`, with its kind."""
+    return {"LUT": int(est.resources["lut"]), "FF": int(est.resources["ff"]), "DSP": int(est.resources["dsp"]),
+            "latency_cycles": int(est.latency_cycles), "latency_ns": round(est.latency_ns, 3),
+            "part": est.part, "clock_mhz": round(est.clock_mhz, 3), "kind": est.kind}
+
+
+def _rtl_check_and_map(run: DemoRun, project, section: dict):
+    """Verilator against the emulator, then yosys' mapping (recorded in the project); each skipped
+    with a note when its tool is missing. Returns the mapping, or None."""
+    import shutil
+
+    from .hls.check import check_project
+
+    if shutil.which("verilator") is None:
+        section["notes"].append("skipped: Verilator is not installed (apt-get install verilator), so the "
+                                "Verilog was not simulated")
+    else:
+        check = check_project(project, run.dataset.X_test, n_events=run.settings.csim_events)
+        section["check"] = check.to_dict()
+        run.add_summary("RTL emulator vs Verilator", f"{check.mismatches} mismatches on {check.values:,} values")
+    if shutil.which("yosys") is None:
+        section["notes"].append("skipped: yosys is not installed (apt-get install yosys), so the Verilog was "
+                                "not mapped")
+        return None
+    from .rtl.yosys import map_project
+
+    mapping = project.record_mapping(map_project(project))
+    section["mapping"] = {key: mapping[key] for key in ("source", "tool_version", "part", "resources", "seconds")}
+    return mapping
+
+
 def step_bdt_train(run: DemoRun) -> None:
     """Train the BDT (xgboost) on the same jets, evaluate it and save it as bdt.json."""
     from .bdt.train import train_bdt
@@ -455,6 +551,27 @@ def comparison_table(rows: dict) -> str:
     return "\n".join(lines)
 
 
+def rtl_table(side: dict) -> str:
+    """The HLS export beside the RTL export (``report["rtl"]["side_by_side"]``) as text."""
+    fields = [("LUT", "LUT", "{:,}"), ("FF", "FF", "{:,}"), ("DSP", "DSP", "{:,}"), ("CARRY4", "CARRY4", "{:,}"),
+              ("latency_cycles", "latency (cycles)", "{:d}"), ("latency_ns", "latency", "{:g} ns"),
+              ("accuracy", "fixed-point accuracy", "{:.4f}")]
+    width = max(len(label) for _, label, _ in fields)
+    cell = max(24, *(len(name) + 2 for name in side))
+    lines = [f"{'':<{width}}" + "".join(f"{name:>{cell}}" for name in side)]
+    for key, label, fmt in fields:
+        cells = ["-" if row.get(key) is None else fmt.format(row[key]) for row in side.values()]
+        lines.append(f"{label:<{width}}" + "".join(f"{c:>{cell}}" for c in cells))
+    kinds = "; ".join(f"{name}: {row['kind']}" + (f" ({row['flow']})" if row.get("flow") else "")
+                      for name, row in side.items())
+    first = next(iter(side.values()))
+    lines.append(f"(on {first['part']} at {first['clock_mhz']:g} MHz; {kinds}. No place and route: Vivado's "
+                 "counts can differ by tens of percent. The design alone, without a board's wrapper: the "
+                 "'NN (QAT)' column above prices the model on the PYNQ-Z2 board flow, wrapper and DMA design "
+                 "included.)")
+    return "\n".join(lines)
+
+
 def step_compare(run: DemoRun) -> None:
     """Put the models side by side: accuracy, fixed point, mismatches, estimated resources and latency."""
     run.report["comparison"] = comparison(run.report)
@@ -470,6 +587,7 @@ NN_STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
     ("quantize", step_quantize),
     ("hls", step_hls),
     ("overlay", step_overlay),
+    ("rtl", step_rtl),
 ]
 BDT_STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
     ("bdt_train", step_bdt_train),
@@ -566,6 +684,10 @@ def format_summary(run: DemoRun) -> str:
     if run.report.get("comparison"):
         lines += ["", "side by side (resources and latency: estimates before synthesis)",
                   comparison_table(run.report["comparison"])]
+    side = (run.report.get("rtl") or {}).get("side_by_side")
+    if side:
+        lines += ["", "the quantized network: hls4ml HLS (estimate) vs da4ml RTL (estimate"
+                  + ("/mapping)" if len(side) > 2 else ")"), rtl_table(side)]
     return "\n".join(lines)
 
 

@@ -46,7 +46,7 @@ def test_steps_have_unique_names_and_a_progress_line():
 def test_models_choose_the_steps():
     both = [name for name, _ in steps_for("both")]
     assert both == [name for name, _ in STEPS] and both[-3:] == ["bdt_train", "bdt_hls", "compare"]
-    assert [name for name, _ in steps_for("nn")] == both[:8] + ["compare"]
+    assert [name for name, _ in steps_for("nn")] == both[:9] + ["compare"] and both[7:9] == ["overlay", "rtl"]
     bdt = steps_for("bdt")
     assert [name for name, _ in bdt] == ["setup", "data", "bdt_train", "bdt_hls", "compare"]
     assert bdt[0][1] is step_setup_bdt  # the trees alone import no TensorFlow
@@ -198,6 +198,27 @@ def test_quick_demo_puts_the_models_side_by_side(quick_demo):
     assert rows["bdt"]["LUT"] == report["bdt"]["estimate"]["LUT"] and rows["nn"]["DSP"] == report["quantize"]["fit"]["dsp"]
     assert rows["bdt"]["latency_ns"] == report["bdt"]["estimate"]["latency_ns"]
     assert "side by side" in result.stdout and "latency (estimate)" in result.stdout
+
+
+@pytest.mark.slow
+def test_quick_demo_sets_da4ml_rtl_beside_the_hls_export(quick_demo):
+    """The quantized network's Verilog: da4ml's estimate beside the HLS export's, in the report and
+    the summary; --quick leaves Verilator and yosys out (minutes on this network) and says so."""
+    result, out, report, _ = quick_demo
+    rtl = report["rtl"]
+    assert report["timings_s"]["rtl"] < 30  # the export and the estimate only
+    assert (out / "rtl_project" / "project.json").is_file() and rtl["stages"] == rtl["timing"]["latency_cycles"]
+    assert rtl["check"] is None and rtl["mapping"] is None
+    assert any(note.startswith("--quick: Verilator's check and yosys' mapping") for note in rtl["notes"])
+    side = rtl["side_by_side"]
+    assert list(side) == ["hls4ml HLS (estimate)", "da4ml RTL (estimate)"]
+    hls, ours = side["hls4ml HLS (estimate)"], side["da4ml RTL (estimate)"]
+    assert hls["kind"] == "C-synthesis estimate" and ours["kind"] == "da4ml estimate"
+    assert hls["latency_cycles"] == report["hls"]["timing"]["latency_cycles"]
+    assert hls["accuracy"] == report["hls"]["fixed_accuracy"]
+    assert ours["DSP"] == 0 and ours["LUT"] > 0 and ours["latency_cycles"] == rtl["stages"]
+    assert abs(ours["accuracy"] - hls["accuracy"]) < 0.01 and rtl["same_class_as_hls"] > 0.99
+    assert "hls4ml HLS (estimate) vs da4ml RTL (estimate)" in result.stdout and "RTL note" in result.stdout
 
 
 @pytest.mark.parametrize("data, offline", [("synthetic", False), ("auto", True)])

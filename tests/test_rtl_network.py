@@ -159,10 +159,17 @@ def test_waveform_shows_the_latency(small_project, tmp_path):
     X = _inputs(n=6, seed=9)
     changes = read_vcd(record_vcd(project, X, tmp_path / "w.vcd"))
     latency = project.timing["latency_cycles"]
-    rises = [t for t, v in changes["clk"] if v == 1]
-    first_input_edge = rises[0]
-    first_result = next(t for t, v in changes["model_out"] if t > 0)
-    assert (first_result - first_input_edge) // 2 == latency  # one clock = two VCD time steps
+    # Event k is caught by the rising edge at time 2k + 1; its result must be on the output port
+    # right after the edge `latency` cycles later: the emulator's outputs, packed as the port packs
+    # them (each padded to the port's width, two's complement, output 0 in the lowest bits).
+    out_type = project.firmware().output_type
+    expected = project.firmware().predict(X)
+    for k, row in enumerate(expected):
+        raw = [int(v) % (1 << out_type.width) for v in np.round(row * 2.0 ** out_type.fractional).astype(np.int64)]
+        packed = sum(r << (out_type.width * j) for j, r in enumerate(raw))
+        edge = 2 * (k + latency) + 1
+        value = [v for t, v in changes["model_out"] if t <= edge][-1]
+        assert value == packed, f"event {k}: the output after the edge at {edge} is not its result"
     assert plot_waveform(changes, latency).get_title().endswith(f"latency {latency} cycles, one event per cycle")
     text = describe_rtl(project)
     assert "model_inp" in text and f"{latency} pipeline stages" in text

@@ -1,4 +1,4 @@
-"""The tutorials: six numbered notebooks, stored without outputs, generated from their sources,
+"""The tutorials: the numbered notebooks, stored without outputs, generated from their sources,
 shaped as lessons (goals, exercises with checks, summary), and executed top to bottom in a
 kernel of this Python, offline with the quick sizes: once as here, once as on a PYNQ board (no
 TensorFlow or hls4ml, a pynq that sees a device), where only the overlay parts run. The first
@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ROOT / "tutorials"
 FAKE_BOARD = Path(__file__).resolve().parent / "fake_board"
 EXPECTED = ["01_getting_started", "02_quantization", "03_compression", "04_hls", "05_overlays",
-            "06_guided_walk", "07_boosted_decision_trees", "08_design_space_exploration"]
+            "06_guided_walk", "07_boosted_decision_trees", "08_design_space_exploration",
+            "09_from_network_to_gates"]
 NOTEBOOKS = sorted(TUTORIALS.glob("[0-9][0-9]_*.ipynb"))
 #: Seconds any one cell may take (quick sizes need far less; a shared machine may be slow).
 CELL_TIMEOUT_S = 300
@@ -42,7 +43,7 @@ def _text(nb, kind):
     return [cell.source for cell in nb.cells if cell.cell_type == kind]
 
 
-def test_the_six_tutorials_are_there_in_order():
+def test_the_tutorials_are_there_in_order():
     assert _ids(NOTEBOOKS) == EXPECTED
 
 

@@ -4,6 +4,7 @@ Run, wait for the background thread) on quick settings, and check results, files
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -403,6 +404,119 @@ def test_an_export_whose_check_fails_leaves_no_project(walked, tmp_path, monkeyp
     assert step.outcome == "error" and "g++" in step.errors.text
     assert step.state.project is None
     assert_no_project_to_restore(folder)
+
+
+# ------------------------------------------------------------------------------ RTL generators
+def test_export_offers_rtl_only_for_an_hgq2_model_and_vhdl_for_trees(tmp_path):
+    pytest.importorskip("hgq")
+    from fastml_lab.families import get_family
+    from fastml_lab.hls.keras_model import has_quantizers
+    from fastml_lab.quantize.qat_model import build_qat_model, resolve_bits
+    from fastml_lab.train import build_model
+
+    model = build_model("8", seed=0)
+    step = ExportStep(model=model, project_dir=tmp_path / "lab")
+    assert [value for _, value in step.generator.options] == ["hls", "rtl"]
+    assert [label for label, _ in step.generator.options] == ["HLS (hls4ml)", "RTL (da4ml)"]
+    step.generator.value = "rtl"  # a float model: RTL falls back to HLS and says why
+    assert step.generator.value == "hls"
+    assert "quantize" in step.generator_note.value.lower() and "HGQ" in step.generator_note.value
+    assert "quantize first" in step.generator.tooltips[1]
+    assert step.nn_box.layout.display == "flex" and "g++" in step.csim.description
+
+    qmodel = build_qat_model(model, resolve_bits(None, ["fc1", "output"]))
+    assert has_quantizers(qmodel)
+    step.state.quantized = qmodel
+    assert step.generator_note.value == "" and "quantize first" not in step.generator.tooltips[1]
+    step.generator.value = "rtl"
+    assert step.generator.value == "rtl"
+    assert step.plan_box.layout.display == "none" and step.nn_box.layout.display == "none"
+    assert "Verilator" in step.csim.description and "da4ml" in step.header.value
+    settings = step.settings()
+    assert settings["generator"] == "rtl" and settings["source"] == "qmodel" and "precision" not in settings
+    code = step.code(settings)
+    compile(code, "export rtl", "exec")
+    assert "family = get_family('nn')" in code and "prj = family.export_rtl(qmodel," in code
+    assert "backend='rtl'" in code and "board='pynq-z2'" in code and "fastml_lab.hls import" not in code
+    step.state.quantized = None  # the HGQ2 model is gone: back to HLS
+    assert step.generator.value == "hls" and step.generator_note.value != ""
+
+    if "vhdl" in get_family("bdt").rtl_backends:
+        pytest.importorskip("xgboost")
+        step.state.model = make_bdt()
+        assert [value for _, value in step.generator.options] == ["hls", "vhdl"]
+        assert step.generator_note.value == ""
+        step.generator.value = "vhdl"
+        assert "GHDL" in step.csim.description and step.plan_box.layout.display == "flex"
+        code = step.code(step.settings())
+        assert "family = get_family('bdt')" in code and "family.export_rtl(model," in code
+        assert "backend='vhdl'" in code
+
+
+@pytest.mark.slow
+def test_export_step_writes_da4ml_verilog_and_verilator_matches_the_emulator(tmp_path):
+    """The RTL generator end to end: an HGQ2 model made by the package's quantize, exported through
+    the family's export_rtl, simulated by Verilator against the emulator, estimated by da4ml."""
+    pytest.importorskip("hgq")
+    pytest.importorskip("da4ml")
+    if shutil.which("verilator") is None:
+        pytest.skip("Verilator is not installed")
+    from fastml_lab.data import load_jets
+    from fastml_lab.quantize import quantize
+    from fastml_lab.train import build_model
+
+    ds = load_jets("synthetic", n_events=2000, seed=0)
+    model = build_model("4", seed=0)
+    qmodel = quantize(model, ds, bits={"weights": 4, "activations": 6, "inputs": 8}, epochs=1,
+                      progress=False).model
+    step = ExportStep(model=model, quantized=qmodel, dataset=ds, project_dir=tmp_path / "lab")
+    step.generator.value = "rtl"
+    step.check_events.value = 300
+    click_and_wait(step, 600)
+    assert step.outcome == "done", f"{step.errors.text}\n{step.runner.error_details}"
+    project = step.state.project
+    assert project.path == tmp_path / "lab" / "hls_project"
+    assert project.backend == "rtl" and project.simulator == "verilator"
+    check = numbers(step)["bit-exact check"]
+    assert check.startswith("0 mismatches between the RTL simulation with Verilator and the emulator"), check
+    assert "1,500 output values (300 jets)" in check
+    assert numbers(step)["project"].endswith("outputs logits (softmax left out))")
+    assert numbers(step)["precision"] == "types from the HGQ2 quantizers"
+    latency = numbers(step)["latency (RTL pipeline, exact)"]
+    assert latency.startswith(f"{project.timing['latency_cycles']} cycles, II 1 cycles at 100.0 MHz")
+    assert numbers(step)["resources (da4ml estimate)"].endswith(" 0 DSP, 0 BRAM18")
+    assert numbers(step)["fits the PYNQ-Z2 (da4ml estimate)"] == "yes"
+    fixed = float(numbers(step)["accuracy"].split()[2].rstrip(","))
+    assert fixed == float(np.mean(project.firmware().predict(ds.X_test).argmax(axis=1) == ds.labels_test))
+    assert_figures(step, "roc", "fit")
+    code = step.code(step.result.settings)
+    assert "prj = family.export_rtl(qmodel," in code and "check_project(prj, ds.X_test, n_events=300)" in code
+
+
+def test_export_step_writes_conifer_vhdl_and_ghdl_matches_the_emulator(tmp_path):
+    """The BDT's RTL generator through the step: conifer's VHDL, simulated by GHDL."""
+    pytest.importorskip("xgboost")
+    pytest.importorskip("conifer")
+    from fastml_lab.families import get_family
+
+    if "vhdl" not in get_family("bdt").rtl_backends or shutil.which("ghdl") is None:
+        pytest.skip("no VHDL backend for BDTs, or GHDL is not installed")
+    from fastml_lab.bdt.train import train_bdt
+    from fastml_lab.data import load_jets
+
+    ds = load_jets("synthetic", n_events=2000, seed=0)
+    step = ExportStep(model=train_bdt(ds, rounds=3, depth=2, early_stopping=None), dataset=ds,
+                      project_dir=tmp_path / "lab")
+    step.generator.value = "vhdl"
+    step.check_events.value = 200
+    click_and_wait(step, 300)
+    assert step.outcome == "done", f"{step.errors.text}\n{step.runner.error_details}"
+    assert step.state.project.backend == "vhdl" and step.state.project.simulator == "ghdl"
+    check = numbers(step)["bit-exact check"]
+    assert check.startswith("0 mismatches between the RTL simulation with GHDL and the emulator"), check
+    assert "cycles, II 1 cycles" in numbers(step)["latency (RTL pipeline, exact)"]
+    assert any(key.startswith("resources (") for key in numbers(step))
+    assert "prj = family.export_rtl(model," in step.code(step.result.settings)
 
 
 # ------------------------------------------------------------------------------ boosted decision trees

@@ -405,3 +405,45 @@ def check_fewer(answer, nn: dict, bdt: dict, what: str) -> Verdict:
         answer, fewer, ("nn", "bdt"),
         f"{fewer.upper()}: {nn[what]:,} {what} for the network against {bdt[what]:,} for the trees.",
         f"Compare the {what} row of the two columns.")
+
+
+# ---------------------------------------------------------------------- 09 from network to gates
+def signed_digits(constant: int) -> list:
+    """The canonical signed-digit form of an integer: ``[(shift, +1 or -1), ...]``, lowest shift
+    first, with no two neighbouring digits non-zero (the fewest non-zero digits of any signed-digit
+    form). ``x * constant`` is then ``sum(sign * (x << shift))``: one adder fewer than digits."""
+    n, digits, shift = int(constant), [], 0
+    sign = -1 if n < 0 else 1
+    n = abs(n)
+    while n:
+        if n & 1:
+            digit = 2 - (n & 3)  # +1 when n ends in ...01, -1 when it ends in ...11
+            digits.append((shift, sign * digit))
+            n -= digit
+        n >>= 1
+        shift += 1
+    return digits
+
+
+def check_signed_digit_adders(answer, constant: int) -> Verdict:
+    """Adders (or subtractors) that multiply by the constant ``constant`` with shifts, adds and subtracts."""
+    digits = signed_digits(constant)
+    expected = max(0, len(digits) - 1)
+    terms = " ".join(f"{'+' if s > 0 else '-'} (x << {k})" for k, s in reversed(digits)).lstrip("+ ")
+    ones = bin(abs(int(constant))).count("1")
+    return check_number(
+        answer, expected,
+        f"x * {constant} = {terms}: {len(digits)} shifted copies of x, so {expected} adder(s)/subtractor(s), "
+        f"where the plain binary form ({bin(abs(int(constant)))}) would need {ones - 1}. Shifts are wires: free.",
+        "Write the constant as a sum and difference of powers of two with as few terms as you can "
+        "(a run of ones, 0111, is 1000 - 0001); n terms need n - 1 adders.")
+
+
+def check_pipeline_latency(answer, project) -> Verdict:
+    """Clock cycles between an event entering a pipelined RTL design and its result leaving it."""
+    expected = int(project.timing["latency_cycles"])
+    return check_number(
+        answer, expected,
+        f"{expected} pipeline stage(s), each ending in a register: event e0 enters at one rising edge and "
+        f"y0 leaves {expected} edges later, while the next events follow one per cycle (II 1).",
+        "Count the pipeline stages describe_rtl lists: each stage holds an event for one clock cycle.")

@@ -20,9 +20,12 @@ PURPOSES = {
     "sklearn": "scikit-learn (to prepare the jet data)",
     "matplotlib": "matplotlib (for plots)",
     "ipywidgets": "ipywidgets (for the widgets)",
+    "da4ml": "da4ml (to turn networks into adders and Verilog)",
 }
 #: Programs a cell may need, looked up on PATH.
-PROGRAMS = {"g++": "g++ (to compile the C simulation)"}
+PROGRAMS = {"g++": "g++ (to compile the C simulation)",
+            "verilator": "Verilator (to simulate the Verilog)",
+            "yosys": "yosys (to map the Verilog to FPGA cells)"}
 #: The PYNQ image names its board in this variable (e.g. ``Pynq-Z2``).
 BOARD_ENV = "BOARD"
 

@@ -35,7 +35,8 @@ def skip_notice(absent, on_board: bool) -> str:
     elif any(n not in PROGRAMS for n in absent):
         where = "Install the lab tools to run it: pip install 'fastml-lab[lab]'."
     else:
-        where = "Install it with the system's package manager (e.g. apt-get install g++)."
+        packages = " ".join(n for n in absent if n in PROGRAMS) or "g++"
+        where = f"Install it with the system's package manager (e.g. apt-get install {packages})."
     return f"[skipped] This cell needs {listed}, which {verb} not available here. {where}"
 
 

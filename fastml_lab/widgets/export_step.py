@@ -1,8 +1,12 @@
-"""Step 4, Export: write the HLS project, compile the C simulation, check it against the emulator.
+"""Step 4, Export: write the project, compile its simulation, check it against the emulator.
 
-A neural network goes through hls4ml (:func:`fastml_lab.hls.export`), boosted decision trees
-through conifer (:func:`fastml_lab.bdt.export_bdt`) with the precision the Precision step chose;
-both are checked with the same :func:`~fastml_lab.hls.check.check_project`.
+The generator is HLS or one of the family's RTL backends (:attr:`fastml_lab.families.Family.rtl_backends`):
+a neural network goes through hls4ml (:func:`fastml_lab.hls.export`) or, when step 3 made an HGQ2
+model, through da4ml's Verilog (``family.export_rtl(..., backend="rtl")``); boosted decision trees
+go through conifer's HLS (:func:`fastml_lab.bdt.export_bdt`) or its VHDL (``backend="vhdl"``), with
+the precision the Precision step chose. Every project is checked with the same
+:func:`~fastml_lab.hls.check.check_project`, which runs the project's own simulator (g++, Verilator
+or GHDL).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from ..options import STRATEGIES
 from ..tutorial.sizes import settings as sizes
 from .code import Call, Ref
 from .figures import plot_budget, plot_roc_curves
+from .panel import notice_html
 from .quantize_step import add_fit_estimate
 from .state import HLS_PROJECT_DIR, TREES, StepResult
 from .step import Step, settings_family, show_family
@@ -48,6 +53,38 @@ BDT_EXPLANATION = (
     "test jets; the bit-exact emulator, which the software overlay uses, must give the same "
     "outputs value for value. Latency and resources are conifer's estimate (no multipliers: "
     "DSP 0).")
+
+RTL_EXPLANATION = (
+    "da4ml turns the quantization-aware (HGQ2) network into Verilog: every product with a constant "
+    "weight becomes shifts and adds (no multipliers, no DSPs), and registers cut the adders into "
+    "pipeline stages, so the latency is the number of stages, exactly, and one event enters per "
+    "clock cycle. The final softmax is left out: the design outputs the logits. Verilator simulates "
+    "the Verilog on test jets; the bit-exact emulator must give the same outputs value for value. "
+    "Resources are da4ml's own estimate until a technology mapping (fastml-lab synth PRJ --tool yosys) "
+    "or a synthesis report replaces it.")
+VHDL_EXPLANATION = (
+    "conifer writes the trees as VHDL: every split a comparator with a constant threshold, every "
+    "tree a lookup of its leaf, the scores of each class summed by a pipelined adder tree, all in "
+    "one fixed-point type. GHDL simulates the VHDL on test jets; the bit-exact emulator must give the "
+    "same outputs value for value. The latency is the pipeline's own, exact; resources are an "
+    "estimate.")
+
+#: The generators: HLS for every family, then each RTL backend a family has (``Family.rtl_backends``).
+HLS = "hls"
+HLS_LABELS = {NETWORK: "HLS (hls4ml)", TREES: "HLS (conifer)"}
+RTL_LABELS = {"rtl": "RTL (da4ml)", "vhdl": "VHDL (conifer)"}
+GENERATOR_TIPS = {
+    HLS: "C++ for Vitis/Vivado HLS, checked with the C simulation (g++)",
+    "rtl": "da4ml's pipelined Verilog of an HGQ2 model (shifts and adds, no DSPs), checked with Verilator",
+    "vhdl": "conifer's pipelined VHDL of the trees, checked with GHDL",
+}
+GENERATOR_EXPLANATIONS = {"rtl": RTL_EXPLANATION, "vhdl": VHDL_EXPLANATION}
+#: The simulation each generator's project runs, as the check box names it.
+SIMULATIONS = {HLS: "compile and run the C simulation (g++)", "rtl": "compile and run the RTL simulation (Verilator)",
+               "vhdl": "run the RTL simulation (GHDL)"}
+#: Why the RTL generator of a network is not offered, and what to do.
+RTL_NEEDS_HGQ = ("RTL (da4ml) builds its adders from the types of a quantization-aware model: run step 3 "
+                 "(Quantize) with QAT or HGQ first. A float or pruned model goes through HLS (hls4ml).")
 
 #: Each family's explanation, precision choices, and the state's traits that say step 3 chose its types.
 EXPLANATIONS = {NETWORK: NN_EXPLANATION, TREES: BDT_EXPLANATION}
@@ -92,23 +129,58 @@ class ExportStep(Step):
         self.backend = widgets.ToggleButtons(options=backend_choices(), value=DEFAULT_BOARD, description="backend",
                                              tooltip="a board: the IP with its AXI-stream wrapper and DMA "
                                                      "design; Vitis: the IP alone, for a bare part")
-        self.csim = widgets.Checkbox(value=True, description="compile and run the C simulation (g++)",
-                                     indent=False)
+        self.generator = widgets.ToggleButtons(options=generator_choices(NETWORK), value=HLS, description="generator")
+        self.generator_note = widgets.HTML("")
+        self.csim = widgets.Checkbox(value=True, description=SIMULATIONS[HLS], indent=False)
         self.check_events = widgets.BoundedIntText(value=sizes(True, "walk").csim_events, min=1, max=10_000_000,
                                                    description="check jets")
         self.plan_source.observe(lambda _: self._show_type(), names="value")
         self.state.observe(lambda _: self._prefer_quantize_plan(), names=["quantized", "plan", "precision"])
+        self.state.observe(lambda _: self._show_generator(), names=["quantized", "model"])
+        self.generator.observe(lambda _: self._show_generator(), names="value")
         self.nn_box = widgets.HBox([self.reuse, self.strategy])
-        return [widgets.HBox([self.plan_source, self.precision]), self.nn_box,
+        self.plan_box = widgets.HBox([self.plan_source, self.precision])
+        return [widgets.HBox([self.generator, self.generator_note]), self.plan_box, self.nn_box,
                 self.backend, widgets.HBox([self.csim, self.check_events])]
 
     def family_changed(self, family: str) -> None:
-        self.retitle(self.title, EXPLANATIONS[family])
         options = PRECISIONS[family]
         if tuple(self.plan_source.options) != options:
             self.plan_source.options = options
-        show_family({NETWORK: self.nn_box}, family)
+        generators = generator_choices(family)
+        if list(self.generator.options) != generators:
+            self.generator.options = generators
+            self.generator.value = HLS
         self._prefer_quantize_plan()
+        self._show_generator()
+
+    def _rtl_source(self) -> str | None:
+        """The script's variable holding the HGQ2 model a network's RTL export takes: ``qmodel``
+        (step 3 made it), else ``model`` when the trained model is one itself; None without one."""
+        if is_hgq_model(self.state.quantized):
+            return "qmodel"
+        return "model" if is_hgq_model(self.state.model) else None
+
+    def _rtl_ready(self) -> bool:
+        """Whether a network's RTL generator can run: there is an HGQ2 (quantization-aware) model."""
+        return self._rtl_source() is not None
+
+    def _show_generator(self) -> None:
+        """The controls, explanation and notes of the chosen generator; the network's RTL choice
+        falls back to HLS, with a note saying why, until step 3 has made an HGQ2 model."""
+        family, generator = self.state.family, self.generator.value
+        ready = family != NETWORK or self._rtl_ready()
+        self.generator.tooltips = [GENERATOR_TIPS.get(value, "") + ("" if value != "rtl" or ready else
+                                                                    " (quantize first: step 3, QAT or HGQ)")
+                                   for _, value in self.generator.options]
+        self.generator_note.value = "" if ready else notice_html(RTL_NEEDS_HGQ, kind="note")
+        if generator == "rtl" and not ready:
+            self.generator.value = HLS  # observed: this method runs again for HLS
+            return
+        self.retitle(self.title, GENERATOR_EXPLANATIONS.get(generator, EXPLANATIONS[family]))
+        self.csim.description = SIMULATIONS.get(generator, SIMULATIONS[HLS])
+        self.plan_box.layout.display = "none" if generator == "rtl" else "flex"
+        show_family({NETWORK: self.nn_box}, family if generator == HLS else "")
 
     def _from_quantize(self) -> bool:
         """Whether step 3 chose something for this family (a BDT precision; a plan or a model)."""
@@ -127,10 +199,14 @@ class ExportStep(Step):
     def settings(self) -> dict:
         from ..exceptions import NotReadyError
 
-        family, source = self.state.family, self.plan_source.value
+        family, source, generator = self.state.family, self.plan_source.value, self.generator.value
+        if generator == "rtl":
+            if not self._rtl_ready():
+                raise NotReadyError(RTL_NEEDS_HGQ)
+            return {"generator": generator, "source": self._rtl_source(), **self._check_settings()}
         if source == "quantize" and not self._from_quantize():
             raise NotReadyError(NOT_CHOSEN[family])
-        return {NETWORK: self._nn_settings, TREES: self._bdt_settings}[family](source)
+        return {**{NETWORK: self._nn_settings, TREES: self._bdt_settings}[family](source), "generator": generator}
 
     def _nn_settings(self, source: str) -> dict:
         return {"plan": source, "precision": self.precision.value.strip(), "reuse_factor": self.reuse.value,
@@ -146,7 +222,41 @@ class ExportStep(Step):
     def calls(self, s: dict) -> list:
         """(plan), export, firmware, emulate, (check against the C simulation), the float model's
         scores, the accuracy of both, the estimate; the export and the float model are the family's."""
+        if s.get("generator", HLS) != HLS:
+            return self._rtl_calls(s)
         return {NETWORK: self._nn_calls, TREES: self._bdt_calls}[settings_family(s)](s)
+
+    def _rtl_calls(self, s: dict) -> list:
+        """The family's RTL export (da4ml's Verilog of the HGQ2 model, conifer's VHDL of the trees),
+        firmware, emulate, (check with the project's simulator), the model's own scores, accuracy of
+        both (the design's scores through a softmax), the hardware estimate."""
+        family, generator = settings_family(s), s["generator"]
+        if family == NETWORK:
+            source, options = Ref(s["source"]), {}
+        else:
+            source = Ref("model")
+            options = {"precision": Ref("precision") if s["plan"] == "quantize" else s["precision"]}
+        calls = [Call("fastml_lab.families.get_family", (family,), assign="family"),
+                 Call("family.export_rtl", (source, str(self.state.folder / HLS_PROJECT_DIR)),
+                      {"backend": generator, **rtl_target_options(s["backend"]), **options, **self._data(),
+                       "overwrite": True},
+                      assign="prj", show=("print(prj.timing)  # the pipeline's own latency: exact",))]
+        X = self._emulation_calls(s, calls, self._nn_inputs if family == NETWORK else self._bdt_inputs)
+        if family == NETWORK:
+            calls.append(Call(f"{source.expr}.predict", (X,), {"batch_size": 4096, "verbose": 0}, assign="keras_scores"))
+        else:
+            calls.append(Call("model.predict", (X,), assign="float_scores"))
+        if self.state.dataset is not None:
+            float_scores = FLOAT_MODELS[family].scores
+            calls += [Call("fastml_lab.bdt.train.scores_to_probabilities", (Ref("emulated"),), assign="fixed_scores"),
+                      Call("fastml_lab.evaluate.evaluate_scores", (Ref("fixed_scores"), Ref("ds.labels_test"),
+                                                                   Ref("ds.class_names")), assign="fixed"),
+                      Call("fastml_lab.evaluate.evaluate_scores", (Ref(float_scores), Ref("ds.labels_test"),
+                                                                   Ref("ds.class_names")), assign="floating",
+                           show=('print("fixed-point accuracy:", fixed.accuracy, "model:", floating.accuracy)',))]
+        calls.append(Call("fastml_lab.estimate.estimate", (Ref("prj"),), assign="hardware",
+                          show=("print(hardware.table())",)))
+        return calls
 
     def _nn_calls(self, s: dict) -> list:
         """(plan), hls4ml export, firmware, emulate, (check), Keras, accuracy of both, fit estimate."""
@@ -242,9 +352,10 @@ class ExportStep(Step):
         names = self.names()
         by_name = {call.assign: call for call in calls}
         stages = 4 if s["csim"] else 2
-        task.progress(0, stages, "writing the HLS project")
-        if "plan" in by_name:
-            by_name["plan"].run(names)
+        task.progress(0, stages, f"writing the {'HLS' if s.get('generator', HLS) == HLS else 'RTL'} project")
+        for name in ("plan", "family"):  # what the export takes: an HLS plan, the family that exports RTL
+            if name in by_name:
+                by_name[name].run(names)
         project = by_name["prj"].run(names)
         self.state.project = None  # the folder changed; the new project is handed on once checked
         self.state.forget_result(self.name)  # the saved numbers described the old folder
@@ -262,7 +373,9 @@ class ExportStep(Step):
         project is and costs."""
         project = names["prj"]
         result = self._emulated(task, calls, names, stages)
-        project_text, precision_text = {NETWORK: self._nn_lines, TREES: self._bdt_lines}[family](s, project)
+        generator = s.get("generator", HLS)
+        lines = self._rtl_lines if generator == "rtl" else {NETWORK: self._nn_lines, TREES: self._bdt_lines}[family]
+        project_text, precision_text = lines(s, project)
         result.add("project", f"{project.path} ({project.backend}, {project_text})")
         result.add("precision", precision_text)
         self._csim_or_note(task, s, calls, names, stages, result)
@@ -283,14 +396,21 @@ class ExportStep(Step):
             agree = float(np.mean(names["emulated"].argmax(1) == floats.argmax(1)))
             result.add(f"agreement with {float_model.agreement}", f"{agree:.2%} of {len(names['emulated']):,} "
                                                                   "random inputs get the same class")
-        cost = {NETWORK: self._nn_cost, TREES: self._bdt_cost}[family]
-        cost(project, lambda: calls["estimate"].run(names), lambda text: task.progress(stages - 1, stages, text),
-             result)
+        cost = self._rtl_cost if generator != HLS else {NETWORK: self._nn_cost, TREES: self._bdt_cost}[family]
+        estimate = calls["hardware" if "hardware" in calls else "estimate"]
+        cost(project, lambda: estimate.run(names), lambda text: task.progress(stages - 1, stages, text), result)
         return result
 
     def _nn_lines(self, s: dict, project) -> tuple:
         """How hls4ml laid the network out, and where its types came from."""
         return f"{project.meta['strategy']}, reuse {project.meta['reuse_factor']}", self._precision_text(s)
+
+    @staticmethod
+    def _rtl_lines(s: dict, project) -> tuple:
+        """The pipeline da4ml wrote, and where its types came from."""
+        stages = (project.meta.get("da4ml") or {}).get("stages", project.timing.get("latency_cycles"))
+        outputs = "logits (softmax left out)" if project.meta.get("softmax_left_out") else "the model's outputs"
+        return f"da4ml, {stages} pipeline stages, outputs {outputs}", "types from the HGQ2 quantizers"
 
     @staticmethod
     def _bdt_lines(s: dict, project) -> tuple:
@@ -309,6 +429,22 @@ class ExportStep(Step):
         progress("estimating latency and resources")
         add_bdt_estimate(self, result, estimate())
 
+    def _rtl_cost(self, project, estimate, progress, result: StepResult) -> None:
+        """The pipeline's latency (exact) and the hardware estimate of the RTL (its kind named:
+        the generator's own estimate, a recorded mapping or synthesis report), against the board."""
+        progress("estimating resources")
+        self._timing(project, result)
+        est = estimate()
+        labels = {"lut": "LUT", "ff": "FF", "dsp": "DSP", "bram_18k": "BRAM18"}
+        result.add(f"resources ({est.kind})", ", ".join(f"{est.resources[k]:,} {name}" for k, name in labels.items()))
+        if est.board is None:
+            return
+        result.add(f"fits the {est.board.title} ({est.kind})", "yes" if est.fits else "no")
+        self.add_figure(result, "fit", plot_budget({name: est.resources[k] for k, name in labels.items()},
+                                                   {name: est.budget[k] for k, name in labels.items()},
+                                                   f"Against the {est.board.title} budget ({est.kind}, no "
+                                                   "place and route)", board=f"{est.board.title} ({est.part})"))
+
     @staticmethod
     def _emulated(task, calls: dict, names: dict, stages: int) -> StepResult:
         """Run the emulator's calls (the inputs, the firmware, its outputs); a new, empty result."""
@@ -323,7 +459,8 @@ class ExportStep(Step):
         if s["csim"]:
             self._run_check(task, calls, names, stages, result)
         else:
-            result.notes.append("The C simulation was skipped; the outputs come from the emulator only.")
+            simulation = "RTL" if s.get("generator", HLS) != HLS else "C"
+            result.notes.append(f"The {simulation} simulation was skipped; the outputs come from the emulator only.")
 
     def _run_check(self, task, calls: dict, names: dict, stages: int, result: StepResult) -> None:
         def progress(text):
@@ -334,11 +471,11 @@ class ExportStep(Step):
                 task.progress(3, stages, text)
 
         check = calls["check"].run(names, progress=progress)
-        result.add("bit-exact check", f"{check.mismatches} mismatches between the C simulation and the "
+        result.add("bit-exact check", f"{check.mismatches} mismatches between {check.simulation} and the "
                                       f"emulator on {check.values:,} output values ({check.events:,} jets)")
         if check.mismatches:
-            result.notes.append(f"The C simulation and the emulator differ on {check.mismatches} values: "
-                                "please report this with the project folder.")
+            result.notes.append(f"{check.simulation[:1].upper()}{check.simulation[1:]} and the emulator differ "
+                                f"on {check.mismatches} values: please report this with the project folder.")
 
     def _precision_text(self, s: dict) -> str:
         if s["plan"] == "quantize":
@@ -349,9 +486,12 @@ class ExportStep(Step):
 
     @staticmethod
     def _timing(project, result: StepResult) -> None:
+        from ..rtl.network import RTL_PIPELINE
+
         timing = project.timing
         synthesis = timing.get("source") == "synthesis report"
-        source = "synthesis report" if synthesis else "estimate before synthesis"
+        source = ("synthesis report" if synthesis else "RTL pipeline, exact" if timing.get("source") == RTL_PIPELINE
+                  else "estimate before synthesis")
         clock = timing.get("clock_mhz")
         latency = timing.get("latency_cycles")
         ii = timing.get("ii_cycles")
@@ -366,6 +506,26 @@ class ExportStep(Step):
             resources = report.get("resources", {})
             result.add("resources (synthesis report)",
                        ", ".join(f"{k} {v:,}" for k, v in resources.items() if v is not None))
+
+
+def generator_choices(family: str) -> list:
+    """``(label, generator)`` for a family: HLS, then each of its RTL backends (``Family.rtl_backends``)."""
+    from ..families import get_family
+
+    rtl = [(RTL_LABELS.get(backend, f"RTL ({backend})"), backend) for backend in get_family(family).rtl_backends]
+    return [(HLS_LABELS.get(family, "HLS"), HLS), *rtl]
+
+
+def is_hgq_model(model) -> bool:
+    """Whether ``model`` is an HGQ2 (quantization-aware) Keras model: what da4ml's RTL takes."""
+    layers = getattr(model, "layers", None) or ()
+    return any(type(layer).__module__.startswith("hgq.") for layer in layers)
+
+
+def rtl_target_options(backend: str) -> dict:
+    """The RTL export's target for the backend control: a board of the table, else (``"vitis"``)
+    the bare part of the default board, as the HLS export takes it."""
+    return {"board": backend} if backend in BOARDS else {"part": BOARDS[DEFAULT_BOARD].part}
 
 
 def backend_choices() -> list:
