@@ -36,6 +36,19 @@ _STARTUP_NOISE = re.compile(r"^(WARNING: All log messages before absl::Initializ
                             r"|To enable the following instructions: .* rebuild TensorFlow)")
 
 
+def program(name: str, needed_for: str, hint: str) -> str:
+    """The path of the program ``name`` on PATH; ToolchainNotFoundError saying what needs it
+    (``needed_for``) and how to install it (``hint``) otherwise."""
+    import shutil
+
+    from .exceptions import ToolchainNotFoundError
+
+    path = shutil.which(name)
+    if path is None:
+        raise ToolchainNotFoundError(f"{needed_for} needs {name} on PATH. {hint}")
+    return path
+
+
 def require(module: str, purpose: str = "") -> ModuleType:
     """Import ``module`` or raise ImportError that says which extra installs it.
 

@@ -45,6 +45,7 @@ import numpy as np
 
 from .._io import remove_stale
 from .._system import usable_cores
+from .._deps import program
 from ..exceptions import CompileError, CsimError, DataError, ToolchainNotFoundError
 from ..fixed import FixedType
 from ..project import open_project
@@ -65,10 +66,7 @@ _INSTALL_HINT = "GHDL runs the VHDL simulation; install it (Debian/Ubuntu: apt-g
 
 def ghdl_path() -> str:
     """The ``ghdl`` on PATH; ToolchainNotFoundError with how to install it otherwise."""
-    found = shutil.which("ghdl")
-    if found is None:
-        raise ToolchainNotFoundError(f"ghdl is not on PATH. {_INSTALL_HINT}")
-    return found
+    return program("ghdl", "The VHDL simulation", _INSTALL_HINT)
 
 
 @functools.lru_cache(maxsize=4)

@@ -15,10 +15,10 @@ Debian's Verilator 5.006 builds no ``libverilated.a``; its runtime sources (``ve
 from __future__ import annotations
 
 import functools
-import shutil
 import subprocess
 from pathlib import Path
 
+from .._deps import program
 from ..exceptions import CompileError, ToolchainNotFoundError
 
 #: Flags for the C++ of a Verilated model (the runtime needs C++17 and threads).
@@ -32,10 +32,7 @@ _APT_HINT = "Install it with `apt-get install verilator` (Debian 12 has 5.006)."
 
 def verilator() -> str:
     """The ``verilator`` executable; ToolchainNotFoundError when it is not on PATH."""
-    path = shutil.which("verilator")
-    if path is None:
-        raise ToolchainNotFoundError(f"The RTL simulation of a Verilog project needs Verilator on PATH. {_APT_HINT}")
-    return path
+    return program("verilator", "The RTL simulation of a Verilog project", _APT_HINT)
 
 
 @functools.lru_cache(maxsize=1)

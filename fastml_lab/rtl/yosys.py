@@ -70,7 +70,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from ..estimate.model import TECHNOLOGY_MAPPING
-from ..exceptions import CompileError, ConfigError, DataError, ToolchainNotFoundError
+from .._deps import program
+from ..exceptions import CompileError, ConfigError, DataError
 
 log = logging.getLogger("fastml_lab")
 
@@ -223,10 +224,7 @@ def _unlisted_helpers(sources, includes) -> list:
 
 # ---------------------------------------------------------------------------------- running tools
 def _tool(name: str, hint: str, why: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise ToolchainNotFoundError(f"{why} needs {name} on PATH. {hint}")
-    return path
+    return program(name, why, hint)
 
 
 def _run(cmd, cwd: Path, deadline: float, what: str, log_path: Path, stdout_path: Path | None = None) -> None:
