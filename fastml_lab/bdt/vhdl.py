@@ -45,7 +45,7 @@ from .._io import atomic_directory, write_json_atomic
 from ..boards import rtl_target
 from ..exceptions import ConfigError, UnsupportedError
 from ..fixed import FixedType
-from ..firmware.ops.bdt import LEAF, MAX_VHDL_WIDTH, VHDL
+from ..firmware.ops.bdt import LEAF, MAX_VHDL_WIDTH, OP, VHDL
 from ..project import Project, open_project
 from .ensemble import PROJECT_NAME, _tree_depth, to_ensemble
 from .export import WEIGHT_PRECISION, checked_class_names, parse_precision, project_record
@@ -348,27 +348,49 @@ def export_vhdl(model, out, *, backend: str = BACKEND, board=None, part=None, cl
 def vhdl_estimate(project, board=None, part=None, clock_period_ns=None):
     """The :class:`~fastml_lab.estimate.Estimate` of a VHDL project: the pipeline's latency as the
     VHDL counts it (exact; II 1; no board wrapper: the core has none), at the project's clock unless
-    ``clock_period_ns`` says otherwise; LUT and FF from conifer's model of its xilinxhls backend (its
-    HLS, not its VHDL: a guide until ``fastml-lab synth PRJ --tool yosys`` maps the VHDL itself)."""
-    from .ensemble import project_ensemble
-    from .estimate import as_estimate
+    ``clock_period_ns`` says otherwise; LUT, FF (and CARRY4, in the row's detail) counted from the
+    VHDL's structure and priced as yosys maps it, by coefficients fitted to yosys' mappings of
+    random designs (:mod:`fastml_lab.bdt.vhdl_estimate`, kind "conifer VHDL structure estimate");
+    no DSP (unless a normalisation other than a power of two needs a multiplier), no BRAM. A
+    recorded mapping (``fastml-lab synth PRJ --tool yosys``) replaces the totals."""
+    from ..boards import DEFAULT_BOARD, get_board
+    from ..estimate.hardware import Estimate
+    from ..estimate.model import LayerCost
+    from ..options import check_clock_period
+    from .ensemble import FAMILY
+    from .vhdl_estimate import VHDL_STRUCTURE_ESTIMATE, vhdl_bdt_resources
 
     project = open_project(project)
     if board is None and part is None:
         target = project.budget_board
         board, part = (target.name, None) if target is not None else (None, project.part)
-    period = clock_period_ns if clock_period_ns is not None else project.meta.get("clock_period_ns")
-    result = as_estimate(project_ensemble(project), board=board, part=part, clock_period_ns=period)
+    target = None if part is not None else get_board(board or DEFAULT_BOARD)
+    if clock_period_ns is not None:
+        period = check_clock_period(clock_period_ns)
+    elif project.meta.get("clock_period_ns"):
+        period = float(project.meta["clock_period_ns"])
+    else:
+        period = (target or get_board(DEFAULT_BOARD)).clock_period_ns
+    firmware = project.firmware()
+    found = vhdl_bdt_resources(firmware.description, firmware.arrays)
+    f = found["features"]
     cycles = int(project.timing["latency_cycles"])
-    core = result.layers[0]
-    core.latency, core.ii = cycles, 1
-    core.detail += f"; latency: the VHDL's {cycles}-cycle pipeline"
-    result.latency_cycles, result.ii_cycles, result.wrapper = cycles, 1, None
-    result.source = f"project {project.path} (conifer's VHDL)"
-    result.own_model = ("the VHDL's pipeline (latency, exact) and conifer's xilinxhls model (LUT and FF of its "
-                        "HLS, not of its VHDL)")
-    result.latency_kind = RTL_PIPELINE
-    return result
+    resources = {"dsp": found["DSP"], "lut": found["LUT"], "ff": found["FF"], "bram_18k": found["BRAM_18K"]}
+    core = LayerCost(
+        "ensemble", OP, latency=cycles, ii=1, dsp=resources["dsp"], lut=resources["lut"], ff=resources["ff"],
+        bram_18k=0,
+        detail=(f"{f['n_trees']} trees padded to depth {f['depth']}, {f['W']}-bit: {f['comparisons']} distinct "
+                f"comparisons, {f['activations']} activations, {f['score_ff']} score bits, {f['adders']} adders; "
+                f"{f['srl']} shift-register LUTs, {found['CARRY4']} CARRY4; latency: the VHDL's {cycles}-cycle "
+                "pipeline"))
+    return Estimate(
+        source=f"project {project.path} (conifer's VHDL)", part=part or target.part, clock_mhz=1000.0 / float(period),
+        flavour="vitis" if target is None else "vivado", strategy="conifer", reuse_factor=1, board=target,
+        layers=[core], wrapper=None, latency_cycles=cycles, ii_cycles=1, resources=resources,
+        kind=VHDL_STRUCTURE_ESTIMATE, family=FAMILY,
+        own_model=("the VHDL's pipeline (latency, exact) and its structure (LUT and FF as yosys maps them, "
+                   "fitted to random designs)"),
+        latency_kind=RTL_PIPELINE)
 
 
 def is_vhdl_project(source) -> bool:
