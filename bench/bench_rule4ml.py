@@ -89,7 +89,6 @@ def rule4ml_predictions(python: Path, points: list) -> dict:
     found = json.loads(run.stdout.split("RESULT", 1)[1])
     result = {}
     for item in found:
-        point = next(p for p in points if p["id"] == item["id"])
         values = dict(zip(item["columns"], np.mean(item["rows"], axis=0)))
 
         def pick(name):

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+
+#: A prefix that makes a child process (a compiler, a simulator) end when the process that started it
+#: dies, so a killed CLI or kernel leaves none running: util-linux's ``setpriv --pdeathsig``, where
+#: it exists (Linux).
+DIE_WITH_PARENT = ("setpriv", "--pdeathsig", "KILL", "--") if shutil.which("setpriv") else ()
 
 
 def usable_cores() -> int:
@@ -31,3 +37,9 @@ def available_memory() -> int:
     except (OSError, ValueError):
         pass
     return min(known) if known else 1 << 40
+
+
+def parts(n_items: int, min_per_part: int) -> int:
+    """Into how many parts to cut ``n_items`` for one child process per core: at most one per usable
+    core, each of at least ``min_per_part`` items, at least one."""
+    return max(1, min(usable_cores(), n_items // min_per_part))

@@ -370,7 +370,6 @@ def step_rtl(run: DemoRun) -> None:
     if importlib.util.find_spec("da4ml") is None:
         return skip("skipped: da4ml is not installed (pip install 'fastml-lab[lab]')")
     from .estimate import estimate
-    from .exceptions import ToolchainNotFoundError
     from .rtl.network import export_rtl
 
     ds = run.dataset
@@ -390,10 +389,7 @@ def step_rtl(run: DemoRun) -> None:
         section["notes"].append("--quick: Verilator's check and yosys' mapping of the Verilog were skipped "
                                 "(minutes on this network); a full run makes them")
     else:
-        try:
-            mapping = _rtl_check_and_map(run, project, section)
-        except ToolchainNotFoundError as exc:
-            section["notes"].append(f"skipped: {exc}")
+        mapping = _rtl_check_and_map(run, project, section)
     from .estimate import FLAVOURS
 
     hls = {**_resources_row(hls_estimate), "accuracy": run.report["hls"]["fixed_accuracy"],
@@ -424,25 +420,22 @@ def _resources_row(est) -> dict:
 
 def _rtl_check_and_map(run: DemoRun, project, section: dict):
     """Verilator against the emulator, then yosys' mapping (recorded in the project); each skipped
-    with a note when its tool is missing. Returns the mapping, or None."""
-    import shutil
-
+    with a note (the tool's own install hint) when its tool is missing. Returns the mapping, or None."""
+    from .exceptions import ToolchainNotFoundError
     from .hls.check import check_project
+    from .rtl.yosys import map_project
 
-    if shutil.which("verilator") is None:
-        section["notes"].append("skipped: Verilator is not installed (apt-get install verilator), so the "
-                                "Verilog was not simulated")
-    else:
+    try:
         check = check_project(project, run.dataset.X_test, n_events=run.settings.csim_events)
         section["check"] = check.to_dict()
         run.add_summary("RTL emulator vs Verilator", f"{check.mismatches} mismatches on {check.values:,} values")
-    if shutil.which("yosys") is None:
-        section["notes"].append("skipped: yosys is not installed (apt-get install yosys), so the Verilog was "
-                                "not mapped")
+    except ToolchainNotFoundError as exc:
+        section["notes"].append(f"skipped: the Verilog was not simulated: {exc}")
+    try:
+        mapping = project.record_mapping(map_project(project))
+    except ToolchainNotFoundError as exc:
+        section["notes"].append(f"skipped: the Verilog was not mapped: {exc}")
         return None
-    from .rtl.yosys import map_project
-
-    mapping = project.record_mapping(map_project(project))
     section["mapping"] = {key: mapping[key] for key in ("source", "tool_version", "part", "resources", "seconds")}
     return mapping
 

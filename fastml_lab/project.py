@@ -37,7 +37,11 @@ HLS_DIR = "hls4ml"
 #: Where a project's timing comes from.
 ESTIMATE = "estimate"
 SYNTHESIS_REPORT = "synthesis report"
+#: The timing of an RTL project: its pipeline's own depth, exact (II 1).
+RTL_PIPELINE = "RTL pipeline"
 TIMING_KEYS = ("latency_cycles", "ii_cycles", "clock_mhz", "source")
+#: The resources a synthesis report and a technology mapping both record (``resources``), as they name them.
+RECORDED_RESOURCES = ("LUT", "FF", "DSP", "BRAM_18K")
 
 
 @dataclass
@@ -210,7 +214,7 @@ class Project:
         """
         resources = mapping.get("resources") if isinstance(mapping, dict) else None
         if not isinstance(resources, dict) or any(not isinstance(resources.get(key), int)
-                                                  for key in ("LUT", "FF", "DSP", "BRAM_18K")):
+                                                  for key in RECORDED_RESOURCES):
             raise DataError("A technology mapping must carry its resources (LUT, FF, DSP, BRAM_18K as "
                             "integers), as fastml_lab.rtl.yosys.map_project returns them; nothing was recorded.")
         part = mapping.get("part")
@@ -261,17 +265,20 @@ def check_record(meta, origin) -> None:
         paths = [*recipe.get("include_dirs", ()), *recipe["sources"], *recipe.get("key_files", ()),
                  *recipe.get("path_defines", {}).values(), *verilate.get("sources", ()),
                  *verilate.get("include_dirs", ())]
-        for rel in paths:
-            if not isinstance(rel, str) or Path(rel).is_absolute() or ".." in Path(rel).parts:
-                refuse(f"names {rel!r} in 'csim': paths must be relative and inside the project")
+        _check_inside(paths, "csim", refuse)
     rtl = meta.get("rtl")
     if rtl is not None:
         if not isinstance(rtl, dict) or rtl.get("language") not in ("verilog", "vhdl") \
                 or not isinstance(rtl.get("top"), str) or not isinstance(rtl.get("sources"), list):
             refuse("has an 'rtl' entry without its language (verilog or vhdl), top module and sources")
-        for rel in rtl["sources"]:
-            if not isinstance(rel, str) or Path(rel).is_absolute() or ".." in Path(rel).parts:
-                refuse(f"names {rel!r} in 'rtl': paths must be relative and inside the project")
+        _check_inside([*rtl["sources"], *rtl.get("include_dirs", ())], "rtl", refuse)
+
+
+def _check_inside(paths, entry: str, refuse) -> None:
+    """``refuse`` the first of ``paths`` (the record's ``entry``) that is not a relative path inside the project."""
+    for rel in paths:
+        if not isinstance(rel, str) or Path(rel).is_absolute() or ".." in Path(rel).parts:
+            refuse(f"names {rel!r} in '{entry}': paths must be relative and inside the project")
 
 
 def open_project(project) -> Project:

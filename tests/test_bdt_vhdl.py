@@ -30,6 +30,7 @@ from fastml_lab.exceptions import ConfigError, CsimError, ToolchainNotFoundError
 from fastml_lab.fixed import FixedType  # noqa: E402
 from fastml_lab.hls.check import check_project  # noqa: E402
 from fastml_lab.hls.csim import run_csim  # noqa: E402
+from fastml_lab import _system  # noqa: E402
 from fastml_lab.rtl import ghdl  # noqa: E402
 
 needs_ghdl = pytest.mark.skipif(shutil.which("ghdl") is None,
@@ -182,8 +183,16 @@ def test_compiled_once_and_large_batches_run_in_parts_in_order(case, monkeypatch
     X = np.random.default_rng(3).normal(scale=2.0, size=(700, N_FEATURES))
     whole = run_csim(project, X)
     monkeypatch.setattr(ghdl, "MIN_EVENTS_PER_PART", 100)
-    monkeypatch.setattr(ghdl, "usable_cores", lambda: 3)
+    monkeypatch.setattr(_system, "usable_cores", lambda: 3)  # what parts() reads
+    started, popen = [], ghdl.subprocess.Popen
+
+    def counted(cmd, *args, **kwargs):
+        started.append(cmd)
+        return popen(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(ghdl.subprocess, "Popen", counted)
     assert np.array_equal(run_csim(project, X), whole)
+    assert sum("-r" in cmd for cmd in started) == 3  # 700 events, 100 a part at least, 3 cores
     assert np.array_equal(whole, project.firmware().predict(X))
 
 

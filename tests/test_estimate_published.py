@@ -4,6 +4,9 @@ Also the Resource-strategy and io_stream rules those points check."""
 
 from __future__ import annotations
 
+import builtins
+import io
+import os
 import re
 from pathlib import Path
 
@@ -42,7 +45,7 @@ def test_every_point_is_fit_or_held_out_and_the_held_out_set_covers_resource_and
         load_points(split="test")
 
 
-def test_no_constant_of_the_cost_model_is_read_from_the_published_points(tmp_path):
+def test_no_constant_of_the_cost_model_is_read_from_the_published_points(tmp_path, monkeypatch):
     # The constants live in the code: no module of the package but published.py itself imports the
     # points or opens their file (there is no fitting code to feed them to) ...
     package = Path(model.__file__).parents[1]
@@ -57,8 +60,24 @@ def test_no_constant_of_the_cost_model_is_read_from_the_published_points(tmp_pat
     header = lines[0].split(",")
     fit_only.write_text("\n".join([lines[0]] + [ln for ln in lines[1:] if ",held-out," not in ln]) + "\n")
     assert "split" in header and len(load_points(fit_only)) == len(load_points(split="fit"))
+    full = {p["id"]: p for p in load_points()}
+    # A prediction never opens the points file, so the held-out rows in it cannot reach one.
+    _refuse_to_open(monkeypatch, POINTS_FILE.name)
     for point in load_points(fit_only)[::5]:
-        assert predict_point(point) == predict_point(next(p for p in load_points() if p["id"] == point["id"]))
+        assert predict_point(point) == predict_point(full[point["id"]])
+
+
+def _refuse_to_open(monkeypatch, name: str) -> None:
+    """From now on in this test, opening a file called ``name`` (open, io.open, Path.open/read_text) fails."""
+    def guarded(opener):
+        def open_(file, *args, **kwargs):
+            if isinstance(file, (str, bytes, os.PathLike)) and Path(os.fsdecode(file)).name == name:
+                raise AssertionError(f"{file} was opened while predicting a point")
+            return opener(file, *args, **kwargs)
+        return open_
+
+    monkeypatch.setattr(builtins, "open", guarded(builtins.open))
+    monkeypatch.setattr(io, "open", guarded(io.open))
 
 
 def test_held_out_errors_are_reported_apart_from_the_fit_errors(comparison):

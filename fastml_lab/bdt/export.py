@@ -170,7 +170,7 @@ def export_bdt(model, out, *, precision=None, backend: str = PART_BACKEND, part:
         hls_dir = tmp / HLS_DIR
         model_obj = conifer.backends.xilinxhls.make_model(dict(ensemble), dict(config, OutputDir=str(hls_dir)))
         model_obj.write()
-        _point_config_at(hls_dir / f"{PROJECT_NAME}.json", out.resolve() / HLS_DIR)
+        point_config_at(hls_dir / f"{PROJECT_NAME}.json", out.resolve() / HLS_DIR)
         shutil.copytree(ap_types_dir(), hls_dir / "firmware" / "ap_types")
         description, arrays = read_parameters(hls_dir / "firmware" / "parameters.h")
         from ..emulator import Firmware
@@ -232,8 +232,10 @@ def project_record(ensemble: dict, firmware, *, name: str, backend: str, board, 
     }
 
 
-def _point_config_at(saved, output_dir: Path) -> None:
-    """conifer's saved model names the folder it was written to (the temporary one): name the final one."""
+def point_config_at(saved, output_dir: Path, **entries) -> None:
+    """conifer's saved model names the folder it was written to (the temporary one): name the final
+    one (and replace the top-level ``entries`` given)."""
     data = json.loads(saved.read_text())
+    data.update(entries)
     data["config"]["output_dir"] = str(output_dir)
     write_json_atomic(saved, data, indent=2)

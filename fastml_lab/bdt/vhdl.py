@@ -33,7 +33,6 @@ conifer is imported inside the functions that write; reading needs numpy only.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import re
 from pathlib import Path
@@ -41,22 +40,21 @@ from pathlib import Path
 import numpy as np
 
 from .._deps import require
-from .._io import atomic_directory, write_json_atomic
-from ..boards import rtl_target
+from .._io import atomic_directory
+from ..boards import DEFAULT_BOARD, get_board, rtl_target
 from ..exceptions import ConfigError, UnsupportedError
 from ..fixed import FixedType
-from ..firmware.ops.bdt import LEAF, MAX_VHDL_WIDTH, OP, VHDL
-from ..project import Project, open_project
-from .ensemble import PROJECT_NAME, _tree_depth, to_ensemble
-from .export import WEIGHT_PRECISION, checked_class_names, parse_precision, project_record
+from ..firmware.ops.bdt import LEAF, MAX_VHDL_WIDTH, OP, VHDL, holds_vhdl_type
+from ..project import RTL_PIPELINE, Project, open_project
+from .ensemble import FAMILY, PROJECT_NAME, _tree_depth, to_ensemble
+from .export import WEIGHT_PRECISION, checked_class_names, parse_precision, point_config_at, project_record
 from .reader import _depth, ensemble_description
+from .vhdl_estimate import VHDL_STRUCTURE_ESTIMATE, reduce_stages, vhdl_bdt_resources
 
 log = logging.getLogger("fastml_lab")
 
 BACKEND = "vhdl"
 VHDL_DIR = "vhdl"
-#: The record's timing source: the latency counted from the VHDL's registers, not estimated.
-RTL_PIPELINE = "RTL pipeline"
 #: The library conifer's scripts analyse the design into (its testbench says ``library BDT``), and the top.
 LIBRARY, TOP = "BDT", "BDTTop"
 TB_LIBRARY, TESTBENCH = "xil_defaultlib", "testbench"
@@ -81,7 +79,7 @@ def vhdl_type(precision=None) -> FixedType:
             f"conifer's VHDL backend has one type for inputs, thresholds and scores; got input {input_t}, "
             f"threshold {threshold_t} and score {score_t}. Give one type, e.g. --precision '{score_t}'.")
     t = input_t
-    if not t.signed or t.width > MAX_VHDL_WIDTH or not 0 <= t.integer <= t.width:
+    if not holds_vhdl_type(t):
         raise ConfigError(f"conifer's VHDL backend holds signed types of at most {MAX_VHDL_WIDTH} bits with 0 to "
                           f"W integer bits (its testbench passes VHDL integers); got {t}.")
     return t
@@ -132,16 +130,6 @@ def _name_single_trees(hls_dir: Path) -> None:
     for path in sorted((hls_dir / "firmware").glob("Arrays*.vhd")):
         text = re.sub(r"(intArray2Dn\w+\(0 to nTrees - 1\)\s*:=\s*\()\(", r"\g<1>0 => (", path.read_text())
         path.write_text(text)
-
-
-def _save_conifer_json(hls_dir: Path, ensemble: dict, output_dir: Path) -> None:
-    """conifer saved its model after padding the trees, naming the temporary folder: save the trees
-    as they were (conifer pads them again when it loads the file) and name the final folder."""
-    saved_path = hls_dir / f"{PROJECT_NAME}.json"
-    saved = json.loads(saved_path.read_text())
-    saved.update({key: ensemble[key] for key in ("trees", "max_depth")})
-    saved["config"]["output_dir"] = str(output_dir)
-    write_json_atomic(saved_path, saved, indent=2)
 
 
 # ------------------------------------------------------------------ reading the VHDL back
@@ -247,12 +235,6 @@ def read_vhdl(hls_dir, t: FixedType) -> tuple:
         splitting_convention="<=" if split.group(1).lower() == "split_lte" else "<", reduction=VHDL)
 
 
-def reduce_stages(n: int) -> int:
-    """Register stages of conifer's ``AddReduce`` over ``n`` values: none for one value, one for
-    two, else one for the pairs and those of the ``ceil(n / 2)`` sums (``ceil(log2(n))``)."""
-    return 0 if n <= 1 else 1 if n == 2 else 1 + reduce_stages((n + 1) // 2)
-
-
 def pipeline_latency(hls_dir) -> int:
     """Clock cycles from an input's valid to its scores' valid in conifer's VHDL, counted from its
     registers (``Tree.vhd``, ``AddReduce.vhd``, ``BDT.vhd``):
@@ -326,7 +308,10 @@ def export_vhdl(model, out, *, backend: str = BACKEND, board=None, part=None, cl
     with atomic_directory(out, overwrite=overwrite) as tmp:
         hls_dir = tmp / VHDL_DIR
         written = write_conifer_vhdl(ensemble, t, part, clock, hls_dir)
-        _save_conifer_json(hls_dir, written, out.resolve() / VHDL_DIR)
+        # conifer saved its model after padding the trees, naming the temporary folder: save the trees
+        # as they were (conifer pads them again when it loads the file) and name the final folder.
+        point_config_at(hls_dir / f"{PROJECT_NAME}.json", out.resolve() / VHDL_DIR, trees=written["trees"],
+                         max_depth=written["max_depth"])
         description, arrays = read_vhdl(hls_dir, t)
         firmware = Firmware(description, arrays)
         firmware.save(tmp)
@@ -353,12 +338,9 @@ def vhdl_estimate(project, board=None, part=None, clock_period_ns=None):
     random designs (:mod:`fastml_lab.bdt.vhdl_estimate`, kind "conifer VHDL structure estimate");
     no DSP (unless a normalisation other than a power of two needs a multiplier), no BRAM. A
     recorded mapping (``fastml-lab synth PRJ --tool yosys``) replaces the totals."""
-    from ..boards import DEFAULT_BOARD, get_board
     from ..estimate.hardware import Estimate
     from ..estimate.model import LayerCost
     from ..options import check_clock_period
-    from .ensemble import FAMILY
-    from .vhdl_estimate import VHDL_STRUCTURE_ESTIMATE, vhdl_bdt_resources
 
     project = open_project(project)
     if board is None and part is None:
@@ -397,8 +379,6 @@ def is_vhdl_project(source) -> bool:
     """Whether ``source`` (a project or its folder) was exported through conifer's VHDL."""
     from ..project import PROJECT_FILE
 
-    if isinstance(source, (str, Path)) and not (Path(source) / PROJECT_FILE).is_file():
-        return False
-    if not isinstance(source, (str, Path, Project)):
-        return False
-    return open_project(source).backend == BACKEND
+    if isinstance(source, (str, Path)):
+        return (Path(source) / PROJECT_FILE).is_file() and open_project(source).backend == BACKEND
+    return isinstance(source, Project) and source.backend == BACKEND

@@ -68,7 +68,7 @@ from ..exceptions import UnsupportedError
 from ..firmware.ops.bdt import OP, VHDL
 
 __all__ = ["VHDL_STRUCTURE_ESTIMATE", "LUT_COEF", "FF_COEF", "CARRY4_COEF", "LUT_TERMS", "FF_TERMS", "CARRY4_TERMS",
-           "vhdl_bdt_features", "vhdl_bdt_resources", "padded_tree"]
+           "vhdl_bdt_features", "vhdl_bdt_resources", "padded_tree", "reduce_stages"]
 
 #: The kind of the figures (the estimate's ``kind``).
 VHDL_STRUCTURE_ESTIMATE = "conifer VHDL structure estimate"
@@ -254,6 +254,7 @@ def _sign_run(bits) -> int:
         top -= 1
     return top
 
+
 def _mux_luts(inputs: int) -> int:
     """LUTs of one score bit's priority multiplexer over ``inputs`` leaves (the first active
     one's bit, else 0): a chain of 6-input LUTs, each taking four more leaves' activations with
@@ -262,8 +263,10 @@ def _mux_luts(inputs: int) -> int:
     return 0 if inputs <= 1 else math.ceil((inputs - 1) / (LUT_INPUTS - 2))
 
 
-def _reduce_stages(n: int) -> int:
-    return 0 if n <= 1 else 1 if n == 2 else 1 + _reduce_stages((n + 1) // 2)
+def reduce_stages(n: int) -> int:
+    """Register stages of conifer's ``AddReduce`` over ``n`` values: none for one value, one for
+    two, else one for the pairs and those of the ``ceil(n / 2)`` sums (``ceil(log2(n))``)."""
+    return 0 if n <= 1 else 1 if n == 2 else 1 + reduce_stages((n + 1) // 2)
 
 
 def _bdt_layer(description: dict) -> dict:
@@ -423,7 +426,7 @@ def vhdl_bdt_features(description: dict, arrays: dict) -> dict:
                 score_ff -= cost["absorbed"]
             else:
                 adder_ff -= cost.get("absorbed", 0)
-    stages = _reduce_stages(n_rounds + 1)
+    stages = reduce_stages(n_rounds + 1)
     # the valid signals: one delay line shared by every tree and class, tapped by the adder tree's stages
     control_ff = stages + 1 + int(scaled) + max(pad_stages, default=0)
     features = {

@@ -30,6 +30,7 @@ from ..exceptions import ConfigError, DataError, UnsupportedError
 from ..families import LEGACY_FAMILY
 from ..families.sources import family_of
 from ..options import check_reuse_factor, check_strategy
+from ..project import RECORDED_RESOURCES
 from .model import (C_SYNTHESIS, FLAVOURS, IMPLEMENTATION, SYNTHESIS_REPORT, TECHNOLOGY_MAPPING, LayerCost,
                     combine, device_of, layer_costs, valid_reuse_factors, weighted_layers)
 from .wrapper import axi_stream_cost
@@ -221,6 +222,8 @@ class Estimate:
 
 
 _LABELS = {"dsp": "DSP", "lut": "LUT", "ff": "FF", "bram_18k": "BRAM18"}
+#: The estimate's resource keys and the names a recorded report or mapping gives them ("lut": "LUT", ...).
+_RECORDED_KEYS = {name.lower(): name for name in RECORDED_RESOURCES}
 #: The kind of a figure from a generator's own cost model (``{generator}``: "da4ml").
 OWN_ESTIMATE = "{generator} estimate"
 
@@ -405,8 +408,7 @@ def estimate_description(description: dict, arrays: dict, target: Target, *, sou
 def _apply_report(result: Estimate, report: dict) -> None:
     """A recorded synthesis report's figures replace the totals."""
     res = report.get("resources") or {}
-    mapping = {"dsp": "DSP", "lut": "LUT", "ff": "FF", "bram_18k": "BRAM_18K"}
-    for key, name in mapping.items():
+    for key, name in _RECORDED_KEYS.items():
         if res.get(name) is not None:
             result.resources[key] = int(res[name])
     result.latency_cycles = int(report.get("latency_cycles") or result.latency_cycles)
@@ -421,7 +423,7 @@ def _apply_mapping(result: Estimate, mapping: dict) -> None:
     """A recorded technology mapping's LUT, FF, DSP and BRAM replace the resource totals; the
     latency stays the estimate's (a mapping has no timing), and no implementation factors apply."""
     res = mapping.get("resources") or {}
-    for key, name in {"dsp": "DSP", "lut": "LUT", "ff": "FF", "bram_18k": "BRAM_18K"}.items():
+    for key, name in _RECORDED_KEYS.items():
         result.resources[key] = int(res.get(name) or 0)
     result.latency_kind = result.latency_kind or result.kind
     result.kind = TECHNOLOGY_MAPPING
@@ -443,20 +445,17 @@ def _check_reuse(description: dict, reuse_factor: int) -> None:
 def _read_source(source, precision, family) -> dict:
     """What the estimate needs from a source whose ops price it: its description, arrays and a
     project's settings; a model is described by its ``family`` (silently, at ``precision``)."""
-    from ..project import PROJECT_FILE, Project
-
-    if isinstance(source, (str, Path)) and (Path(source) / PROJECT_FILE).is_file():
-        source = Project.open(source)
-    if isinstance(source, Project):
+    project = _project_of(source)
+    if project is not None:
         if precision is not None:
-            raise ConfigError(f"The project {source.path} brings its own precision; export it again with "
+            raise ConfigError(f"The project {project.path} brings its own precision; export it again with "
                               f"--precision {precision!r} to estimate another one.")
-        firmware = source.firmware()
-        period = source.meta.get("clock_period_ns")
+        firmware = project.firmware()
+        period = project.meta.get("clock_period_ns")
         return {"description": firmware.description, "arrays": firmware.arrays,
-                "name": f"project {source.name}", "board": source.board, "part": source.part,
-                "clock_ns": float(period) if period else None, "reuse": source.reuse_factor,
-                "strategy": source.meta.get("strategy"), "report": source.synthesis}
+                "name": f"project {project.name}", "board": project.board, "part": project.part,
+                "clock_ns": float(period) if period else None, "reuse": project.reuse_factor,
+                "strategy": project.meta.get("strategy"), "report": project.synthesis}
     if hasattr(source, "description") and hasattr(source, "arrays"):
         return {"description": source.description, "arrays": source.arrays, "name": "firmware"}
     firmware, label = family.describe(source, precision)

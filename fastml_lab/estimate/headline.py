@@ -54,7 +54,7 @@ def measure_cpu(project, X, model=None, batch: int = CPU_BATCH, repeats: int = 3
     RTL project has no such C++ (its simulation is Verilator's or GHDL's), so no row."""
     from ..families.sources import family_of
     from ..hls.csim import csim_seconds
-    from ..project import open_project
+    from ..project import GXX, open_project
 
     project = open_project(project)
     firmware = project.firmware()
@@ -67,7 +67,7 @@ def measure_cpu(project, X, model=None, batch: int = CPU_BATCH, repeats: int = 3
     rows.append(_cpu_row("the emulator (numpy)", "one thread",
                          best_seconds(lambda: firmware.predict(Xb), repeats), batch, repeats))
     # An RTL project's simulation (Verilator, GHDL) is a logic simulation, not code a CPU trigger would run.
-    if csim and project.simulator == "g++":
+    if csim and project.simulator == GXX:
         flags = " ".join(f for f in project.csim_recipe["flags"] if f.startswith("-O"))
         rows.append(_cpu_row(f"the firmware's C++, g++ {flags}", "one thread",
                              csim_seconds(project, Xb, repeats), batch, repeats))

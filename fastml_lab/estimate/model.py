@@ -77,6 +77,8 @@ TECHNOLOGY_MAPPING = "yosys technology mapping, before place and route"
 BRAM18_BITS = 18 * 1024
 #: A Resource-strategy weight ROM at least this deep (the reuse factor) goes to BRAM.
 ROM_MIN_DEPTH = 32
+#: 7-series part prefixes (commercial, automotive, defence-grade).
+SEVEN_SERIES = ("xc7", "xa7", "xq7")
 #: A multiplication takes as long as this many adder levels (``t_add_ns``): hls4ml's one-input
 #: Dense(64) synthesized at 2.9 ns (Vivado HLS 2020.1) and 3.0 ns (Vitis HLS 2024.1) on a -2 part.
 MULT_ADD_LEVELS = 4
@@ -150,7 +152,7 @@ def device_of(part: str) -> Device:
     grade = text.rsplit("-", 2)
     speed = next((g for g in reversed(grade) if g[:1] in "123"), "2")
     fast = speed.startswith(("2", "3"))
-    if text.startswith(("xc7", "xa7", "xq7")):
+    if text.startswith(SEVEN_SERIES):
         return Device(part, "7-series", 1.35 if fast else 1.6, (25, 18))
     if text.startswith(("xczu", "xcu", "xcvu", "xcku", "xcvc", "xcve", "xcvp", "xcau", "xck")):
         return Device(part, "UltraScale+", 1.0 if fast else 1.5, (27, 18))

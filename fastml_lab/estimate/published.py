@@ -85,9 +85,10 @@ def _lecun(rng, n_in, n_out):
     return rng.uniform(-limit, limit, size=(n_in, n_out))
 
 
-#: The activations of hls4ml's ``test_activations`` model: (op, whether it is a table).
-_ACTIVATIONS = {"relu": ("relu", False), "leaky_relu": ("leaky_relu", False), "elu": ("elu", True),
-                "sigmoid": ("sigmoid", True)}
+#: The activations of hls4ml's ``test_activations`` model (each its op's name), and those that are tables.
+_ACTIVATIONS = ("relu", "leaky_relu", "elu", "sigmoid")
+_TABLES = ("elu", "sigmoid")
+_DENSE_1X64 = "dense_1x64_"
 
 
 def _prune(w, keep=0.25):
@@ -101,9 +102,9 @@ def point_firmware(model: str, seed: int = SEED) -> tuple:
     if model == "dense_1x2_elu":
         sizes, weights = (1, 2), [rng.uniform(1.0, 10.0, size=(1, 2))]
         wtype, acts, final = "ap_fixed<16,6>", [], "elu"
-    elif model.startswith("dense_1x64_") and model[len("dense_1x64_"):] in _ACTIVATIONS:
+    elif model.startswith(_DENSE_1X64) and model.removeprefix(_DENSE_1X64) in _ACTIVATIONS:
         sizes, weights = (1, 64), [_lecun(rng, 1, 64)]
-        wtype, acts, final = "ap_fixed<16,6>", [], model[len("dense_1x64_"):]
+        wtype, acts, final = "ap_fixed<16,6>", [], model.removeprefix(_DENSE_1X64)
     else:
         sizes = JET
         weights = [_glorot(rng, a, b) for a, b in zip(JET[:-1], JET[1:])]
@@ -134,7 +135,7 @@ def point_firmware(model: str, seed: int = SEED) -> tuple:
                        "implementation": "stable", "exp_table_size": 1024, "inv_table_size": 1024,
                        "exp_table_type": t18, "inv_table_type": t18, "inv_inp_type": t18, "accum_type": t18,
                        "index_type": _t("ap_ufixed<15,5>")})
-    elif _ACTIVATIONS.get(final, ("", True))[1]:
+    elif final in _TABLES:
         layers.append({"name": final, "op": final, "data_type": _t(default), "result_type": _t(default),
                        "table_size": 1024, "table_type": _t("ap_fixed<18,8>")})
     elif final == "leaky_relu":

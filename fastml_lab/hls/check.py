@@ -17,14 +17,19 @@ from ..compare import Mismatches, count_mismatches
 #: The stages :func:`check_project` reports to its ``progress`` callback, in order (``{sim}``: the
 #: project's simulation, as :func:`simulation_name` calls it).
 STAGES = ("compiling {sim}", "running {sim}", "running the emulator")
-#: What each simulator of a project record runs, for messages.
-SIMULATIONS = {"g++": "the C simulation with g++", "verilator": "the RTL simulation with Verilator",
-               "ghdl": "the RTL simulation with GHDL"}
+#: What each simulator of a project record runs: (the kind of simulation, the tool), for messages.
+SIMULATIONS = {"g++": ("C simulation", "g++"), "verilator": ("RTL simulation", "Verilator"),
+               "ghdl": ("RTL simulation", "GHDL")}
+
+
+def simulation_kind(project) -> tuple:
+    """``(kind, tool)`` of the project's simulation: ``("C simulation", "g++")``, ..."""
+    return SIMULATIONS.get(project.simulator, ("simulation", project.simulator))
 
 
 def simulation_name(project) -> str:
     """How to call the project's simulation in text: "the C simulation with g++", ..."""
-    return SIMULATIONS.get(project.simulator, f"the simulation with {project.simulator}")
+    return "the {} with {}".format(*simulation_kind(project))
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class CheckResult:
     simulated: np.ndarray = field(repr=False)
     emulated: np.ndarray = field(repr=False)
     header_checks: bool = True
+    simulation: str = "the C simulation with g++"
 
     @property
     def mismatches(self) -> int:
@@ -58,8 +64,6 @@ class CheckResult:
     @property
     def bit_exact(self) -> bool:
         return self.comparison.identical
-
-    simulation: str = "the C simulation with g++"
 
     def describe(self) -> str:
         simulation = self.simulation + ("" if self.header_checks else " (without the ap_types header checks)")
@@ -106,7 +110,7 @@ def check_project(project, X, n_events: int | None = None, progress=None,
     report(STAGES[2])
     emulated = firmware.predict(X)
     done = time.perf_counter()
-    return CheckResult(comparison=count_mismatches(simulated, emulated, (simulation.split(" with ")[0][4:], "emulator")),
+    return CheckResult(comparison=count_mismatches(simulated, emulated, (simulation_kind(project)[0], "emulator")),
                        compile_seconds=compiled - start, csim_seconds=simulated_at - compiled,
                        emulator_seconds=done - simulated_at, simulated=simulated, emulated=emulated,
                        header_checks=header_checks, simulation=simulation)

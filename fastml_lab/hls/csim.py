@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import remove_stale
-from .._system import available_memory, usable_cores
+from .._system import DIE_WITH_PARENT, available_memory, parts, usable_cores
 from . import build_cache
 from ..exceptions import CompileError, CsimError, ToolchainNotFoundError
 from ..project import open_project
@@ -201,14 +201,9 @@ def _tool_versions(verilate) -> tuple:
     return (verilator_version(),)
 
 
-#: A prefix that makes g++ end when the process that started it dies (a killed CLI or kernel leaves
-#: no compiler running): util-linux's ``setpriv --pdeathsig``, where it exists (Linux).
-_DIE_WITH_PARENT = ("setpriv", "--pdeathsig", "KILL", "--") if shutil.which("setpriv") else ()
-
-
 def _run(cmd, cwd, what):
     try:
-        proc = subprocess.run([*_DIE_WITH_PARENT, *cmd], cwd=cwd, capture_output=True, text=True,
+        proc = subprocess.run([*DIE_WITH_PARENT, *cmd], cwd=cwd, capture_output=True, text=True,
                               timeout=COMPILE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise CompileError(f"The C simulation did not compile: g++ did not finish {what} within "
@@ -304,7 +299,7 @@ def run_csim(project, X, header_checks: bool = True) -> np.ndarray:
     if not X.shape[0]:
         return np.zeros((0, firmware.n_outputs))
     # Large batches are cut into parts that run in child processes of their own, one per core.
-    n_parts = max(1, min(usable_cores(), X.shape[0] // MIN_EVENTS_PER_PART))
+    n_parts = parts(X.shape[0], MIN_EVENTS_PER_PART)
     with tempfile.TemporaryDirectory(prefix="fastml-csim-") as tmp:
         runs = []
         for k, part in enumerate(np.array_split(np.ascontiguousarray(X, dtype=np.float64), n_parts)):

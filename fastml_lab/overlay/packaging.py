@@ -22,7 +22,7 @@ from .._io import atomic_directory
 from ..boards import BOARDS
 from ..exceptions import ConfigError, NotReadyError
 from ..families import get_family
-from ..project import Project, open_project
+from ..project import RECORDED_RESOURCES, SYNTHESIS_REPORT, Project, open_project
 from . import manifest as mf
 
 log = logging.getLogger(__name__)
@@ -236,13 +236,16 @@ def build_manifest(project: Project, firmware, name: str, version: str, files: l
 def recorded_resources(project) -> dict | None:
     """The best recorded figures of the project's hardware, with what they are: a vendor synthesis
     report's, else a technology mapping's (yosys); None when only an estimate exists."""
-    report, mapping = project.synthesis, project.mapping
-    chosen, kind = (report, "synthesis report") if report else (mapping, None) if mapping else (None, None)
-    if not chosen:
+    if project.synthesis:
+        chosen, kind = project.synthesis, SYNTHESIS_REPORT
+    elif project.mapping:
+        chosen = project.mapping
+        kind = chosen.get("source", "technology mapping")
+    else:
         return None
     res = chosen.get("resources") or {}
-    figures = {key: res.get(key) for key in ("LUT", "FF", "DSP", "BRAM_18K", "CARRY4") if res.get(key) is not None}
-    return {**figures, "kind": kind or chosen.get("source", "technology mapping"), "part": chosen.get("part")}
+    figures = {key: res[key] for key in (*RECORDED_RESOURCES, "CARRY4") if res.get(key) is not None}
+    return {**figures, "kind": kind, "part": chosen.get("part")}
 
 
 def package(project, name: str, out=None, version: str = "1.0.0", overwrite: bool = False,

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -44,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import remove_stale
-from .._system import usable_cores
+from .._system import DIE_WITH_PARENT, parts
 from .._deps import program
 from ..exceptions import CompileError, CsimError, DataError, ToolchainNotFoundError
 from ..fixed import FixedType
@@ -54,13 +55,12 @@ log = logging.getLogger("fastml_lab")
 
 COMPILE_TIMEOUT_S = 600
 RUN_TIMEOUT_S = 600
-#: Fewer events than twice this run in one GHDL process (each one starts in about 0.2 s).
-MIN_EVENTS_PER_PART = 1000
 #: Clock cycles the simulation may run beyond the events and the pipeline before it is stopped.
 STOP_SLACK_CYCLES = 1000
+#: Fewer events than twice this run in one GHDL process (each one starts in about 0.2 s).
+MIN_EVENTS_PER_PART = 1000
 #: Options of ``ghdl -r``: numeric_std's warnings about metavalues before the first clock edge are noise.
 RUN_OPTIONS = ("--ieee-asserts=disable",)
-_DIE_WITH_PARENT = ("setpriv", "--pdeathsig", "KILL", "--") if shutil.which("setpriv") else ()
 _INSTALL_HINT = "GHDL runs the VHDL simulation; install it (Debian/Ubuntu: apt-get install ghdl)."
 
 
@@ -99,7 +99,8 @@ def _library_of(recipe: dict) -> dict:
 
 
 def _key(hls_dir: Path, recipe: dict, version: str) -> str:
-    h = hashlib.sha256(f"{version}\n{hls_dir}\n{recipe.get('std', '08')}\n{recipe['top_library']}.{recipe['top']}".encode())
+    h = hashlib.sha256(
+        f"{version}\n{hls_dir}\n{recipe.get('std', '08')}\n{recipe['top_library']}.{recipe['top']}".encode())
     owner = _library_of(recipe)
     for src in recipe["sources"]:
         path = hls_dir / src
@@ -126,15 +127,10 @@ def compile(project) -> Path:
     std = f"--std={recipe.get('std', '08')}"
     owner = _library_of(recipe)
     try:
-        # Consecutive sources of one library are analysed by one ghdl, in order.
-        groups = []
-        for src in recipe["sources"]:
-            if groups and groups[-1][0] == owner[src]:
-                groups[-1][1].append(src)
-            else:
-                groups.append((owner[src], [src]))
         log.info("Analysing the VHDL with GHDL (%d files)...", len(recipe["sources"]))
-        for lib, sources in groups:
+        # Consecutive sources of one library are analysed by one ghdl, in order.
+        for lib, group in itertools.groupby(recipe["sources"], key=owner.get):
+            sources = list(group)
             _run_tool([ghdl, "-a", std, f"--work={lib}", f"--workdir={tmp}", f"-P{tmp}",
                        *(str(hls_dir / src) for src in sources)], tmp, project,
                       f"the analysis of {sources[0] if len(sources) == 1 else f'{len(sources)} files'} into {lib}")
@@ -152,7 +148,7 @@ def compile(project) -> Path:
 
 def _run_tool(cmd, cwd, project, what) -> None:
     try:
-        proc = subprocess.run([*_DIE_WITH_PARENT, *cmd], cwd=cwd, capture_output=True, text=True,
+        proc = subprocess.run([*DIE_WITH_PARENT, *cmd], cwd=cwd, capture_output=True, text=True,
                               timeout=COMPILE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise CompileError(f"GHDL did not finish {what} of {project.path} within {COMPILE_TIMEOUT_S} s.") from None
@@ -188,7 +184,7 @@ def run(project, X) -> np.ndarray:
         return np.zeros((0, n_out))
     work = compile(project)
     raw = FixedType.parse(tb["input_type"]).to_raw(X).astype(np.int64)
-    n_parts = max(1, min(usable_cores(), X.shape[0] // MIN_EVENTS_PER_PART))
+    n_parts = parts(X.shape[0], MIN_EVENTS_PER_PART)
     with tempfile.TemporaryDirectory(prefix="fastml-ghdl-") as tmp:
         runs = []
         try:
@@ -196,7 +192,7 @@ def run(project, X) -> np.ndarray:
                 folder = Path(tmp) / f"part{k}"
                 folder.mkdir()
                 np.savetxt(folder / tb["input_file"], part, fmt="%d", delimiter=" ")
-                cmd = [*_DIE_WITH_PARENT, *_run_args(recipe, work), _stop_time(project, tb, len(part))]
+                cmd = [*DIE_WITH_PARENT, *_run_args(recipe, work), _stop_time(project, tb, len(part))]
                 runs.append((subprocess.Popen(cmd, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                               text=True), folder, len(part)))
             deadline = time.monotonic() + RUN_TIMEOUT_S

@@ -32,7 +32,7 @@ from .._io import atomic_directory
 from ..boards import rtl_target
 from ..exceptions import ConfigError, DataError, UnsupportedError
 from ..families import NETWORK
-from ..project import Project, VERILATOR
+from ..project import RTL_PIPELINE, VERILATOR, Project
 from .verilator import CXXFLAGS, batch_source, verilate_entry
 
 log = logging.getLogger("fastml_lab")
@@ -40,8 +40,6 @@ log = logging.getLogger("fastml_lab")
 #: The project's generator folder and the Verilog top module.
 RTL_DIR = "rtl"
 TOP = "fastml_top"
-#: Where the record's timing comes from for an RTL project: the pipeline's own depth, exact.
-RTL_PIPELINE = "RTL pipeline"
 #: da4ml's delay unit is one adder level. Stages are cut every ``clock period / NS_PER_LEVEL``
 #: levels: a modelling choice for 7-series carry chains (about 2 ns per add of ~16 bits), not a
 #: timing closure -- only place and route can say whether a clock is met.
@@ -67,9 +65,11 @@ def _activation(layer) -> str:
 def check_rtl_model(model) -> bool:
     """Refuse (UnsupportedError naming the layer) a model the RTL backend cannot build; return
     whether its final softmax will be left out."""
+    from ..hls.keras_model import has_quantizers
+
     keras, QDense, QBatchNormalization, QSoftmax = _layer_kinds()
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    if not any(type(layer).__module__.startswith("hgq.") for layer in layers):
+    if not has_quantizers(model):
         raise UnsupportedError(
             f"Model {model.name!r} has no HGQ2 quantizers: the RTL backend builds adders from a "
             "quantization-aware model's fixed-point types. Quantize it first (`fastml-lab quantize MODEL "
@@ -195,14 +195,6 @@ def describe_pipeline(pipeline) -> tuple:
     return description, arrays
 
 
-def port_bits(qints) -> tuple:
-    """The uniform ``(k, i, f)`` the Verilog wrapper pads every value of a port to."""
-    from da4ml.types import minimal_kif
-
-    kifs = np.array([minimal_kif(q) for q in qints], dtype=np.int64)
-    return tuple(int(v) for v in kifs.max(axis=0))
-
-
 def export_rtl(model, out, *, board=None, part=None, clock_period_ns=None, scaler=None, class_names=None,
                feature_names=None, name: str | None = None, overwrite: bool = False) -> Project:
     """Write the da4ml Verilog project and the emulator's description of ``model`` (an HGQ2 Keras
@@ -227,13 +219,12 @@ def export_rtl(model, out, *, board=None, part=None, clock_period_ns=None, scale
         written = json.loads((rtl_dir / "metadata.json").read_text())
         if any(int(s) for s in pipeline.solutions[0].inp_shifts):
             raise UnsupportedError("da4ml shifted this network's inputs; the RTL export takes inputs as they are.")
-        in_bits, out_bits = port_bits(pipeline.inp_qint), port_bits(pipeline.out_qint)
-        for what, bits in (("input", in_bits), ("output", out_bits)):
-            if sum(bits) > 32:
-                raise UnsupportedError(f"An {what} of this network is {sum(bits)} bits wide; the RTL simulation's "
-                                       "ports carry at most 32 bits per value. Quantize to narrower types.")
         description, arrays = describe_pipeline(pipeline)
         firmware = Firmware(description, arrays)
+        for what, port in (("input", firmware.input_type), ("output", firmware.output_type)):
+            if port.width > 32:
+                raise UnsupportedError(f"An {what} of this network is {port.width} bits wide; the RTL simulation's "
+                                       "ports carry at most 32 bits per value. Quantize to narrower types.")
         _self_check(firmware, comb, keras_model.input_shape[-1])
         firmware.save(tmp)
         stages = [f"src/{TOP}_stage{k}.v" for k in range(len(pipeline.solutions))]
@@ -243,7 +234,7 @@ def export_rtl(model, out, *, board=None, part=None, clock_period_ns=None, scale
         sim_sources = [f"sim/{TOP}_wrapper_binder.cc"]
         recipe = {"simulator": VERILATOR, "stem": "libvrtl", "flags": list(CXXFLAGS), "include_dirs": ["sim"],
                   "path_defines": {}, "sources": sim_sources,
-                  "batch_source": batch_source(in_bits, out_bits),
+                  "batch_source": batch_source(firmware.input_type, firmware.output_type),
                   "key_files": [*verilog, f"src/{TOP}_wrapper.v", *sim_sources, "sim/binder_util.hh", "sim/ioutil.hh"],
                   "verilate": verilate_entry(f"{TOP}_wrapper", [*verilog, f"src/{TOP}_wrapper.v"], ["src", "src/static"])}
         meta = {

@@ -56,15 +56,22 @@ def verilate_entry(top: str, sources, include_dirs=()) -> dict:
     return {"top": top, "sources": list(sources), "include_dirs": list(include_dirs)}
 
 
+def verilator_command(root: Path, entry: dict, out_dir: Path, *options) -> list:
+    """Verilator's command line for ``entry``'s Verilog (paths under ``root``) into ``out_dir``,
+    with ``options`` (e.g. ``--cc``, or ``--exe --build --trace`` and a main program)."""
+    root, top = Path(root), entry["top"]
+    return [verilator(), *options, "-Wno-fatal", "-Wno-lint", "-Wno-style",
+            *(f"-Wfuture-{code}" for code in _NEWER_LINT_CODES), "--top-module", top, "--prefix", f"V{top}",
+            "-Mdir", str(out_dir), *(f"-I{root / inc}" for inc in entry.get("include_dirs", ())),
+            *(str(root / src) for src in entry["sources"])]
+
+
 def verilate_into(root: Path, entry: dict, out_dir: Path) -> tuple:
     """Run Verilator on ``entry``'s sources (paths under ``root``) into ``out_dir``; return the C++
     files to compile (the model's and Verilator's runtime) and the include flags they need."""
     root, out_dir = Path(root), Path(out_dir)
     top = entry["top"]
-    cmd = [verilator(), "--cc", "-Wno-fatal", "-Wno-lint", "-Wno-style", *(f"-Wfuture-{code}" for code in _NEWER_LINT_CODES),
-           "--top-module", top,
-           "--prefix", f"V{top}", "-Mdir", str(out_dir), *(f"-I{root / inc}" for inc in entry.get("include_dirs", ())),
-           *(str(root / src) for src in entry["sources"])]
+    cmd = verilator_command(root, entry, out_dir, "--cc")
     try:
         proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=VERILATE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -77,14 +84,12 @@ def verilate_into(root: Path, entry: dict, out_dir: Path) -> tuple:
     return [*generated, *runtime], (f"-I{out_dir}", f"-I{include}", f"-I{include / 'vltstd'}")
 
 
-def batch_source(inputs: tuple, outputs: tuple) -> str:
+def batch_source(input_type, output_type) -> str:
     """``fastml_predict`` for da4ml's binder (``inference(int32*, int32*, n, threads)``):
-    ``inputs`` and ``outputs`` are the port's uniform ``(keep_negative, integer, fractional)`` bits
-    per value (the wrapper pads every value to them)."""
-    k_in, i_in, f_in = inputs
-    k_out, i_out, f_out = outputs
-    width_in = k_in + i_in + f_in
-    width_out = k_out + i_out + f_out
+    ``input_type`` and ``output_type`` are the ports' uniform :class:`~fastml_lab.fixed.FixedType`
+    (the wrapper pads every value to them; truncation and wrap-around, as the port's bits do)."""
+    width_in, f_in = input_type.width, input_type.fractional
+    width_out, f_out, k_out = output_type.width, output_type.fractional, int(output_type.signed)
     return f"""\
 // Batch entry point of the RTL simulation: floats -> the input port's bits -> the clocked pipeline -> floats.
 #include <cmath>

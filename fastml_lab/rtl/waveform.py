@@ -19,7 +19,7 @@ import numpy as np
 from .._system import usable_cores
 from ..exceptions import CompileError, ConfigError
 from ..project import VERILATOR, open_project
-from .verilator import verilator
+from .verilator import verilator_command
 
 _MAIN = """\
 // Feeds N events (one per clock), then LATENCY idle cycles, tracing every signal to argv[2].
@@ -68,8 +68,8 @@ def record_vcd(project, X, path, timeout_s: int = 600) -> Path:
     firmware = project.firmware()
     X = firmware.validate_input(X)[:64]
     in_type = firmware.input_type
-    raw = np.mod(np.floor(X * 2.0 ** in_type.fractional), 2.0 ** in_type.width).astype(np.int64)
-    raw = raw.astype(np.uint32).view(np.int32)
+    # The port's bits of each value (the harness's conversion: truncate, wrap), as int32 words.
+    raw = (in_type.to_raw(in_type.quantize(X)) % (1 << in_type.width)).astype(np.uint32).view(np.int32)
     verilate = recipe["verilate"]
     root = project.hls_dir.resolve()
     top = verilate["top"]
@@ -80,12 +80,9 @@ def record_vcd(project, X, path, timeout_s: int = 600) -> Path:
                                                    latency=latency))
         (tmp / "events.txt").write_text(f"{len(raw)}\n" + "\n".join(" ".join(map(str, row)) for row in raw) + "\n")
         # Only the top's ports are drawn: tracing one level deep, unoptimised, builds three times faster.
-        cmd = [verilator(), "--cc", "--exe", "--build", "--trace", "--trace-depth", "1", "-j", str(usable_cores()),
-               "-MAKEFLAGS", "OPT_FAST=-O0 OPT_SLOW=-O0", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-               *(f"-Wfuture-{c}" for c in ("WIDTHTRUNC", "WIDTHEXPAND", "UNUSEDSIGNAL", "UNUSEDPARAM", "UNDRIVEN")),
-               "--top-module", top, "--prefix", f"V{top}", "-Mdir", str(tmp / "obj"),
-               "-CFLAGS", f"-std=c++17 -I{root / 'sim'}", *(f"-I{root / inc}" for inc in verilate.get("include_dirs", ())),
-               *(str(root / src) for src in verilate["sources"]), str(tmp / "main.cpp")]
+        cmd = [*verilator_command(root, verilate, tmp / "obj", "--cc", "--exe", "--build", "--trace", "--trace-depth",
+                                  "1", "-j", str(usable_cores()), "-MAKEFLAGS", "OPT_FAST=-O0 OPT_SLOW=-O0",
+                                  "-CFLAGS", f"-std=c++17 -I{root / 'sim'}"), str(tmp / "main.cpp")]
         proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=timeout_s)
         if proc.returncode != 0:
             raise CompileError(f"Verilator could not build the traced simulation of {project.path}:\n{proc.stderr[-2000:]}")

@@ -69,9 +69,11 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ..estimate.model import TECHNOLOGY_MAPPING
+from ..estimate.model import SEVEN_SERIES, TECHNOLOGY_MAPPING
 from .._deps import program
+from .._system import DIE_WITH_PARENT
 from ..exceptions import CompileError, ConfigError, DataError
+from .ghdl import ghdl_version
 
 log = logging.getLogger("fastml_lab")
 
@@ -82,8 +84,6 @@ __all__ = ["TECHNOLOGY_MAPPING", "FLOW", "MAP_TIMEOUT_S", "map_project", "projec
 FLOW = "synth_xilinx -family xc7 -abc9 -noiopad -flatten"
 #: A 16-64-32-32-5 network maps in about 2.5 min on two cores; a large design may take much longer.
 MAP_TIMEOUT_S = 3600
-#: 7-series part prefixes (commercial, automotive, defence-grade).
-SEVEN_SERIES = ("xc7", "xa7", "xq7")
 #: How much of a failed tool's log an error shows.
 _LOG_TAIL_LINES = 25
 _YOSYS_HINT = "Install it with `apt-get install yosys` (Debian 12 has 0.23)."
@@ -121,12 +121,14 @@ _KEYWORDS = {"module", "input", "output", "inout", "wire", "reg", "assign", "alw
              "generate", "endmodule", "return", "signed", "logic", "defparam"}
 
 
-def _modules(text: str) -> tuple:
-    """``(defined, instantiated)`` module names of Verilog ``text`` (comments removed; a heuristic
-    good for generated code: an instance begins a line or follows a ``;``)."""
-    text = re.sub(r"//[^\n]*|/\*.*?\*/", "", text, flags=re.S)
-    defined = set(_MODULE.findall(text))
-    used = {name for name in _INSTANCE.findall(text) if name not in _KEYWORDS}
+def _modules(paths) -> tuple:
+    """``(defined, instantiated)`` module names of the Verilog files ``paths`` (comments removed; a
+    heuristic good for generated code: an instance begins a line or follows a ``;``)."""
+    defined, used = set(), set()
+    for path in paths:
+        text = re.sub(r"//[^\n]*|/\*.*?\*/", "", Path(path).read_text(errors="replace"), flags=re.S)
+        defined |= set(_MODULE.findall(text))
+        used |= {name for name in _INSTANCE.findall(text) if name not in _KEYWORDS}
     return defined, used
 
 
@@ -155,11 +157,7 @@ def _hls_top(folder: Path, files, project) -> str:
             pass
     if project.synthesis and project.synthesis.get("top"):
         return str(project.synthesis["top"])
-    defined, used = set(), set()
-    for path in files:
-        d, u = _modules(path.read_text(errors="replace"))
-        defined |= d
-        used |= u
+    defined, used = _modules(files)
     roots = sorted(defined - used)
     if len(roots) == 1:
         return roots[0]
@@ -204,11 +202,7 @@ def project_rtl(project) -> dict:
 def _unlisted_helpers(sources, includes) -> list:
     """da4ml's ``static/*.v`` helpers the design instantiates but the record does not list (read
     with ``-defer``, a helper the design does not use costs nothing)."""
-    defined, used = set(), set()
-    for path in sources:
-        d, u = _modules(path.read_text(errors="replace"))
-        defined |= d
-        used |= u
+    defined, used = _modules(sources)
     wanted = used - defined
     if not wanted:
         return []
@@ -223,10 +217,6 @@ def _unlisted_helpers(sources, includes) -> list:
 
 
 # ---------------------------------------------------------------------------------- running tools
-def _tool(name: str, hint: str, why: str) -> str:
-    return program(name, why, hint)
-
-
 def _run(cmd, cwd: Path, deadline: float, what: str, log_path: Path, stdout_path: Path | None = None) -> None:
     """Run ``cmd`` in its own process group until ``deadline`` (time.monotonic), its output (or only
     its stderr, when ``stdout_path`` takes the output) appended to ``log_path``; CompileError with
@@ -235,7 +225,7 @@ def _run(cmd, cwd: Path, deadline: float, what: str, log_path: Path, stdout_path
     if remaining <= 0:
         raise CompileError(f"{what} did not start: the mapping's time limit ran out.")
     with open(log_path, "ab") as err, open(stdout_path or os.devnull, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out if stdout_path else err,
+        proc = subprocess.Popen([*DIE_WITH_PARENT, *cmd], cwd=cwd, stdin=subprocess.DEVNULL, stdout=out if stdout_path else err,
                                 stderr=err, start_new_session=True)
         try:
             code = proc.wait(timeout=remaining)
@@ -312,7 +302,7 @@ def _link_data_files(sources, work: Path) -> None:
 
 def _ghdl_to_verilog(rtl: dict, work: Path, deadline: float) -> tuple:
     """Analyse the VHDL (in order) and let ``ghdl synth`` write it as Verilog; ``(file, top, version)``."""
-    ghdl = _tool("ghdl", _GHDL_HINT, "Mapping VHDL")
+    ghdl = program("ghdl", "Mapping VHDL", _GHDL_HINT)
     lib_dir = work / "ghdl"
     lib_dir.mkdir()
     library = rtl.get("library") or "work"
@@ -329,8 +319,7 @@ def _ghdl_to_verilog(rtl: dict, work: Path, deadline: float) -> tuple:
     if top is None:
         raise CompileError(f"ghdl synth wrote no module {rtl['top']} (it wrote {', '.join(modules[-5:]) or 'none'}); "
                            f"the last lines of its log:\n{_tail(log_path)}")
-    version = subprocess.run([ghdl, "--version"], capture_output=True, text=True, timeout=60).stdout.splitlines()
-    return verilog, top, (version[0].strip() if version else "ghdl")
+    return verilog, top, ghdl_version(ghdl)
 
 
 # ---------------------------------------------------------------------------------- the mapping
@@ -351,7 +340,7 @@ def map_project(project, part=None, timeout_s: float = MAP_TIMEOUT_S) -> dict:
     project = open_project(project)
     part = check_part(part if part is not None else project.part)
     rtl = project_rtl(project)
-    yosys = _tool("yosys", _YOSYS_HINT, "The technology mapping")
+    yosys = program("yosys", "The technology mapping", _YOSYS_HINT)
     start = time.monotonic()
     deadline = start + float(timeout_s)
     log.info("Mapping %s (%s, top %s) to Xilinx 7-series cells with yosys for %s...",
@@ -398,7 +387,7 @@ def parse_stat_json(path, top: str | None = None) -> dict:
     the whole design's counts (the top module's where yosys gives no design total)."""
     path = Path(path)
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(path.read_text())
     except OSError as exc:
         raise CompileError(f"yosys wrote no statistics ({path}: {exc}).") from None
     except json.JSONDecodeError as exc:

@@ -486,7 +486,7 @@ class ExportStep(Step):
 
     @staticmethod
     def _timing(project, result: StepResult) -> None:
-        from ..rtl.network import RTL_PIPELINE
+        from ..project import RTL_PIPELINE
 
         timing = project.timing
         synthesis = timing.get("source") == "synthesis report"
@@ -518,8 +518,9 @@ def generator_choices(family: str) -> list:
 
 def is_hgq_model(model) -> bool:
     """Whether ``model`` is an HGQ2 (quantization-aware) Keras model: what da4ml's RTL takes."""
-    layers = getattr(model, "layers", None) or ()
-    return any(type(layer).__module__.startswith("hgq.") for layer in layers)
+    from ..hls.keras_model import has_quantizers
+
+    return hasattr(model, "layers") and has_quantizers(model)
 
 
 def rtl_target_options(backend: str) -> dict:

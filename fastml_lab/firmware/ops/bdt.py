@@ -53,6 +53,12 @@ MAX_VHDL_WIDTH = 32
 LEAF = -2
 
 
+def holds_vhdl_type(t) -> bool:
+    """Whether conifer's VHDL holds the type ``t``: signed, at most :data:`MAX_VHDL_WIDTH` bits,
+    with 0 to W integer bits."""
+    return t.signed and t.width <= MAX_VHDL_WIDTH and 0 <= t.integer <= t.width
+
+
 def adder_tree_order(n: int) -> list:
     """conifer's ``reduce<T, n>`` as nested pairs of tree indices (for the record and the tests)."""
     def split(lo, count):
@@ -125,11 +131,11 @@ class Ensemble(Op):
         self._less = np.less if self.splitting_convention == "<" else np.less_equal
         if self.reduction == VHDL:
             t = self.score_type
-            if not t.signed or not 0 <= t.integer <= t.width or t.width > MAX_VHDL_WIDTH:
+            if not holds_vhdl_type(t):
                 raise UnsupportedError(
                     f"Layer {self.name!r}: conifer's VHDL holds signed types of at most {MAX_VHDL_WIDTH} bits "
                     f"with 0 to W integer bits; the score type is {t}.")
-            self._value_raw = self.raw_arrays["value"].reshape(n_trees, self.n_nodes).astype(np.int64).ravel()
+            self._value_raw = self.raw_arrays["value"].astype(np.int64).ravel()
             self._init_raw = self.raw_arrays["init_predict"].astype(np.int64)
             self._norm_raw = int(self.raw_arrays["norm"].ravel()[0])
 
@@ -180,15 +186,18 @@ class Ensemble(Op):
         """conifer's VHDL sum and normalisation (module docstring, 4'-5'), on the stored integers:
         ``(scores as float64 (n, n_scores), mask of the scores whose arithmetic wrapped around)``."""
         t = self.score_type
-        span, low = 1 << t.width, -(1 << (t.width - 1))
+
+        def wrap(raw):  # to W bits, two's complement
+            return (raw - t.raw_min) % (1 << t.width) + t.raw_min
+
         raw = self._value_raw[self.leaves(x)].reshape(x.shape[0], self.n_scores, self.n_rounds_stored)
         exact = raw.sum(axis=-1) + self._init_raw  # |sum| < 2**(W - 1) * (n_rounds + 1): no int64 overflow
-        total = (exact - low) % span + low
+        total = wrap(exact)
         wrapped = total != exact
         if self._norm_raw != 1:
             product = total * self._norm_raw  # |product| <= 2**(2W - 2) <= 2**62
             sliced = product >> t.fractional  # bits 2W-I-1 .. F: floor(product / 2**F), then wrapped
-            total = (sliced - low) % span + low
+            total = wrap(sliced)
             wrapped |= total != sliced
         return t.from_raw(total), wrapped
 
