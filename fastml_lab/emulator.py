@@ -41,6 +41,9 @@ class Firmware:
         self.interface = description.get("interface", "parallel")
         self.n_inputs = int(description["n_inputs"])
         self.n_outputs = int(description["n_outputs"])
+        #: An event's shape: ``(n_inputs,)`` for flat events, ``(H, W, C)`` or ``(L, C)`` for images
+        #: and sequences, whose values the firmware reads in row-major order.
+        self.input_shape = tuple(int(d) for d in description.get("input_shape") or (self.n_inputs,))
         self.input_type = FixedType.from_dict(description["input_type"])
         self.output_type = FixedType.from_dict(description["output_type"])
         self._layers = [build_layer(spec, self.arrays) for spec in description["layers"]]
@@ -113,8 +116,9 @@ class Firmware:
     # ------------------------------------------------------------------ running
     def validate_input(self, X) -> np.ndarray:
         """``X`` as a float64 ``(n, n_inputs)`` array, checked by :func:`fastml_lab.inputs.check_events`
-        (at least one event; a 1-D array of ``n_inputs`` values is one event)."""
-        return check_events(X, self.n_inputs, min_rows=1, allow_single_row=True)
+        (at least one event; a 1-D array of ``n_inputs`` values is one event; events of
+        :attr:`input_shape` are flattened)."""
+        return check_events(X, self.n_inputs, min_rows=1, allow_single_row=True, shape=self.input_shape)
 
     def cast_input(self, X: np.ndarray) -> np.ndarray:
         """What enters the first layer: the stream wrapper's float32 word, then ``input_t``."""
@@ -123,7 +127,7 @@ class Firmware:
         return self.input_type.quantize(X)
 
     def predict(self, X, trace: bool = False):
-        """The firmware's outputs for inputs ``X`` (n, n_inputs): float64 (n, n_outputs).
+        """The firmware's outputs for inputs ``X`` (n, n_inputs) or (n, *input_shape): float64 (n, n_outputs).
 
         With ``trace=True`` also returns ``{layer name: output}`` for every layer.
         """

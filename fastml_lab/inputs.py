@@ -15,11 +15,14 @@ NUMERIC_KINDS = "iuf"
 
 
 def check_events(X, n_features: int | None, *, min_rows: int = 1, allow_single_row: bool = True,
-                 name: str = "X") -> np.ndarray:
+                 name: str = "X", shape=None) -> np.ndarray:
     """``X`` as a C-contiguous float64 ``(n_events, n_features)`` array, or a DataError.
 
     ``n_features=None`` accepts any positive number of columns. ``allow_single_row`` reads a 1-D
     array of exactly ``n_features`` values as one event. ``min_rows`` is the fewest events accepted.
+    ``shape`` is an event's shape when it is not flat (an image ``(H, W, C)``, a sequence
+    ``(L, C)``): events of that shape, ``(n_events, *shape)``, are flattened in row-major order
+    (the order hls4ml's firmware reads them), and a single event of that shape is one event.
     Values must be finite real numbers; the message names the first bad one.
     """
     try:
@@ -33,6 +36,16 @@ def check_events(X, n_features: int | None, *, min_rows: int = 1, allow_single_r
             if arr.dtype.kind in "bO" else ""
         raise DataError(f"{name} must hold real numbers (integer or float); got dtype {arr.dtype}.{hint}")
     expected = f"(n_events, {n_features})" if n_features is not None else "(n_events, n_features)"
+    shape = tuple(int(d) for d in shape) if shape is not None and len(shape) > 1 else None
+    if shape is not None:
+        expected = f"(n_events, {', '.join(map(str, shape))}) or {expected}"
+        if arr.shape[1:] == shape:
+            arr = arr.reshape(arr.shape[0], -1)
+        elif arr.shape == shape and allow_single_row:
+            arr = arr.reshape(1, -1)
+        elif arr.ndim > 2:
+            raise DataError(f"{name} has shape {arr.shape}; expected {expected}: one event per row, each of "
+                            f"shape {shape}.")
     if arr.ndim == 1 and allow_single_row and n_features is not None and arr.size == n_features:
         arr = arr.reshape(1, n_features)
     if arr.ndim != 2 or (n_features is not None and arr.shape[1] != n_features) or arr.shape[1] == 0:
@@ -59,14 +72,15 @@ def check_events(X, n_features: int | None, *, min_rows: int = 1, allow_single_r
     return arr
 
 
-def load_events(path, n_features: int | None) -> np.ndarray:
-    """The events in the ``.npy`` file ``path``, checked as :func:`check_events` does; messages name the file."""
+def load_events(path, n_features: int | None, shape=None) -> np.ndarray:
+    """The events in the ``.npy`` file ``path``, checked as :func:`check_events` does (``shape``: an
+    event's shape); messages name the file."""
     from pathlib import Path
 
     from ._io import load_npy
 
     path = Path(path)
-    return check_events(load_npy(path), n_features, name=path.name)
+    return check_events(load_npy(path), n_features, name=path.name, shape=shape)
 
 
 def describe_count(X: np.ndarray) -> str:

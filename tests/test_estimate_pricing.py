@@ -23,8 +23,8 @@ def _description(*layers, n_inputs=3):
 
 
 def test_an_unknown_op_is_refused_naming_the_layer_and_the_op():
-    description = _description(("act", "relu", {}), ("c1", "conv2d", {}))
-    with pytest.raises(UnsupportedError, match=r"Layer 'c1' has op 'conv2d', which the cost model cannot price"):
+    description = _description(("act", "relu", {}), ("c1", "conv3d", {}))
+    with pytest.raises(UnsupportedError, match=r"Layer 'c1' has op 'conv3d', which the cost model cannot price"):
         layer_costs(description, {}, **TARGET)
 
 
@@ -48,10 +48,10 @@ def test_a_bdt_layer_is_sent_to_conifers_model():
         layer_costs(_description(("trees", "bdt", {})), {}, **TARGET)
 
 
-def test_every_registered_op_has_a_price_hook_and_only_dense_a_weight_matrix():
+def test_every_registered_op_has_a_price_hook_and_only_dense_and_conv_a_weight_matrix():
     unpriced = {cls.__name__ for cls in op_classes() if cls.price.__func__ is Op.price.__func__}
     assert unpriced == set()
-    assert {cls.__name__ for cls in op_classes() if cls.weight_matrix} == {"Dense"}
+    assert {cls.__name__ for cls in op_classes() if cls.weight_matrix} == {"Dense", "Conv"}
 
 
 def test_each_layer_is_priced_by_its_op_class_with_the_widths_along_the_chain():

@@ -42,6 +42,29 @@ EXAMPLES = {
             {"feature": np.array([[[0, -2, -2]]]), "children_left": np.array([[[1, -1, -1]]]),
              "children_right": np.array([[[2, -1, -1]]]), "threshold": np.array([[[1024, 0, 0]]]),
              "value": np.array([[[0, -512, 512]]]), "init_predict": np.array([0]), "norm": np.array([1024])}),
+    "conv2d": ({"in_height": 3, "in_width": 3, "n_chan": 1, "filt_height": 2, "filt_width": 2, "stride_height": 1,
+                "stride_width": 1, "pad_top": 0, "pad_bottom": 0, "pad_left": 0, "pad_right": 0, "out_height": 2,
+                "out_width": 2, "n_filt": 2, "n_in": 4, "n_out": 2, "weight_type": T8, "bias_type": T8,
+                "accum_type": FixedType(24, 10).to_dict(), "strategy": "latency", "reuse_factor": 1, "io": "parallel"},
+               {"weight": np.array([[1, -2], [3, 4], [-5, 6], [0, 1]]), "bias": np.array([7, -8])}),
+    "conv1d": ({"in_height": 1, "in_width": 4, "n_chan": 2, "filt_height": 1, "filt_width": 2, "stride_height": 1,
+                "stride_width": 2, "pad_top": 0, "pad_bottom": 0, "pad_left": 0, "pad_right": 1, "out_height": 1,
+                "out_width": 2, "n_filt": 1, "n_in": 4, "n_out": 1, "weight_type": T8, "bias_type": T8,
+                "accum_type": FixedType(24, 10).to_dict(), "strategy": "resource", "reuse_factor": 2, "io": "stream"},
+               {"weight": np.array([[1], [-2], [3], [4]]), "bias": np.array([5])}),
+    "zeropad2d": ({"in_height": 2, "in_width": 2, "n_chan": 1, "pad_top": 1, "pad_bottom": 0, "pad_left": 0,
+                   "pad_right": 1, "out_height": 3, "out_width": 3}, {}),
+    "zeropad1d": ({"in_height": 1, "in_width": 3, "n_chan": 1, "pad_top": 0, "pad_bottom": 0, "pad_left": 1,
+                   "pad_right": 1, "out_height": 1, "out_width": 5}, {}),
+    "pooling2d": ({"in_height": 4, "in_width": 4, "n_chan": 1, "filt_height": 2, "filt_width": 2, "stride_height": 2,
+                   "stride_width": 2, "pad_top": 0, "pad_bottom": 0, "pad_left": 0, "pad_right": 0, "out_height": 2,
+                   "out_width": 2, "pool_op": "max", "count_pad": 0, "accum_type": T16, "io": "stream"}, {}),
+    "pooling1d": ({"in_height": 1, "in_width": 4, "n_chan": 2, "filt_height": 1, "filt_width": 3, "stride_height": 1,
+                   "stride_width": 1, "pad_top": 0, "pad_bottom": 0, "pad_left": 1, "pad_right": 1, "out_height": 1,
+                   "out_width": 4, "pool_op": "average", "count_pad": 0, "accum_type": T16, "io": "parallel"}, {}),
+    "global_pooling2d": ({"n_pixels": 4, "n_chan": 2, "pool_op": "average", "accum_type": T16, "io": "parallel"}, {}),
+    "global_pooling1d": ({"n_pixels": 3, "n_chan": 1, "pool_op": "max", "accum_type": T16, "io": "stream"}, {}),
+    "repack": ({}, {}),
     # da4ml's program: two inputs, their difference (shifted), its ReLU; rows as CODE_COLUMNS.
     "dais_stage": ({"lut_cost": 12.5, "register_bits": 20},
                    {"code": np.array([[-1, 0, -1, 0, 1, 2, 4, -4], [-1, 1, -1, 0, 1, 2, 4, -4],
@@ -125,8 +148,8 @@ def test_supported_functions_and_known_ops_come_from_the_registry(monkeypatch):
 
 def test_an_unknown_op_in_a_description_names_the_known_ones():
     with pytest.raises(UnsupportedError) as err:
-        build_layer({"name": "c1", "op": "conv2d", "data_type": T16, "result_type": T16}, {})
-    assert "'conv2d'" in str(err.value) and ", ".join(known_ops()) in str(err.value)
+        build_layer({"name": "c1", "op": "conv3d", "data_type": T16, "result_type": T16}, {})
+    assert "'conv3d'" in str(err.value) and ", ".join(known_ops()) in str(err.value)
 
 
 # ------------------------------------------------------------------------ reading generated code

@@ -235,13 +235,13 @@ def test_export_from_a_keras_file(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ refusals
-def test_conv1d_model_is_unsupported(tmp_path):
-    model = keras.Sequential([keras.Input((8, 2)), keras.layers.Conv1D(2, 3, name="conv_a"),
+def test_separable_conv1d_model_is_unsupported(tmp_path):
+    model = keras.Sequential([keras.Input((8, 2)), keras.layers.SeparableConv1D(2, 3, name="conv_a"),
                               keras.layers.Flatten(name="flat"), keras.layers.Dense(2, name="d")])
     with pytest.raises(UnsupportedError) as err:
         export(model, tmp_path / "conv")
     msg = str(err.value)
-    assert "conv_a" in msg and "Conv1D" in msg
+    assert "conv_a" in msg and "SeparableConv1D" in msg and "Conv1D" in msg
     assert "Supported layers" in msg and "Dense" in msg and "Activation" in msg
     assert not (tmp_path / "conv").exists()
 

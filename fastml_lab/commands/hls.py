@@ -27,9 +27,10 @@ def _export(args):
 
         raise ConfigError(f"--board goes with an RTL backend ({', '.join(generators)}); for HLS the board is "
                           f"the backend itself: --backend {args.board}.")
-    family.check_export_options(args.model, {"plan": args.plan, "reuse": args.reuse, "strategy": args.strategy})
+    options = {"plan": args.plan, "reuse": args.reuse, "strategy": args.strategy, "io": args.io,
+               "hls_config": args.hls_config}
+    family.check_export_options(args.model, options)
     family.preflight(args.model, args.precision)  # before TensorFlow or conifer start
-    options = {"plan": args.plan, "reuse": args.reuse, "strategy": args.strategy}
     project = family.export(args.model, args.out, precision=args.precision, backend=args.backend,
                             clock_period_ns=args.clock_period, part=args.part, overwrite=args.force,
                             **{k: v for k, v in options.items() if v is not None})
@@ -44,7 +45,7 @@ def _export_rtl(args, family, generators) -> None:
         mine = ", ".join(f"--backend {name}" for name in family.rtl_backends) or "no RTL backend"
         raise ConfigError(f"{args.model} is a {family.title}; --backend {args.backend} writes RTL for a "
                           f"{owner.title}. A {family.title} takes {mine} (or an HLS backend).")
-    given = {"plan": args.plan, "reuse": args.reuse, "strategy": args.strategy}
+    given = {"plan": args.plan, "reuse": args.reuse, "strategy": args.strategy, "io": args.io}
     foreign = [f"--{key}" for key, value in given.items() if value is not None]
     if foreign:
         raise ConfigError(f"{', '.join(foreign)} {'does' if len(foreign) == 1 else 'do'} not apply to "
@@ -72,7 +73,7 @@ def _project_and_events(args):
 
     project = open_project(args.project)
     firmware = project.firmware()
-    return project, firmware, load_events(args.input, firmware.n_inputs)
+    return project, firmware, load_events(args.input, firmware.n_inputs, firmware.input_shape)
 
 
 def _csim(args):
@@ -168,8 +169,14 @@ def register(sub):
                         "e.g. 'input=ap_fixed<16,6> threshold=ap_fixed<16,6> score=ap_fixed<18,8>'")
     p.add_argument("--plan", type=Path, help="a precision plan (JSON); overrides --precision (neural networks)")
     p.add_argument("--reuse", type=int, default=None, help="reuse factor (neural networks; default: 1)")
+    p.add_argument("--hls-config", type=Path, default=None, metavar="FILE",
+                   help="hls4ml's own configuration (JSON or YAML, as fastml_lab.hls.hls4ml_config gives it), "
+                        "edited per layer; replaces --precision, --plan, --reuse and --strategy (neural networks)")
     p.add_argument("--strategy", default=None, choices=STRATEGIES,
                    help="hls4ml strategy (neural networks; default: Latency)")
+    p.add_argument("--io", default=None, choices=("parallel", "stream"),
+                   help="hls4ml's I/O style: io_parallel or io_stream (FIFOs between layers, line buffers in "
+                        "convolutions; neural networks; default: parallel)")
     generators = rtl_backends()
     p.add_argument("--backend", default=PART_BACKEND, choices=[*export_backends(), *generators],
                    help=f"HLS for a board ({', '.join(BOARDS)}) or {PART_BACKEND} for a bare --part; or "
@@ -188,7 +195,8 @@ def register(sub):
                              ("emulate", _emulate, "run the bit-exact numpy emulator of a project")):
         p = add_verb(sub, name, func, what)
         p.add_argument("project", type=Path, help="an exported project folder")
-        p.add_argument("--input", required=True, type=Path, help="inputs, a .npy array (n, n_inputs)")
+        p.add_argument("--input", required=True, type=Path,
+                       help="inputs, a .npy array (n, n_inputs), or (n, *input_shape) for images and sequences")
         p.add_argument("--output", required=True, type=Path, help="where to write the outputs (.npy)")
         if name == "csim":
             _header_checks_option(p)
@@ -196,7 +204,8 @@ def register(sub):
     p = add_verb(sub, "check", _check,
                  "compare a project's C simulation with its emulator, value for value (exit 1 on a mismatch)")
     p.add_argument("project", type=Path, help="an exported project folder")
-    p.add_argument("--input", required=True, type=Path, help="inputs, a .npy array (n, n_inputs)")
+    p.add_argument("--input", required=True, type=Path,
+                   help="inputs, a .npy array (n, n_inputs), or (n, *input_shape) for images and sequences")
     p.add_argument("--events", type=int, default=None, help="check the first N events only (default: all)")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     _header_checks_option(p)

@@ -41,7 +41,7 @@ def _run(args):
     from ..overlay import load
 
     with load(args.overlay, backend=args.backend, paths=args.path) as ol:
-        X = load_events(args.input, ol.n_inputs)
+        X = load_events(args.input, ol.n_inputs, ol.input_shape)
         log.info("Running %s on %s (%s backend).", ol.name, describe_count(X), ol.backend)
         Y = ol.predict(X, scale=args.scale)
         if args.profile:

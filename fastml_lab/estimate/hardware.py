@@ -149,6 +149,16 @@ class Estimate:
         return (f"{word} the {self.board.title} ({kind}{margin}): the tightest resource is "
                 f"{_LABELS[tight]} at {use:.0%} of {self.budget[tight]:,}.")
 
+    def fit_detail(self) -> str | None:
+        """What the verdict compared, per resource: ``"LUT 20,668/53,200 (39%), ... [after
+        implementation, with the AXI DMA margin]"``; None for a bare part (no budget)."""
+        if self.board is None:
+            return None
+        figures, kind = self.compared()
+        margin = ", with the AXI DMA margin" if self.wrapper is not None or kind == IMPLEMENTATION else ""
+        return ", ".join(f"{_LABELS[k]} {figures[k]:,}/{self.budget[k]:,} ({figures[k] / self.budget[k]:.0%})"
+                         for k in RESOURCE_KEYS) + f" [{kind}{margin}]"
+
     def timing(self) -> dict:
         """The project record's timing (``project.TIMING_KEYS``): source "estimate"."""
         from ..project import ESTIMATE
@@ -336,7 +346,7 @@ def _estimate(source, family, board, part, *, flavour, precision, reuse_factor, 
             and (strategy or found.get("strategy")) == found.get("strategy")
             and (target.board.name if target.board else None) == (found["board"].name if found.get("board") else None))
     return estimate_description(found["description"], found["arrays"], target, source_name=found["name"],
-                                reuse_factor=reuse_factor or found.get("reuse"), strategy=strategy or found.get("strategy"),
+                                reuse_factor=reuse_factor, strategy=strategy,
                                 report=found.get("report") if same else None)
 
 

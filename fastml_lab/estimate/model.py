@@ -39,6 +39,18 @@ hardware hls4ml builds for it; :class:`Pricing` holds the prices:
 * **Registers** (FF): the bits alive at each cycle boundary of each layer's tree, times ``ff_per_bit``
   and the part's delay factor (a slower part cuts each operation into more stages).
 * **Tables** (softmax exp/inverse, sigmoid/tanh/ELU): ROMs, one copy per two parallel reads.
+* **Convolutions** (:meth:`Pricing.conv`): one dense kernel of the ``(window, filters)`` weights,
+  priced as a dense layer, shared by the output pixels. io_parallel (``conv_2d_latency_cl``): a loop
+  over the output pixels pipelined at the reuse factor (II = pixels x reuse, DATAFLOW around it),
+  the im2col buffer a multiplexer per window value over the pixels, the layer's output registered.
+  io_stream (``compute_output_buffer_2d``): one input pixel per reuse-factor cycles (II = input
+  pixels x reuse), a line buffer of ``kernel rows - 1`` image rows in shift registers (SRL32: a LUT
+  per bit per 32 pixels), the window in registers; its latency is the line buffer's fill plus
+  the kernel's pipeline, the image's reading overlapped with the other layers'. Pooling is the
+  same frame with comparators or adders and a divider by a constant (a shift for a power of two).
+  The FIFOs between io_stream layers hold one pixel's channels per word, as deep as the image
+  (hls4ml's default depth): shift registers up to 64 words, BRAM beyond. These are first
+  estimates, not fitted on published convolutional designs.
 * **A dense layer with one product per output** (one input, or one non-zero weight per output) has
   no adder tree: when its product and bias addition fit in the clock (a multiplication takes
   :data:`MULT_ADD_LEVELS` adder levels), HLS leaves it combinational: no cycle, no register.
@@ -173,6 +185,11 @@ class LayerCost:
     ff: int = 0
     bram_18k: int = 0
     detail: str = ""
+    #: io_stream: the cycles the layer spends reading one image's words, overlapped with the other
+    #: layers' (its latency holds only its own delay: the line buffer's fill and its pipeline).
+    stream_cycles: int = 0
+    #: A layer that makes hls4ml build the top function as DATAFLOW processes (a convolution in io_parallel).
+    dataflow: bool = False
 
     def to_dict(self) -> dict:
         return {"name": self.name, "op": self.op, "latency_cycles": self.latency, "ii_cycles": self.ii,
@@ -351,11 +368,14 @@ class Pricing:
     name: str = ""
     op: str = ""
     widths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    #: io_stream: the words an image's values arrive in (its pixels); an element-wise layer's
+    #: hardware handles one word at a time.
+    words: int = 1
 
     @property
     def n(self) -> int:
-        """The number of values the layer reads."""
-        return len(self.widths)
+        """The number of values the layer reads at once (one word's in io_stream)."""
+        return max(1, len(self.widths) // self.words) if len(self.widths) else 0
 
     def dense(self, weights: np.ndarray, *, weight_type: FixedType, accum_type: FixedType,
               result_type: FixedType, strategy: str, reuse: int) -> LayerCost:
@@ -370,10 +390,86 @@ class Pricing:
         layer that reads a FIFO (all but the first) holds its input word there, not in a register
         stage of its own: its registers lose one input word."""
         prices = STREAMS[self.flavour.name]
-        ff = max(0, cost.ff - int(self.widths.sum())) if reads_fifo else cost.ff
+        # A layer that streams an image word by word registers its window itself (``stream_cycles``).
+        ff = max(0, cost.ff - int(self.widths.sum())) if reads_fifo and not cost.stream_cycles else cost.ff
         return replace(cost, latency=max(1, cost.latency), lut=cost.lut + int(round(bits * prices.lut_per_bit)),
                        ff=ff + int(round(bits * prices.ff_per_bit)),
                        detail=cost.detail + (f"; {bits}-bit stream FIFO" if bits else ""))
+
+    def stream_memory(self, bits: int, depth: int) -> tuple:
+        """``(LUT, BRAM18)`` of a FIFO or shift register ``bits`` wide and ``depth`` deep: SRL32
+        shift registers up to 64 words, BRAM18 (36 bits x 512) beyond."""
+        if depth <= 1:
+            return 0, 0
+        if depth <= 64:
+            return bits * int(math.ceil(depth / 32)), 0
+        return 0, int(math.ceil(bits / 36) * math.ceil(depth / 512))
+
+    def conv(self, weights: np.ndarray, geometry: dict, *, weight_type: FixedType, accum_type: FixedType,
+             result_type: FixedType, strategy: str, reuse: int, io: str) -> LayerCost:
+        """A convolution: see the module docstring."""
+        g = geometry
+        reuse = int(self.reuse or reuse)
+        width = int(self.widths.max()) if self.n else result_type.width
+        window = weights.shape[0]
+        kernel = dense_cost(self.name, weights, np.full(window, width), accum_type, result_type, weight_type,
+                            self.strategy or strategy.capitalize(), reuse, self.flavour, self.device, self.clock_ns)
+        out_pixels = g["out_height"] * g["out_width"]
+        n_out = out_pixels * weights.shape[1]
+        flavour = self.flavour
+        if io == "stream":
+            in_pixels = g["in_height"] * g["in_width"]
+            rows = max(g["filt_height"] - 1, 0)
+            line_lut, line_bram = self.stream_memory(rows * g["n_chan"] * width, g["in_width"])
+            fill = (rows * g["in_width"] + g["filt_width"] - 1) * reuse
+            window_ff = window * width
+            return LayerCost(
+                self.name, self.op, latency=fill + kernel.latency + 1, ii=in_pixels * reuse, dsp=kernel.dsp,
+                lut=kernel.lut + line_lut + int(window * width * flavour.lut_per_mux_bit), ff=kernel.ff + window_ff,
+                bram_18k=kernel.bram_18k + line_bram, stream_cycles=in_pixels * reuse,
+                detail=(f"io_stream line buffer: {rows} row(s) of {g['in_width']} pixels x {g['n_chan']} channels; "
+                        f"{window}x{weights.shape[1]} kernel per pixel: {kernel.detail}"))
+        mux_lut = window * width * max(out_pixels - 1, 0) * flavour.lut_per_mux_bit
+        return LayerCost(
+            self.name, self.op, latency=out_pixels * reuse + kernel.latency + 1, ii=out_pixels * reuse,
+            dsp=kernel.dsp, lut=int(round(kernel.lut + mux_lut)), ff=kernel.ff + n_out * result_type.width,
+            bram_18k=kernel.bram_18k, dataflow=True,
+            detail=(f"io_parallel: {out_pixels} output pixels through one {window}x{weights.shape[1]} kernel, "
+                    f"{kernel.detail}"))
+
+    def pooling(self, geometry: dict, *, pool_op: str, io: str, accum_type: FixedType,
+                result_type: FixedType) -> LayerCost:
+        """Max or average pooling (a global pool is one window over the whole image)."""
+        g = geometry
+        width = accum_type.width
+        window = g["filt_height"] * g["filt_width"]
+        out_pixels = g["out_height"] * g["out_width"]
+        depth = _ceil_log2(window)
+        per_window = (window - 1) * width * (1.5 if pool_op == "max" else self.flavour.lut_per_add_bit)
+        divider = pool_op == "average" and window & (window - 1) != 0
+        div_lut = 4 * width if divider else 0
+        div_cycles = width if divider else 0
+        cycles = _add_cycles(depth, self.flavour, self.device, self.clock_ns) + div_cycles
+        channels = g["n_chan"]
+        if io == "stream":
+            in_pixels = g["in_height"] * g["in_width"]
+            rows = max(g["filt_height"] - 1, 0)
+            line_lut, line_bram = self.stream_memory(rows * channels * width, g["in_width"])
+            fill = rows * g["in_width"] + g["filt_width"] - 1
+            return LayerCost(self.name, self.op, latency=fill + cycles + 1, ii=in_pixels,
+                             lut=int(channels * (per_window + div_lut)) + line_lut,
+                             ff=channels * window * width, bram_18k=line_bram, stream_cycles=in_pixels,
+                             detail=f"io_stream {pool_op} pooling, {window}-value windows, {channels} channels")
+        n = out_pixels * channels
+        return LayerCost(self.name, self.op, latency=cycles, ii=1, lut=int(n * (per_window + div_lut)),
+                         ff=n * result_type.width if cycles else 0,
+                         detail=f"{n} {pool_op} windows of {window} values")
+
+    def stream_padding(self, result_type: FixedType, out_pixels: int, channels: int) -> LayerCost:
+        """io_stream's zero padding: one word (a pixel's channels) out per cycle."""
+        bits = channels * result_type.width
+        return LayerCost(self.name, self.op, latency=1, ii=out_pixels, lut=bits, ff=bits, stream_cycles=out_pixels,
+                         detail=f"zero padding, {out_pixels} words of {channels} values")
 
     def wiring(self) -> LayerCost:
         """No logic: wires (and casts the next register absorbs)."""
@@ -439,15 +535,42 @@ def layer_costs(description: dict, arrays: dict, *, flavour: Flavour, device: De
     description with ``io_type`` ``"io_stream"`` adds each layer's output FIFO (:meth:`Pricing.stream_fifo`).
     """
     target = Pricing(flavour, device, clock_ns, reuse, strategy)
-    priced = [(cls, spec, replace(target, name=spec["name"], op=spec["op"], widths=widths))
-              for cls, spec, widths in layer_inputs(description, arrays)]
+    found = list(layer_inputs(description, arrays))
+    stream = description.get("io_type", "io_parallel") == "io_stream"
+    pixels = _stream_pixels(description, [spec for _, spec, _ in found]) if stream else [1] * (len(found) + 1)
+    priced = [(cls, spec, replace(target, name=spec["name"], op=spec["op"], widths=widths, words=words))
+              for (cls, spec, widths), words in zip(found, pixels)]
     costs = [cls.price(spec, arrays, pricing) for cls, spec, pricing in priced]
-    if description.get("io_type", "io_parallel") == "io_stream":
-        # The FIFO after layer i carries the next layer's input word.
+    if stream:
+        # The FIFO after layer i carries the next layer's input, one word per pixel of an image.
         words = [int(pricing.widths.sum()) for _, _, pricing in priced[1:]] + [0]
-        costs = [pricing.stream_fifo(cost, bits, reads_fifo=i > 0)
-                 for i, ((_, _, pricing), cost, bits) in enumerate(zip(priced, costs, words))]
+        costs = [_with_depth(pricing, pricing.stream_fifo(cost, bits // depth, reads_fifo=i > 0), bits // depth, depth)
+                 for i, ((_, _, pricing), cost, bits, depth) in enumerate(zip(priced, costs, words, pixels[1:] + [1]))]
     return costs
+
+
+def _stream_pixels(description: dict, specs: list) -> list:
+    """The words per image of each layer's input stream (and after the last): an image's pixels
+    until a layer that reads the whole image (a dense layer, a global pool) makes it one word."""
+    shape = description.get("input_shape") or [description["n_inputs"]]
+    pixels = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+    found = [pixels]
+    for spec in specs:
+        if "out_height" in spec and "out_width" in spec:
+            pixels = int(spec["out_height"]) * int(spec["out_width"])
+        elif spec.get("op", "").startswith(("global_pooling", "dense")):
+            pixels = 1
+        found.append(pixels)
+    return found
+
+
+def _with_depth(pricing, cost: LayerCost, word_bits: int, depth: int) -> LayerCost:
+    """``cost`` with its output FIFO as deep as the image's words (hls4ml's default depth)."""
+    lut, bram = pricing.stream_memory(word_bits, depth)
+    if not (lut or bram):
+        return cost
+    return replace(cost, lut=cost.lut + lut, bram_18k=cost.bram_18k + bram,
+                   detail=cost.detail + f" x {depth} deep")
 
 
 def combine(costs: list, strategy_used: set, io_type: str = "io_parallel", flavour: Flavour | None = None) -> tuple:
@@ -461,9 +584,11 @@ def combine(costs: list, strategy_used: set, io_type: str = "io_parallel", flavo
     latency = sum(c.latency for c in costs)
     ii = max((c.ii for c in costs), default=1)
     if io_type == "io_stream":
+        # An image's words stream through every layer at once: the longest read, once.
+        latency += max((c.stream_cycles for c in costs), default=0)
         overlaps = STREAMS[flavour.name].overlaps if flavour is not None else True
         return latency, ii if overlaps else max(ii, latency)
-    if "Resource" in strategy_used:
+    if "Resource" in strategy_used or any(c.dataflow for c in costs):
         latency += len(costs)
     return latency, ii
 

@@ -20,7 +20,7 @@ class NeuralNetwork(Family):
     bitstream_globs = (("myproject_vivado_accelerator/project_1.runs/impl_1/*.bit",),
                        ("myproject_vivado_accelerator/project_1.gen/sources_1/bd/*/hw_handoff/*.hwh",
                         "myproject_vivado_accelerator/project_1.srcs/sources_1/bd/*/hw_handoff/*.hwh"))
-    export_options = ("plan", "reuse", "strategy")
+    export_options = ("plan", "reuse", "strategy", "io", "hls_config")
     rtl_backends = {"rtl": "Verilog from da4ml, for HGQ2 models"}
     train_options = {
         "hidden": (str, "hidden layer widths, e.g. 64-32-32 or 32-16:bn (default: 64-32-32)"),
@@ -81,11 +81,12 @@ class NeuralNetwork(Family):
 
         return evaluate(model, dataset)
 
-    def export(self, model, out, *, plan=None, precision=None, reuse=None, strategy=None, **options):
-        """:func:`fastml_lab.hls.export` of a model or ``.keras`` file; a ``plan`` replaces ``precision``."""
+    def export(self, model, out, *, plan=None, precision=None, reuse=None, strategy=None, io=None, **options):
+        """:func:`fastml_lab.hls.export` of a model or ``.keras`` file; a ``plan`` replaces ``precision``;
+        ``io`` is the I/O style (``parallel`` or ``stream``)."""
         from ..hls.export import export
 
-        extra = {k: v for k, v in (("reuse_factor", reuse), ("strategy", strategy)) if v is not None}
+        extra = {k: v for k, v in (("reuse_factor", reuse), ("strategy", strategy), ("io_type", io)) if v is not None}
         return export(model, out, plan=plan, precision=None if plan else precision, **options, **extra)
 
     def export_rtl(self, model, out, *, backend: str, precision=None, **options):

@@ -26,6 +26,11 @@ _CALL_RE = re.compile(r"^\s*nnet::(?P<func>\w+)<(?P<targs>[^>]*(?:<[^>]*>[^>]*)*
 _TYPEDEF_RE = re.compile(r"typedef\s+(?P<type>.+?)\s+(?P<name>\w+)\s*;")
 _CONST_RE = re.compile(r"static\s+(?:const|constexpr)\s+[\w:]+\s+(?P<name>\w+)\s*=\s*(?P<value>[^;]+);")
 _STRUCT_RE = re.compile(r"struct\s+(?P<name>\w+)\s*:\s*[\w:]+\s*\{(?P<body>.*?)\n\};", re.S)
+#: io_stream's element type: ``nnet::array<T, N>`` (a word of N values of type T).
+_PACKED_RE = re.compile(r"^nnet::array<\s*(?P<type>.+)\s*,\s*(?P<size>[\d\s*]+)>$")
+_ARRAY_PORT_RE = re.compile(r"(\w+)\s+(\w+)\[(?P<size>[\d\s*]+)\]")
+_STREAM_PORT_RE = re.compile(r"hls::stream<\s*(\w+)\s*>\s*&\s*(\w+)")
+_BRIDGE_SIZE_RE = re.compile(r"nnet::convert_data<\s*(?P<src>\w+)\s*,\s*(?P<dst>\w+)\s*,\s*(?P<size>[\d\s*]+)>")
 
 
 @dataclass(frozen=True)
@@ -58,9 +63,16 @@ class ReadContext:
         while spelled in self.typedefs and spelled not in seen:
             seen.add(spelled)
             spelled = self.typedefs[spelled]
+        packed = _PACKED_RE.match(spelled.strip())
+        if packed:
+            return self.fixed(packed["type"].strip())
         if spelled in ("float", "double"):
             raise UnsupportedError(f"Type {name} is floating point ({spelled}); the emulator needs fixed-point types.")
         return FixedType.parse(spelled.replace(" ", ""))
+
+    def is_stream(self, name: str) -> bool:
+        """Whether a typedef name is an io_stream word (``nnet::array<T, N>``)."""
+        return bool(_PACKED_RE.match(self.typedefs.get(name, name).strip()))
 
     def config(self, call: Call) -> dict:
         """The config struct named by the call's last template argument."""
@@ -83,12 +95,18 @@ class ReadContext:
         return path.read_text() if path.is_file() else None
 
 
-def read_project(hls_dir, interface: str = "parallel") -> tuple:
-    """Return ``(description, arrays)`` for the firmware in the hls4ml project ``hls_dir``."""
+def read_project(hls_dir, interface: str = "parallel", input_shape=None) -> tuple:
+    """Return ``(description, arrays)`` for the firmware in the hls4ml project ``hls_dir``.
+
+    ``input_shape`` (an event's shape, e.g. ``(8, 8, 1)`` for an image; default: flat) is recorded
+    in the description: the emulator and the overlays accept events of that shape.
+    """
     fw = Path(hls_dir) / "firmware"
     ctx = ReadContext(fw, read_typedefs((fw / "defines.h").read_text()),
                       read_configs((fw / "parameters.h").read_text()))
-    calls, top_in, n_in, n_out = read_top((fw / "myproject.cpp").read_text())
+    bridge = Path(hls_dir) / "myproject_bridge.cpp"
+    calls, top_in, n_in, n_out = read_top((fw / "myproject.cpp").read_text(),
+                                          bridge.read_text() if bridge.is_file() else None)
     layers = [describe_call(call, ctx) for call in calls]
     input_type = ctx.fixed(top_in)
     output_type = FixedType.from_dict(layers[-1]["result_type"]) if layers else input_type
@@ -101,6 +119,11 @@ def read_project(hls_dir, interface: str = "parallel") -> tuple:
         "output_type": output_type.to_dict(),
         "layers": layers,
     }
+    shape = _input_shape(input_shape, n_in)
+    if len(shape) > 1:
+        description["input_shape"] = shape
+    if ctx.is_stream(top_in):
+        description["io_type"] = "io_stream"
     return description, ctx.arrays
 
 
@@ -138,15 +161,44 @@ def read_configs(text: str) -> dict:
     return configs
 
 
-def read_top(text: str):
-    """``(calls, input type name, n_inputs, n_outputs)`` of the top function ``myproject``."""
+def _product(text: str) -> int:
+    """An array size as hls4ml spells it (``8*8*1``)."""
+    value = 1
+    for factor in text.split("*"):
+        value *= int(factor)
+    return value
+
+
+def _input_shape(shape, n_in: int) -> list:
+    if shape is None:
+        return [int(n_in)]
+    shape = [int(d) for d in shape]
+    if _product("*".join(map(str, shape))) != n_in:
+        raise UnsupportedError(f"The input shape {tuple(shape)} does not hold the firmware's {n_in} inputs.")
+    return shape
+
+
+def read_top(text: str, bridge: "str | None" = None):
+    """``(calls, input type name, n_inputs, n_outputs)`` of the top function ``myproject``.
+
+    io_parallel ports are arrays (``input_t x[8*8*1]``); io_stream ports are streams, whose sizes
+    are read from the C simulation's bridge (``bridge``: ``myproject_bridge.cpp``).
+    """
     signature = re.search(r"void\s+myproject\s*\((?P<args>[^)]*)\)", text)
     if not signature:
         raise UnsupportedError("Could not find the top function 'myproject' in firmware/myproject.cpp.")
-    ports = re.findall(r"(\w+)\s+(\w+)\[(\d+)\]", signature["args"])
+    ports = [(t, n, _product(size)) for t, n, size in _ARRAY_PORT_RE.findall(signature["args"])]
+    if not ports:
+        streams = _STREAM_PORT_RE.findall(signature["args"])
+        # The bridge converts the caller's doubles into the input stream and the output stream back.
+        sizes = [(m["src"], m["dst"], _product(m["size"])) for m in _BRIDGE_SIZE_RE.finditer(bridge or "")]
+        into = {size for src, _, size in sizes if src in ("float", "double")}
+        out_of = {size for _, dst, size in sizes if dst in ("float", "double")}
+        if len(streams) == 2 and len(into) == 1 and len(out_of) == 1:
+            ports = [(streams[0][0], streams[0][1], into.pop()), (streams[1][0], streams[1][1], out_of.pop())]
     if len(ports) != 2:
         raise UnsupportedError(
-            f"The top function has {len(ports)} array ports; only single-input, single-output models "
+            f"The top function has {len(ports)} readable ports; only single-input, single-output models "
             "are supported."
         )
     (in_type, _, n_in), (_, _, n_out) = ports

@@ -97,7 +97,7 @@ def check_project(project, X, n_events: int | None = None, progress=None,
                                  or n_events < 1):
         raise ConfigError(f"n_events must be a positive number of events or None (all); got {n_events!r}.")
     firmware = project.firmware()
-    X = check_events(X, firmware.n_inputs)[:n_events]
+    X = check_events(X, firmware.n_inputs, shape=firmware.input_shape)[:n_events]
     report = progress or (lambda stage: None)
     simulation = simulation_name(project)
     report(STAGES[0].format(sim=simulation))

@@ -14,6 +14,8 @@ import contextlib
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from .. import __version__
 from .._deps import require
 from .._io import atomic_directory
@@ -23,9 +25,11 @@ from ..families import NETWORK
 from ..options import check_clock_period, check_reuse_factor, check_strategy
 from ..fixed import FixedType
 from ..project import HLS_DIR, Project
+from .config import check_hls_config, read_hls_config, requested_reuse
 from .csim import nn_recipe
-from .keras_model import as_model, check_supported, has_quantizers, hls_layer_names
-from .plan import ACTIVATION_TABLE, EXACT, SOFTMAX_TABLE, PrecisionPlan, as_plan, exact_accumulator
+from .keras_model import (CONV_LAYERS, GLOBAL_POOLING_LAYERS, POOLING_LAYERS, as_model, check_io_type,
+                          check_supported, check_unroll, has_quantizers, hls_layer_names, input_shape)
+from .plan import ACTIVATION_TABLE, EXACT, SOFTMAX_TABLE, PrecisionPlan, as_plan, exact_accumulator, sum_type
 
 log = logging.getLogger("fastml_lab")
 
@@ -39,17 +43,24 @@ _HLS4ML_WORD = {"float32": "float"}
 
 
 def export(model, out, *, plan=None, precision=None, backend: str = PART_BACKEND, reuse_factor: int = 1,
-           strategy: str = "Latency", clock_period_ns: float | None = None, part: str | None = None,
+           strategy: str = "Latency", io_type: str = "parallel", clock_period_ns: float | None = None,
+           part: str | None = None,
            scaler=None, class_names=None, feature_names=None, name: str | None = None,
-           overwrite: bool = False, quiet: bool = False) -> Project:
+           hls_config: dict | None = None, overwrite: bool = False, quiet: bool = False) -> Project:
     """Write the hls4ml project for ``model`` (a Keras model or ``.keras`` path) to ``out``.
 
     ``backend`` is a board of :data:`fastml_lab.boards.BOARDS` or ``"vitis"`` (a bare ``part``).
+    ``io_type`` is ``"parallel"`` (hls4ml's io_parallel) or ``"stream"`` (io_stream: a FIFO between
+    layers, line buffers in convolutions).
     ``clock_period_ns`` defaults to the board's clock. ``plan`` (a :class:`PrecisionPlan`, dict or
     JSON path) or ``precision`` (one type for everything) sets the fixed-point types. ``scaler``
     (an object with ``to_dict()`` or a dict) and ``class_names`` are recorded for the overlay,
     which scales inputs and names classes. ``quiet`` leaves out the closing log line (a temporary
     export made only to describe the model, :func:`fastml_lab.hls.describe.describe`).
+
+    ``hls_config`` is hls4ml's own configuration dict or a JSON/YAML file of it (start from :func:`hls4ml_config` and edit a
+    layer's ``Precision`` or ``ReuseFactor``); it replaces ``plan``, ``precision``, ``reuse_factor``
+    and ``strategy``, and the project records the types the firmware ended up with.
     """
     backend = _check_choice("backend", backend, tuple(BACKENDS))
     hls_backend, hls_board = BACKENDS[backend]
@@ -60,24 +71,41 @@ def export(model, out, *, plan=None, precision=None, backend: str = PART_BACKEND
         raise ConfigError(f"The {board.name} backend writes for the board's part {board.part}; got part {part!r}. "
                           f"Leave out the part, or export with backend {PART_BACKEND!r} for a bare part.")
     strategy = check_strategy(strategy)
+    io_type = check_io_type(io_type)
     check_reuse_factor(reuse_factor)
     check_clock_period(clock_period_ns)
     keras_model = as_model(model)
-    check_supported(keras_model)
+    check_supported(keras_model, io_type)
+    check_unroll(keras_model, strategy, io_type)
     quantized = has_quantizers(keras_model)
     if quantized and (plan is not None or precision is not None):
         raise ConfigError(
             "This model is quantization-aware (HGQ2): its quantizers set every precision, so it "
             "takes no plan or precision. Export it without them, or export a float model with a plan."
         )
-    plan = None if quantized else as_plan(plan, precision)
-    if plan is not None:
-        plan.check_layers(hls_layer_names(keras_model))
-    hls4ml = require("hls4ml", "export models to HLS")
-    config = hls_config(keras_model, plan, hls_backend, reuse_factor, strategy)
+    if isinstance(hls_config, (str, Path)):
+        hls_config = read_hls_config(hls_config)
+    if hls_config is not None:
+        given = [what for what, value in (("the plan", plan), ("the precision", precision),
+                                          ("the reuse factor", reuse_factor != 1), ("the strategy", strategy != "Latency"))
+                 if value not in (None, False)]
+        if given:
+            raise ConfigError(f"An hls4ml configuration sets every precision, reuse factor and strategy itself; "
+                              f"leave out {', '.join(given)} (or edit them in the configuration).")
+        config = check_hls_config(hls_config, input_layer_names(keras_model) + hls_layer_names(keras_model))
+        strategy = check_strategy(config["Model"].get("Strategy", "Latency"))
+        reuse_factor = int(config["Model"].get("ReuseFactor", 1))
+        plan = None
+        hls4ml = require("hls4ml", "export models to HLS")
+    else:
+        plan = None if quantized else as_plan(plan, precision)
+        if plan is not None:
+            plan.check_layers(hls_layer_names(keras_model))
+        hls4ml = require("hls4ml", "export models to HLS")
+        config = config_from_plan(keras_model, plan, hls_backend, reuse_factor, strategy, io_type)
     out = Path(out)
     with atomic_directory(out, overwrite=overwrite) as tmp:
-        kwargs = dict(hls_config=config, output_dir=str(tmp / HLS_DIR), io_type="io_parallel",
+        kwargs = dict(hls_config=config, output_dir=str(tmp / HLS_DIR), io_type=io_type,
                       backend=hls_backend, clock_period=clock_period_ns, project_name="myproject")
         if board:
             word = _HLS4ML_WORD[board.word_dtype]
@@ -90,8 +118,8 @@ def export(model, out, *, plan=None, precision=None, backend: str = PART_BACKEND
             hls_model = _quiet(hls4ml.converters.convert_from_keras_model, keras_model, **kwargs)
             _quiet(hls_model.write)
         _point_config_at(tmp / HLS_DIR, out.resolve() / HLS_DIR)
-        firmware = _read_firmware(tmp / HLS_DIR, board.interface if board else "parallel")
-        _check_reuse_used(firmware, reuse_factor, strategy, hls_model.config.backend)
+        firmware = _read_firmware(tmp / HLS_DIR, board.interface if board else "parallel", input_shape(keras_model))
+        _check_reuse_used(firmware, config, strategy, hls_model.config.backend)
         firmware.save(tmp)
         if plan is None:
             plan = plan_from_firmware(firmware)
@@ -103,14 +131,15 @@ def export(model, out, *, plan=None, precision=None, backend: str = PART_BACKEND
             "board": board.name if board else None,
             "part": resolved_part,
             "clock_period_ns": float(clock_period_ns),
-            "reuse_factor": reuse_factor,
+            "reuse_factor": _recorded_reuse(firmware, reuse_factor),
             "strategy": strategy,
-            "io_type": "io_parallel",
+            "io_type": io_type,
             "interface": firmware.interface,
             "n_inputs": firmware.n_inputs,
+            **({"input_shape": list(firmware.input_shape)} if len(firmware.input_shape) > 1 else {}),
             "n_outputs": firmware.n_outputs,
             "plan": plan.to_dict(),
-            "precision_source": "quantizers" if quantized else "plan",
+            "precision_source": "hls4ml config" if hls_config is not None else "quantizers" if quantized else "plan",
             "scaler": _as_dict(scaler),
             "class_names": list(class_names) if class_names is not None else None,
             "feature_names": list(feature_names) if feature_names is not None else None,
@@ -127,10 +156,31 @@ def export(model, out, *, plan=None, precision=None, backend: str = PART_BACKEND
     return Project.open(out)
 
 
-def hls_config(model, plan: PrecisionPlan | None, hls_backend: str, reuse_factor: int, strategy: str) -> dict:
+def hls4ml_config(model, *, plan=None, precision=None, backend: str = PART_BACKEND, reuse_factor: int = 1,
+                  strategy: str = "Latency", io_type: str = "parallel") -> dict:
+    """The configuration dict :func:`export` hands hls4ml for these settings: hls4ml's own format
+    (``config_from_keras_model(model, granularity="name")``) with every precision set from the
+    plan. Edit it (``config["LayerName"]["fc1"]["ReuseFactor"] = 4``) and export with
+    ``export(model, out, hls_config=config)``; the same dict works with hls4ml directly."""
+    backend = _check_choice("backend", backend, tuple(BACKENDS))
+    keras_model = as_model(model)
+    check_supported(keras_model)
+    quantized = has_quantizers(keras_model)
+    plan = None if quantized else as_plan(plan, precision)
+    if plan is not None:
+        plan.check_layers(hls_layer_names(keras_model))
+    check_reuse_factor(reuse_factor)
+    return config_from_plan(keras_model, plan, BACKENDS[backend][0], reuse_factor, check_strategy(strategy),
+                            check_io_type(io_type))
+
+
+def config_from_plan(model, plan: PrecisionPlan | None, hls_backend: str, reuse_factor: int, strategy: str,
+                     io_type: str = "io_parallel") -> dict:
     """hls4ml's per-layer configuration with every precision taken from ``plan`` (none 'auto').
 
     ``plan=None`` is for HGQ2 models: hls4ml derives each type from the quantizers, bit-exactly.
+    A convolution's accumulator is exact over its window, an average pool's over its window (or
+    the whole image); io_stream's zero padding before a convolution keeps its input's type.
     """
     hls4ml = require("hls4ml", "export models to HLS")
     default = (plan.default if plan else FixedType.parse(DEFAULT_PRECISION)).to_hls4ml()
@@ -145,9 +195,14 @@ def hls_config(model, plan: PrecisionPlan | None, hls_backend: str, reuse_factor
     layers = {layer.name: layer for layer in model.layers}
     inputs = set(input_layer_names(model))
     previous = plan.input_type()
+    padding = {}
     for entry_name, entry in config["LayerName"].items():
         layer = layers.get(entry_name)
         kind = "input" if entry_name in inputs else _kind(layer, entry_name, layers)
+        if kind == "passthrough":  # Flatten: no logic, no cast; the next layer reads the same values
+            entry.setdefault("Precision", {})["result"] = previous.to_hls4ml()
+            entry["Trace"] = False
+            continue
         precision = entry.setdefault("Precision", {})
         result = plan.input_type() if kind == "input" else plan.type_for(entry_name, "result")
         for slot in list(precision):
@@ -155,9 +210,13 @@ def hls_config(model, plan: PrecisionPlan | None, hls_backend: str, reuse_factor
         precision["result"] = result.to_hls4ml()
         entry["ReuseFactor"] = reuse_factor
         entry["Trace"] = False
-        if kind == "dense":
+        if kind in ("dense", "conv"):
             entry["Strategy"] = strategy
+        if kind == "conv" and io_type == "io_stream" and layer.get_config().get("padding") == "same":
+            padding[f"zp{1 if '1D' in type(layer).__name__ else 2}d_{entry_name}"] = previous
         previous = result
+    for name, t in padding.items():
+        config["LayerName"][name] = {"Precision": {"result": t.to_hls4ml()}, "Trace": False}
     return config
 
 
@@ -177,6 +236,12 @@ def _kind(layer, entry_name: str, layers: dict) -> str:
         return "input"
     if cls in ("Dense", "QDense"):
         return "dense"
+    if cls in CONV_LAYERS:
+        return "conv"
+    if cls in POOLING_LAYERS or cls in GLOBAL_POOLING_LAYERS:
+        return "pooling"
+    if cls == "Flatten":
+        return "passthrough"
     if cls == "Softmax" or getattr(getattr(layer, "activation", None), "__name__", "") == "softmax":
         return "softmax"
     if cls == "BatchNormalization":
@@ -200,19 +265,36 @@ def _slot_type(plan, name, kind, slot, layer, previous, result) -> FixedType:
         accum = plan.type_for(name, "accum")
         if accum != EXACT:
             return accum
-        if kind != "dense":
+        if kind == "pooling":
+            return _pooling_accumulator(layer, previous)
+        if kind not in ("dense", "conv"):
             return plan.default
         n_in = int(layer.input.shape[-1])
+        if kind == "conv":
+            n_in *= int(np.prod(layer.kernel_size))
         bias = plan.type_for(name, "bias") if getattr(layer, "use_bias", True) else None
         return exact_accumulator(previous, plan.type_for(name, "weight"), bias, n_in)
     return plan.default
 
 
-def _read_firmware(hls_dir: Path, interface: str):
+def _pooling_accumulator(layer, previous: FixedType) -> FixedType:
+    """A pooling layer's accumulator: its input type for a max; for an average, wide enough for the
+    sum of its window (the whole image for a global pool) without loss."""
+    cls = type(layer).__name__
+    if "Max" in cls:
+        return previous
+    if cls in GLOBAL_POOLING_LAYERS:
+        n_terms = int(np.prod(layer.input.shape[1:-1]))
+    else:
+        n_terms = int(np.prod(layer.pool_size))
+    return sum_type(previous, n_terms)
+
+
+def _read_firmware(hls_dir: Path, interface: str, shape=None):
     from ..emulator import Firmware
     from ..firmware.reader import read_project
 
-    description, arrays = read_project(hls_dir, interface=interface)
+    description, arrays = read_project(hls_dir, interface=interface, input_shape=shape)
     return Firmware(description, arrays)
 
 
@@ -228,22 +310,39 @@ def plan_from_firmware(firmware) -> PrecisionPlan:
     return PrecisionPlan(default=firmware.input_type, input=firmware.input_type, layers=layers)
 
 
-def _check_reuse_used(firmware, reuse_factor: int, strategy: str, hls_backend) -> None:
-    """hls4ml silently replaces a reuse factor that does not divide a layer evenly; refuse instead."""
-    changed = [layer for layer in firmware.description["layers"]
-               if layer["op"] == "dense" and layer["reuse_factor"] != reuse_factor]
+def _check_reuse_used(firmware, config: dict, strategy: str, hls_backend) -> None:
+    """hls4ml silently replaces a reuse factor that does not divide a layer evenly (Resource strategy);
+    refuse instead, naming the factors valid for every layer that asked for the same one (all of
+    them, unless a configuration gave layers their own)."""
+    weighted = _weighted(firmware)
+    changed = [layer for layer in weighted if layer["reuse_factor"] != requested_reuse(config, layer["name"])]
     if not changed:
         return
-    dense = [layer for layer in firmware.description["layers"] if layer["op"] == "dense"]
-    valid_each = [set(hls_backend.get_valid_reuse_factors(layer["n_in"], layer["n_out"])) for layer in dense]
-    common = sorted(set.intersection(*valid_each))
     layer = changed[0]
+    asked = requested_reuse(config, layer["name"])
+    alike = [other for other in weighted if requested_reuse(config, other["name"]) == asked]
+    valid = sorted(set.intersection(*(set(hls_backend.get_valid_reuse_factors(other["n_in"], other["n_out"]))
+                                      for other in alike)))
+    scope = "that layer" if len(alike) == 1 else \
+        ("every layer of this model" if len(alike) == len(weighted) else f"the layers that ask for {asked}")
     raise ConfigError(
-        f"reuse_factor {reuse_factor} is not valid for layer {layer['name']!r} ({layer['n_in']} inputs x "
+        f"reuse_factor {asked} is not valid for layer {layer['name']!r} ({layer['n_in']} inputs x "
         f"{layer['n_out']} outputs) with the {strategy} strategy (hls4ml would use "
-        f"{layer['reuse_factor']}). Reuse factors valid for every dense layer of this model: "
-        f"{', '.join(map(str, common))}."
+        f"{layer['reuse_factor']}). Reuse factors valid for {scope}: {', '.join(map(str, valid))}."
     )
+
+
+def _weighted(firmware) -> list:
+    """The layers that multiply by a weight matrix (dense, convolutions): they take a reuse factor."""
+    from ..firmware.registry import pricing_class
+
+    return [layer for layer in firmware.description["layers"] if pricing_class(layer).weight_matrix]
+
+
+def _recorded_reuse(firmware, reuse_factor: int) -> int:
+    """The project's reuse factor: the one every dense layer uses, else the largest (the II's bound)."""
+    used = {int(layer["reuse_factor"]) for layer in _weighted(firmware)}
+    return used.pop() if len(used) == 1 else max(used, default=reuse_factor)
 
 
 def estimate_timing(firmware, board, part: str, clock_period_ns: float) -> dict:

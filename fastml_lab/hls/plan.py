@@ -171,6 +171,16 @@ def exact_accumulator(x: FixedType, w: FixedType, b: FixedType | None, n_terms: 
     return FixedType(width, integer)
 
 
+def sum_type(x: FixedType, n_terms: int) -> FixedType:
+    """A type of ``x``'s signedness and fractional bits that holds the sum of ``n_terms`` values of ``x``."""
+    growth = math.ceil(math.log2(n_terms)) if n_terms > 1 else 0
+    width = x.width + growth
+    if width > MAX_EXACT_WIDTH:
+        raise ConfigError(f"A sum of {n_terms} values of {x} needs {width} bits, more than the {MAX_EXACT_WIDTH} "
+                          "that can be emulated exactly; narrow the type or set an explicit 'accum' in the plan.")
+    return FixedType(width, x.integer + growth, x.signed)
+
+
 def _magnitude_bits(t: FixedType) -> int:
     """``m`` such that every value of ``t`` has magnitude at most ``2**m`` (the sign bit excluded)."""
     return t.integer - 1 if t.signed else t.integer

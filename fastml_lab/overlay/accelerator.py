@@ -81,6 +81,11 @@ class Accelerator:
         return self.package.n_inputs
 
     @property
+    def input_shape(self) -> tuple:
+        """One event's shape (``(n_inputs,)``, or an image's ``(H, W, C)``), as the manifest records it."""
+        return tuple(self.package.io.get("input_shape") or (self.n_inputs,))
+
+    @property
     def n_outputs(self) -> int:
         return self.package.n_outputs
 
@@ -104,7 +109,7 @@ class Accelerator:
         as the emulator and the scaler check it; a 1-D array of ``n_inputs`` values is one event.
         """
         self._check_open()
-        X = check_events(X, self.n_inputs)
+        X = check_events(X, self.n_inputs, shape=self.input_shape)
         if scale:
             X = self._get_scaler().transform_checked(X)
         n = X.shape[0]
@@ -169,7 +174,7 @@ class Accelerator:
     def profile(self, X, scale: bool = False, repeats: int = 50) -> dict:
         """Measure batch throughput on ``X`` and single-event latency (median of ``repeats``)."""
         self._check_open()
-        X = check_events(X, self.n_inputs)
+        X = check_events(X, self.n_inputs, shape=self.input_shape)
         start = time.perf_counter()
         self.predict(X, scale=scale)
         batch_s = time.perf_counter() - start

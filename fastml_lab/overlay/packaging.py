@@ -214,7 +214,7 @@ def build_manifest(project: Project, firmware, name: str, version: str, files: l
             "interface": io.pop("interface"),
             "n_inputs": int(firmware.n_inputs),
             "n_outputs": int(firmware.n_outputs),
-            "input_shape": [int(firmware.n_inputs)],
+            "input_shape": [int(d) for d in firmware.input_shape],
             "output_shape": [int(firmware.n_outputs)],
             "word_dtype": io.pop("word_dtype"),
             "packing": io.pop("packing"),

@@ -71,10 +71,16 @@ def operands_of(source, precision: str = DEFAULT_PRECISION) -> Operands:
 
 def from_firmware(firmware) -> Operands:
     """The layers of an emulator Firmware that multiply by a weight matrix, with the widths of their
-    inputs as the cost model follows them along the chain (:func:`~fastml_lab.estimate.model.layer_inputs`)."""
+    inputs as the cost model follows them along the chain (:func:`~fastml_lab.estimate.model.layer_inputs`);
+    a convolution counts as its kernel (one output pixel's products)."""
     arrays = firmware.arrays
-    layers = [DenseOperands(spec["name"], cls.weights(spec, arrays), widths)
-              for cls, spec, widths in layer_inputs(firmware.description, arrays) if cls.weight_matrix]
+    layers = []
+    for cls, spec, widths in layer_inputs(firmware.description, arrays):
+        if cls.weight_matrix:
+            weights = cls.weights(spec, arrays)
+            if len(widths) != weights.shape[0]:  # a convolution: one window's values, all of the input's width
+                widths = np.full(weights.shape[0], int(widths.max()) if len(widths) else 0)
+            layers.append(DenseOperands(spec["name"], weights, widths))
     return Operands(layers, "firmware")
 
 

@@ -1,0 +1,25 @@
+"""io_stream's repacking of a stream into words of another size (``nnet::repack_stream``, what a
+Flatten or Reshape becomes there): the values in order, each cast to the result type."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import Op, register_op
+
+
+@register_op
+class Repack(Op):
+    ops = ("repack",)
+    functions = ("repack_stream",)
+
+    @classmethod
+    def price(cls, spec, arrays, cost):
+        return cost.wiring()
+
+    def compute(self, x):
+        return x
+
+    @classmethod
+    def output_widths(cls, spec, arrays, widths):
+        return np.full(len(widths), cls.decoded(spec, "result_type").width)
