@@ -44,8 +44,8 @@ def main(argv=None) -> int:
             slowest = max(result.cell_seconds, key=lambda item: item[1], default=(None, 0.0))
             at_peak = sorted(result.peak_processes.items(), key=lambda item: -item[1])
             rows.append({"notebook": result.name, "seconds": round(result.seconds, 1),
-                         "peak_mib": round(result.peak_rss_bytes / MIB),
-                         "peak_kernel_mib": round(result.peak_kernel_rss_bytes / MIB),
+                         "peak_mib": round(result.peak_bytes / MIB),
+                         "peak_kernel_mib": round(result.peak_kernel_bytes / MIB),
                          "at_peak_mib": {name: round(size / MIB) for name, size in at_peak},
                          "slowest_cell": slowest[0], "slowest_cell_s": round(slowest[1], 1)})
             row = rows[-1]

@@ -1,4 +1,5 @@
-"""Plots of training and evaluation: ROC curves in the field's style, confusion matrix, training curves.
+"""Plots of training and evaluation: ROC curves in the field's style, confusion matrix, training curves;
+the latency ladder (time per event and until one answer, against the trigger's budget).
 
 matplotlib is imported inside each function. Every function draws on ``ax`` when given (on a new
 pyplot figure otherwise) and returns the Figure; :func:`save_figure` writes it as a PNG atomically.
@@ -14,7 +15,7 @@ import numpy as np
 from ._deps import require
 from .exceptions import ConfigError, NotReadyError
 
-__all__ = ["plot_roc", "plot_confusion", "plot_training", "save_figure"]
+__all__ = ["plot_roc", "plot_confusion", "plot_training", "plot_latency_ladder", "save_figure"]
 
 _MIN_MISTAG = 1e-4
 
@@ -133,6 +134,44 @@ def plot_training(history, ax=None, title=None):
 
 def _history_dict(history) -> dict:
     return history.to_dict() if hasattr(history, "to_dict") else dict(history)
+
+
+# ------------------------------------------------------------------------------------------- latency
+_KIND_COLOURS = {"measurement": "tab:blue", "published measurement": "tab:green",
+                 "published synthesis report": "tab:olive"}
+
+
+def plot_latency_ladder(rows, ax=None, title=None):
+    """Two panels of horizontal bars (log time): per event at full throughput, against one bunch
+    crossing (25 ns at 40 MHz); and until one answer, against the Level-1 latency budgets. ``rows``:
+    :func:`fastml_lab.estimate.headline.latency_ladder`; colours say what each figure is."""
+    from .estimate.published_run import BUNCH_CROSSING_NS, L1_LATENCY_BUDGETS_NS
+
+    rows = list(rows)
+    if not rows:
+        raise ConfigError("plot_latency_ladder needs at least one row")
+    fig, (ax_rate, ax_latency) = _figure_and_axes(ax, ncols=2, figsize=(13.0, 0.45 * len(rows) + 2.0))
+    names = [row["where"] for row in rows]
+    y = np.arange(len(rows))[::-1]
+    colours = [_KIND_COLOURS.get(row["kind"], "tab:orange") for row in rows]  # orange: estimates
+    for axis, key, label in ((ax_rate, "ns_per_event", "time per event at full throughput [ns]"),
+                             (ax_latency, "latency_ns", "time until one event's answer [ns]")):
+        axis.barh(y, [max(row[key], 1e-3) for row in rows], color=colours)
+        axis.set_xscale("log")
+        axis.set_xlabel(label)
+        axis.set_yticks(y)
+        axis.set_yticklabels(names if axis is ax_rate else [""] * len(rows))
+    ax_rate.axvline(BUNCH_CROSSING_NS, color="black", linestyle="--")
+    ax_rate.text(BUNCH_CROSSING_NS, len(rows) - 0.4, " 25 ns: a new event\n every bunch crossing", fontsize=8, va="top")
+    low, high = min(L1_LATENCY_BUDGETS_NS.values()), max(L1_LATENCY_BUDGETS_NS.values())
+    ax_latency.axvspan(low, high, color="grey", alpha=0.25)
+    ax_latency.text(high, len(rows) - 0.4, f" Level-1 latency budgets,\n {low / 1e3:g}-{high / 1e3:g} us (whole decision)",
+                    fontsize=8, va="top")
+    handles = [_pyplot().Rectangle((0, 0), 1, 1, color=colour) for colour in (*_KIND_COLOURS.values(), "tab:orange")]
+    ax_latency.legend(handles, [*_KIND_COLOURS, "estimate"], loc="lower right", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
 
 
 # ------------------------------------------------------------------------------------------- save

@@ -407,3 +407,155 @@ def test_the_float_model_is_trained_once_and_shared(tmp_path, monkeypatch, capsy
     assert "trained earlier" not in capsys.readouterr().out
     first.train_float_model(ds, "8")
     assert "trained earlier" in capsys.readouterr().out
+
+
+def test_bdt_growth_prediction_is_graded_on_what_was_measured():
+    growth = {"rounds 8": {"cycles": 5, "LUT": 1_000}, "rounds 32": {"cycles": 7, "LUT": 3_500}}
+    assert checks.check_bdt_growth("b", growth) and checks.check_bdt_growth(" B ", growth)
+    wrong = checks.check_bdt_growth("a", growth)
+    assert not wrong and "Measured 8 -> 32 rounds: 5 -> 7 cycles" in repr(wrong) and "adder tree" in repr(wrong)
+    assert "adder tree" in repr(checks.check_bdt_growth("b", growth))
+    assert checks.check_bdt_growth("c", {"rounds 8": {"cycles": 5, "LUT": 1_000},
+                                         "rounds 32": {"cycles": 6, "LUT": 1_100}})
+    assert checks.check_bdt_growth("d", {"rounds 8": {"cycles": 5, "LUT": 1_000},
+                                         "rounds 32": {"cycles": 20, "LUT": 1_100}})
+    assert "not answered" in repr(checks.check_bdt_growth(..., growth))
+    assert not checks.check_bdt_growth("e", growth)
+    nn, bdt = {"LUT": 66_351}, {"LUT": 16_569}
+    assert "Measured: 66,351 LUT for the network" in repr(checks.check_fewer("nn", nn, bdt, "LUT"))
+
+
+def test_fastest_kind_prediction_reads_the_finished_points():
+    rows = [{"kind": "nn", "status": "ok", "latency_ns": "990.0", "label": "nn 16-8"},
+            {"kind": "nn", "status": "ok", "latency_ns": 590.0, "label": "nn 8"},
+            {"kind": "bdt", "status": "ok", "latency_ns": 260.0, "label": "bdt 10x2"},
+            {"kind": "bdt", "status": "error", "latency_ns": 10.0, "label": "failed"},
+            {"kind": "bdt", "status": "ok", "latency_ns": None, "label": "no figure"}]
+    verdict = checks.check_fastest_kind("bdt", rows)
+    assert verdict and "fastest BDT: 260 ns (bdt 10x2)" in repr(verdict) and "fastest NN: 590 ns" in repr(verdict)
+    assert not checks.check_fastest_kind("nn", rows)
+    assert "not answered" in repr(checks.check_fastest_kind(..., rows))
+    assert checks.check_fastest_kind("nn", []).status == checks.UNANSWERED
+
+
+# ---------------------------------------------------------------------- prediction-first checks: 01, 02, 03, 06
+def _evaluation_with_confusion(matrix, names=("g", "q", "t", "w", "z")):
+    matrix = np.asarray(matrix, dtype=float)
+    return types.SimpleNamespace(class_names=names, confusion_normalized=matrix / matrix.sum(axis=1, keepdims=True))
+
+
+def test_confused_pair_prediction_is_graded_on_the_measured_matrix():
+    evaluation = _evaluation_with_confusion([[69, 19, 6, 3, 3], [13, 81, 2, 3, 1], [4, 3, 84, 5, 4],
+                                             [3, 5, 2, 67, 23], [2, 4, 4, 28, 62]])
+    for answer in (("w", "z"), ["z", "w"], "w/z", "WZ", "z, w"):
+        verdict = checks.check_confused_pair(answer, evaluation)
+        assert verdict, answer
+    assert "23% of true w jets are called z" in repr(checks.check_confused_pair(("w", "z"), evaluation))
+    wrong = checks.check_confused_pair(("g", "q"), evaluation)
+    assert not wrong and "mixes w/z most" in repr(wrong) and "your pair g/q" in repr(wrong)
+    assert "mass peaks" in repr(wrong)  # the hint teaches why
+    assert "Expected two different names" in repr(checks.check_confused_pair(("w", "w"), evaluation))
+    assert "Expected two different names" in repr(checks.check_confused_pair("b", evaluation))
+    assert checks.check_confused_pair(..., evaluation).status == checks.UNANSWERED
+    gluons = _evaluation_with_confusion([[60, 30, 4, 3, 3], [25, 70, 2, 2, 1], [4, 3, 84, 5, 4],
+                                         [3, 5, 2, 80, 10], [2, 4, 4, 10, 80]])
+    assert checks.check_confused_pair(("q", "g"), gluons) and not checks.check_confused_pair(("w", "z"), gluons)
+
+
+def test_confusion_entry_reads_a_row_normalised_cell():
+    evaluation = _evaluation_with_confusion([[69, 19, 6, 3, 3], [13, 81, 2, 3, 1], [4, 3, 84, 5, 4],
+                                             [3, 5, 2, 67, 23], [2, 4, 4, 28, 62]])
+    assert checks.check_confusion_entry(0.23, evaluation, "w", "z")
+    assert checks.check_confusion_entry(0.234, evaluation, "w", "z")   # read off a plot at 2 decimals
+    assert not checks.check_confusion_entry(0.28, evaluation, "w", "z")  # the z row, not the w row
+    assert "Rows are the true class" in repr(checks.check_confusion_entry(0.28, evaluation, "w", "z"))
+
+
+def test_method_prediction_and_accuracy_gain():
+    ptq = _Study(0.75, {4: 0.40, 8: 0.70, 16: 0.75})
+    qat = _Study(0.75, {4: 0.68, 8: 0.74})
+    verdict = checks.check_method_prediction("qat", ptq, qat, bits=4)
+    assert verdict and "PTQ reached 0.4000, QAT 0.6800" in repr(verdict)
+    wrong = checks.check_method_prediction("ptq", ptq, qat, bits=4)
+    assert not wrong and "16 levels" in repr(wrong)  # the hint says why
+    assert checks.check_method_prediction(..., ptq, qat, bits=4).status == checks.UNANSWERED
+    assert checks.check_method_prediction("PTQ", _Study(0.75, {4: 0.7}), _Study(0.75, {4: 0.6}), bits=4)
+    assert checks.check_accuracy_gain(0.28, ptq, qat, bits=4)
+    assert not checks.check_accuracy_gain(-0.28, ptq, qat, bits=4)
+    assert not checks.check_accuracy_gain(0.68, ptq, qat, bits=4)
+
+
+def test_pruning_prediction_picks_the_nearest_factor():
+    assert checks.check_pruning_prediction("quarter", 4_130, 1_066)
+    assert "26% of before" in repr(checks.check_pruning_prediction("quarter", 4_130, 1_066))
+    wrong = checks.check_pruning_prediction("same", 4_130, 1_066)
+    assert not wrong and "its own multiplier" in repr(wrong)
+    assert checks.check_pruning_prediction("half", 1_000, 520, sparsity=0.5)
+    assert checks.check_pruning_prediction("tenth", 1_000, 110, sparsity=0.9)
+    assert checks.check_pruning_prediction("same", 220, 215)
+    assert "not one of" in repr(checks.check_pruning_prediction("third", 4_130, 1_066))
+    assert checks.check_pruning_prediction(..., 4_130, 1_066).status == checks.UNANSWERED
+
+
+def test_walk_fit_prediction_and_tightest_resource(tmp_path):
+    keras = pytest.importorskip("keras")
+    from fastml_lab.quantize import fit_estimate
+
+    small = keras.Sequential([keras.Input((16,)), keras.layers.Dense(4, name="fc1")])
+    walk = types.SimpleNamespace(state=types.SimpleNamespace(quantized=small))
+    verdict = checks.check_walk_fit_prediction(True, walk)
+    assert verdict and "non-zero weights need" in repr(verdict)          # 64 multiplications fit easily
+    wrong = checks.check_walk_fit_prediction(False, walk)
+    assert not wrong and "220 DSP slices and 53,200 LUTs" in repr(wrong)
+    assert "Answer True or False" in repr(checks.check_walk_fit_prediction("yes", walk))
+    estimate = fit_estimate(small)
+    tightest = "DSP" if estimate.dsp / estimate.budget.dsp > estimate.lut / estimate.budget.lut else "LUT"
+    other = {"DSP": "LUT", "LUT": "DSP"}[tightest]
+    assert checks.check_walk_tightest(tightest, walk) and checks.check_walk_tightest(tightest.lower(), walk)
+    assert not checks.check_walk_tightest(other, walk)
+    assert "compare the shares" in repr(checks.check_walk_tightest(other, walk))
+    empty = types.SimpleNamespace(state=types.SimpleNamespace(quantized=None))
+    assert checks.check_walk_fit_prediction(True, empty).status == checks.UNANSWERED
+    assert checks.check_walk_tightest("DSP", empty).status == checks.UNANSWERED
+    assert checks.check_walk_fit_prediction(..., empty).status == checks.UNANSWERED
+
+
+def test_order_checks_grade_a_ranking_against_what_was_measured():
+    measured = {"a": 3.0, "b": 1.0, "c": 2.0}
+    assert checks.check_order(["b", "c", "a"], measured, "why", "hint")
+    wrong = checks.check_order(["b", "a", "c"], measured, "why", "hint")
+    assert not wrong and "b < c < a" in wrong.message and "place 2" in wrong.message
+    assert not checks.check_order(["b", "c"], measured, "why", "hint")
+    assert not checks.check_order("bca", measured, "why", "hint")
+    assert checks.check_order(["a", "c", "b"], measured, "why", "hint", smallest_first=False)
+    assert checks.check_order(..., measured, "why", "hint").status == checks.UNANSWERED
+
+
+def test_latency_order_check_reads_the_ladder():
+    from fastml_lab.estimate.headline import latency_ladder, published_rows
+
+    cpu = [{"key": "cpu_model", "where": "CPU: Keras", "ns_per_event": 3_000.0, "latency_ns": 3e7,
+            "kind": "measurement", "fits": None}]
+    ladder = latency_ladder({"fpga": [], "cpu": cpu, "published": published_rows()})
+    assert [row["ns_per_event"] for row in ladder] == sorted(row["ns_per_event"] for row in ladder)
+    assert checks.check_latency_order(["fabric", "keras_batch", "arm_c", "dma_one"], ladder)
+    assert not checks.check_latency_order(["keras_batch", "fabric", "arm_c", "dma_one"], ladder)
+    cpu[0]["ns_per_event"] = 500.0  # a faster CPU changes the answer: the check reads what was measured
+    ladder = latency_ladder({"fpga": [], "cpu": cpu, "published": published_rows()})
+    verdict = checks.check_latency_order(["keras_batch", "fabric", "arm_c", "dma_one"], ladder)
+    assert verdict and "keras_batch 500 ns" in verdict.message
+
+
+def test_a_design_that_does_not_fit_is_left_off_the_ladder():
+    from fastml_lab.estimate.headline import latency_ladder
+
+    fpga = [{"key": "fpga_board", "where": "pynq-z2", "ns_per_event": 10.0, "latency_ns": 100.0, "fits": False},
+            {"key": "fpga_trigger", "where": "U250", "ns_per_event": 5.0, "latency_ns": 70.0, "fits": None}]
+    assert [row["key"] for row in latency_ladder({"fpga": fpga, "cpu": []})] == ["fpga_trigger"]
+
+
+def test_batch_speedup_check_takes_the_measured_order_of_magnitude():
+    profile = {"events_per_s": 1e6, "latency_us": 80.0, "events": 5_000}  # a batch: 80 times faster
+    assert checks.check_batch_speedup("100", profile)
+    assert not checks.check_batch_speedup("10000", profile)
+    assert not checks.check_batch_speedup("7", profile)

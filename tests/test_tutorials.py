@@ -60,6 +60,13 @@ def test_stored_without_outputs_and_with_clean_metadata(path):
             assert cell.execution_count is None, f"{path.name}: cell {cell.id} has an execution count"
 
 
+def test_the_index_lists_every_notebook_and_the_glossary():
+    index = (TUTORIALS / "README.md").read_text()
+    for path in NOTEBOOKS:
+        assert f"`{path.stem}`" in index, path.stem
+    assert "(GLOSSARY.md)" in index and (TUTORIALS / "GLOSSARY.md").is_file()
+
+
 def test_notebooks_are_generated_from_their_sources():
     result = subprocess.run([sys.executable, str(TUTORIALS / "_build.py"), "--check"],
                             capture_output=True, text=True)
@@ -69,16 +76,46 @@ def test_notebooks_are_generated_from_their_sources():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_each_tutorial_is_a_lesson(path):
+    """Goals first, a summary last that names the next notebook, and exercises that are graded: each
+    has an answer cell (``= ...``) and a ``checks.check_`` call before the next exercise; at least
+    one asks for a prediction before the cell that measures it."""
     nb = _read(path)
     markdown, code = _text(nb, "markdown"), _text(nb, "code")
     assert markdown[0].startswith("# "), "the first cell is the title"
     assert "## Learning goals" in markdown[0]
     assert f'tutorial.start("{path.stem}")' in code[0], "the first code cell starts the tutorial"
-    exercises = [m for m in markdown if re.search(r"^### Exercise \d", m, re.MULTILINE)]
+    exercises = _exercises(nb)
     assert len(exercises) >= 2, "at least two exercises"
-    checked = [c for c in code if "checks.check_" in c and "= ..." in c]
-    assert len(checked) >= len(exercises), "every exercise has an answer cell with a check"
+    for title, cells in exercises:
+        answer = next((i for i, c in enumerate(cells) if "= ..." in c), None)
+        assert answer is not None, f"{title!r} has an answer cell"
+        assert any("checks.check_" in c for c in cells[answer:]), f"{title!r} is graded by a check"
+    predictions = [(title, cells) for title, cells in exercises if "predict" in title.lower()]
+    assert predictions, "at least one exercise asks for a prediction first"
+    for title, cells in predictions:
+        answer = next(i for i, c in enumerate(cells) if "= ..." in c)
+        assert "checks.check_" not in cells[answer] or answer + 1 < len(cells), title
+        assert any("checks.check_" in c for c in cells[answer + 1:]), \
+            f"{title!r}: the prediction is graded by the cell that measures it, after it is made"
     assert "## Summary" in markdown[-1], "the last cell is the summary"
+    assert re.search(r"Next: \*\*tutorial \d+\*\*|last notebook", markdown[-1]), "the summary names what comes next"
+
+
+def _exercises(nb) -> list:
+    """``[(title, [code cells up to the next exercise or the summary])]`` of every "### Exercise N"
+    (a prediction may be measured a section later)."""
+    found, current = [], None
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            title = re.search(r"^### (Exercise \d.*)$", cell.source, re.MULTILINE)
+            if title:
+                current = (title.group(1), [])
+                found.append(current)
+            elif "## Summary" in cell.source:
+                current = None
+        elif current is not None:
+            current[1].append(cell.source)
+    return found
 
 
 #: What the first run of a tutorial leaves in its working folder for the second run to find.
@@ -113,7 +150,7 @@ def test_tutorial_runs_top_to_bottom_twice_in_the_same_folder(path, tmp_path, sh
             assert noise not in text, f"{run} run: TensorFlow's start-up line {noise!r} reached the notebook"
         if run == "second" and "lab.train_float_model(" in path.read_text():
             assert "trained earlier" in text, "Restart & Run All loads the float model trained first"
-        print(f"{path.stem}, {run} run: {result.seconds:.1f} s, peak {result.peak_rss_bytes / 2**20:.0f} MiB")
+        print(f"{path.stem}, {run} run: {result.seconds:.1f} s, peak {result.peak_bytes / 2**20:.0f} MiB")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))

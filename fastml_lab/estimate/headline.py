@@ -10,7 +10,8 @@ event. Every row says what it is (estimate, synthesis report or measurement) and
 Two figures per row: ``latency_ns``, the time until one event's answer (an FPGA's pipeline latency;
 on a CPU the whole batch, since an event waits for its batch), and ``ns_per_event``, the time per
 event at full throughput (an FPGA's initiation interval; a CPU's batch time over its events).
-Used by the demo and tutorial 4.
+Beside them, the published run of the tutorial's model on a real PYNQ-Z2
+(:mod:`~fastml_lab.estimate.published_run`), each row naming its source. Used by the demo and tutorial 4.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ def best_seconds(fn, repeats: int = 3) -> float:
     return float(min(times))
 
 
-def _cpu_row(label: str, threads: str, seconds: float, n: int, repeats: int) -> dict:
-    return {"where": f"CPU: {label}", "what": f"a batch of {n:,} events ({threads}), best of {repeats}",
+def _cpu_row(key: str, label: str, threads: str, seconds: float, n: int, repeats: int) -> dict:
+    return {"key": key, "where": f"CPU: {label}", "what": f"a batch of {n:,} events ({threads}), best of {repeats}",
             "latency_ns": round(seconds * 1e9), "ns_per_event": round(seconds * 1e9 / n, 1),
             "events_per_s": round(n / seconds) if seconds > 0 else None, "kind": "measurement",
             "fits": None, "verdict": None}
@@ -63,13 +64,13 @@ def measure_cpu(project, X, model=None, batch: int = CPU_BATCH, repeats: int = 3
     rows = []
     if model is not None:
         label, threads, predict = family_of(model).cpu_predictor(model)
-        rows.append(_cpu_row(label, threads, best_seconds(lambda: predict(Xb), repeats), batch, repeats))
-    rows.append(_cpu_row("the emulator (numpy)", "one thread",
+        rows.append(_cpu_row("cpu_model", label, threads, best_seconds(lambda: predict(Xb), repeats), batch, repeats))
+    rows.append(_cpu_row("cpu_emulator", "the emulator (numpy)", "one thread",
                          best_seconds(lambda: firmware.predict(Xb), repeats), batch, repeats))
     # An RTL project's simulation (Verilator, GHDL) is a logic simulation, not code a CPU trigger would run.
     if csim and project.simulator == GXX:
         flags = " ".join(f for f in project.csim_recipe["flags"] if f.startswith("-O"))
-        rows.append(_cpu_row(f"the firmware's C++, g++ {flags}", "one thread",
+        rows.append(_cpu_row("cpu_firmware_cpp", f"the firmware's C++, g++ {flags}", "one thread",
                              csim_seconds(project, Xb, repeats), batch, repeats))
     return rows
 
@@ -81,26 +82,45 @@ def _design(est) -> str:
 
 def trigger_headline(project, cpu: list | None = None, board: str = "pynq-z2") -> dict:
     """``{"fpga": [...], "cpu": [...]}`` rows of ``{"where", "what", "latency_ns", "ns_per_event",
-    "events_per_s", "kind", "fits", "verdict"}``; ``cpu``: the rows of :func:`measure_cpu`."""
+    "events_per_s", "kind", "fits", "verdict", "key"}``; ``cpu``: the rows of :func:`measure_cpu`;
+    ``published``: the published board run's rows."""
     rows = []
-    for where, est in ((board, estimate(project, board=board)),
-                       ("trigger FPGA (U250 part)", estimate(project, part=TRIGGER_PART,
+    for key, where, est in (("fpga_board", board, estimate(project, board=board)),
+                            ("fpga_trigger", "trigger FPGA (U250 part)", estimate(project, part=TRIGGER_PART,
                                                              clock_period_ns=TRIGGER_CLOCK_NS))):
         fits = est.fits
         verdict = est.verdict()
-        rows.append({"where": f"{where}, {est.clock_mhz:g} MHz",
+        rows.append({"key": key, "where": f"{where}, {est.clock_mhz:g} MHz",
                      "what": f"this design ({_design(est)}): one event through the IP"
                              + (" and its board wrapper (the stream's words)" if est.wrapper is not None
                                 else ", no I/O") + "; a new event every II",
                      "latency_ns": round(est.latency_ns, 1),
                      "ns_per_event": round(est.ii_cycles * est.clock_period_ns, 1),
                      "events_per_s": round(est.events_per_s), "kind": est.kind, "fits": fits, "verdict": verdict})
-    return {"fpga": rows, "cpu": list(cpu or [])}
+    return {"fpga": rows, "cpu": list(cpu or []), "published": published_rows()}
+
+
+def published_rows() -> list:
+    """The published PYNQ-Z2 run (:mod:`~fastml_lab.estimate.published_run`) as headline rows."""
+    from .published_run import FIGURES, SOURCE
+
+    return [{"where": f.where, "what": f"{f.what}; {SOURCE}", "latency_ns": round(f.latency_ns, 1),
+             "ns_per_event": round(f.ns_per_event, 1), "events_per_s": round(1e9 / f.ns_per_event),
+             "kind": f.kind, "fits": None, "verdict": None, "key": f.key} for f in FIGURES]
+
+
+def latency_ladder(headline: dict) -> list:
+    """The rows of :func:`trigger_headline` a latency comparison may set side by side, fastest per
+    event first: the CPU rows, the published board run, and this design's FPGA rows where it fits
+    (a design over the board's budget is no figure of that board). Each row keeps its kind."""
+    fpga = [row for row in headline["fpga"] if row["fits"] is not False]
+    rows = fpga + headline["cpu"] + headline.get("published", [])
+    return sorted(rows, key=lambda row: row["ns_per_event"])
 
 
 def headline_table(headline: dict) -> str:
     """The rows of :func:`trigger_headline` as aligned text, each with what it is and measures."""
-    rows = headline["fpga"] + headline["cpu"]
+    rows = headline["fpga"] + headline["cpu"] + headline.get("published", [])
     width = max(len(row["where"]) for row in rows)
     lines = [f"  {'':<{width}}  {'latency':>13}  {'per event':>11}  {'events/s':>13}",
              f"  {'':<{width}}  {'(one answer)':>13}  {'(throughput)':>11}"]

@@ -3,7 +3,8 @@
 :func:`report` reads a sweep folder (finished or partial) and returns a :class:`SweepReport`:
 ``table`` (a pandas DataFrame, one row per point), the fronts marked in it, ``plot()`` (accuracy
 against LUTs and against latency, NN and BDT in one picture, the fronts drawn, the board's LUT
-budget and any latency budget as lines) and ``summary()``. The fronts are taken over the points
+budget and any latency budget as lines, and on each point the error bar of its family's estimate
+from :mod:`fastml_lab.estimate.errors`, the one table of measured errors) and ``summary()``. The fronts are taken over the points
 that finished ok, on the fixed-point accuracy (the firmware's, on the emulator):
 
 * ``front_lut``: no other point is at least as accurate with at most as many LUTs (and better in one);
@@ -102,7 +103,7 @@ class SweepReport:
             for r in front:
                 lines.append(f"  {r['label']:<40} acc {_num(r[ACCURACY]):.4f}  LUT {_int(r['lut'])}  "
                              f"DSP {_int(r['dsp'])}  latency {_num(r['latency_ns']):g} ns  "
-                             f"{'fits' if r['fits'] else 'does not fit'}  [{r['id']}]")
+                             f"{_verdict(r)}  [{r['id']}]")
         for r in self.errors[:5]:
             lines.append(f"  error {r['label']} [{r['id']}]: {str(r['error'])[:200]}")
         return "\n".join(lines)
@@ -111,6 +112,49 @@ class SweepReport:
         """Accuracy vs LUT and vs latency (see the module docstring); saved to ``path`` if given."""
         return plot_fronts(self.rows, self.board, latency_budget=(self.meta.get("budget") or {}).get("latency_ns"),
                            path=path)
+
+
+def _verdict(row) -> str:
+    """"fits" or "does not fit", with what was compared (``fit_detail``) where the record has it."""
+    word = "fits" if row.get("fits") in (True, "True") else "does not fit"
+    return f"{word}: {row['fit_detail']}" if row.get("fit_detail") else word
+
+
+#: What the error bars of :func:`plot_fronts` are (its figure's caption).
+ERROR_BAR_NOTE = ("Error bars: the measured median error of each estimate (fastml_lab.estimate.errors). NN: the cost "
+                  "model on held-out published synthesis points. BDT: conifer's experimental estimate, LUT only, "
+                  "against yosys' mapping of conifer's VHDL for the same trees; no bar where no error was measured.")
+
+
+def _error_bars(points: list, family: str, cost: str) -> tuple | None:
+    """``[[below...], [above...]]`` of the points' error bars for ``cost`` and that error, or None."""
+    from ..estimate.errors import error_bounds, measured_error
+
+    error = measured_error(family, cost)
+    if error is None or error.median == 0:
+        return None
+    below, above = [], []
+    for r in points:
+        value = _num(r[cost])
+        clock = _num(r.get("clock_mhz"))
+        low, high = error_bounds(value, error, cycle_ns=1000.0 / clock if clock > 0 else math.nan)
+        below.append(max(0.0, value - low))
+        above.append(max(0.0, high - value))
+    return [below, above], error
+
+
+def _bar_label(family: str, error) -> str:
+    size = f"×/÷ {1 + error.median:.2f}" if error.relative else f"± {error.median:g} cycles"
+    what = "on held-out published points" if family == "nn" else "vs a VHDL mapping"
+    return f"{family.upper()} error bar {size} (median error {what})"
+
+
+def _no_bar_label(family: str, cost: str) -> str:
+    from ..estimate.errors import measured_error
+
+    error = measured_error(family, cost)
+    why = "no measured error" if error is None else "median error 0 on held-out published points"
+    return f"{family.upper()}: no bar ({why})"
 
 
 def _int(value) -> str:
@@ -130,12 +174,20 @@ def plot_fronts(rows: list, board: str, latency_budget=None, path=None, fig=None
         axes = fig.subplots(1, 2)
     budget = get_board(board)
     ok = [r for r in rows if r.get("status") == "ok" and math.isfinite(_num(r.get(ACCURACY)))]
-    for ax, cost, column, label in ((axes[0], "lut", "front_lut", "LUT (estimate)"),
+    for ax, cost, column, label in ((axes[0], "lut", "front_lut", "LUT of the IP (C-synthesis estimate)"),
                                     (axes[1], "latency_ns", "front_latency", "latency (ns, estimate)")):
         for family in map(get_family, family_names()):  # a record's "kind" is its family's name
             points = [r for r in ok if r.get("kind") == family.name and math.isfinite(_num(r.get(cost)))]
             if points:
                 marker, colour = family.sweep_marker
+                bars = _error_bars(points, family.name, cost)
+                if bars is not None:
+                    (spans, error) = bars
+                    ax.errorbar([_num(r[cost]) for r in points], [_num(r[ACCURACY]) for r in points],
+                                xerr=spans, fmt="none", ecolor=colour, alpha=0.5, capsize=2,
+                                label=_bar_label(family.name, error))
+                else:
+                    ax.plot([], [], " ", label=_no_bar_label(family.name, cost))
                 ax.scatter([_num(r[cost]) for r in points], [_num(r[ACCURACY]) for r in points],
                            marker=marker, color=colour, alpha=0.6, label=family.name.upper())
         front = sorted((r for r in ok if r.get(column)), key=lambda r: _num(r[cost]))
@@ -149,12 +201,13 @@ def plot_fronts(rows: list, board: str, latency_budget=None, path=None, fig=None
             ax.axvline(limit, color="#ff7f0e", linestyle="--",
                        label=f"{budget.title} budget ({limit:,} LUT)" if cost == "lut" else f"budget {limit:g} ns")
         values = [_num(r[cost]) for r in ok if math.isfinite(_num(r.get(cost))) and _num(r.get(cost)) > 0]
+        ax.margins(x=0.15)
         if values and max(values + [limit or 0]) / min(values) > 30:
             ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("fixed-point accuracy (emulator)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=7, loc="best")
     axes[0].set_title(f"Accuracy vs LUT on the {budget.title}")
     axes[1].set_title("Accuracy vs latency")
     fig.tight_layout()

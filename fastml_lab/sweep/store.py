@@ -39,7 +39,8 @@ FINISHED = ("ok", "error")
 SETTING_COLUMNS = ("sizes", "bits", "prune", "beta", "reuse", "strategy", "epochs", "float_epochs",
                    "rounds", "depth", "precision", "library", "learning_rate", "batch_size")
 METRIC_COLUMNS = ("float_accuracy", "accuracy", "fixed_accuracy", "mismatches", "csim_mismatches", "dsp", "lut",
-                  "ff", "bram_18k", "latency_cycles", "ii_cycles", "clock_mhz", "latency_ns", "fits", "ebops")
+                  "ff", "bram_18k", "latency_cycles", "ii_cycles", "clock_mhz", "latency_ns", "fits", "fit_detail",
+                  "ebops")
 COLUMNS = ("id", "kind", "label", "status", *SETTING_COLUMNS, "seed", *METRIC_COLUMNS, "seconds", "worker", "error")
 LIBRARIES = ("tensorflow", "keras", "hgq2", "hls4ml", "conifer", "xgboost-cpu", "xgboost", "scikit-learn",
              "dask", "distributed", "optuna", "numpy")

@@ -69,32 +69,47 @@ class Tutorial:
             warnings.filterwarnings("ignore", message="Using synthetic jets", category=UserWarning)
             return load_jets(source, n_events=self.settings.n_events, seed=self.settings.seed)
 
-    def train_float_model(self, dataset, spec: str = "64-32-32"):
-        """Tutorial 1's network, built and trained with this tutorial's sizes; returns the model.
+    def float_model_path(self, dataset, spec: str = "64-32-32") -> Path:
+        """Where the course keeps tutorial 1's network trained on ``dataset`` with these sizes."""
+        key = _model_key(spec, self.settings, dataset)
+        return self.models / f"float_{spec.replace(':', '_')}_{key}.keras"
 
-        A model trained before with the same network, sizes and jets is loaded from the shared
-        folder :data:`MODELS_DIR` (``$FASTML_LAB_MODEL_CACHE`` names another) instead of trained
-        again: every notebook that starts from it sees the same model, and Restart & Run All does
-        not train it twice.
+    def keep_float_model(self, model, dataset, spec: str = "64-32-32") -> Path:
+        """Store tutorial 1's trained network where the later tutorials load it from."""
+        from ..train import save_model
+
+        path = self.float_model_path(dataset, spec)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return save_model(model, path)
+
+    def train_float_model(self, dataset, spec: str = "64-32-32"):
+        """Tutorial 1's network on these jets with this tutorial's sizes: the one tutorial 1 trained
+        and kept (:meth:`keep_float_model`), else trained here exactly as tutorial 1 trains it and kept.
+
+        The model lives in the shared folder :data:`MODELS_DIR` (``$FASTML_LAB_MODEL_CACHE`` names
+        another): every notebook that starts from it sees the same weights, so their numbers agree,
+        and Restart & Run All does not train it twice.
         """
         from ..exceptions import DataError
-        from ..train import build_model, load_model, save_model, train_model
+        from ..train import build_model, load_model, train_model
 
         s = self.settings
-        path = self.models / f"float_{spec.replace(':', '_')}_{_model_key(spec, s, dataset)}.keras"
+        path = self.float_model_path(dataset, spec)
         if path.is_file():
             try:
                 model = load_model(path)
             except DataError:  # a damaged file is trained again and replaced
                 pass
             else:
-                print(f"Loaded the float model {spec} trained earlier on these jets with these sizes ({path}).")
+                print(f"Loaded the float model {spec} trained earlier (tutorial 1) on these jets with "
+                      f"these sizes ({path}).")
                 return model
+        print(f"No float model {spec} kept for these jets and sizes yet (tutorial 1 keeps it): "
+              "training it as tutorial 1 does.")
         model = build_model(spec, seed=s.seed)
         train_model(model, dataset, epochs=s.epochs, patience=s.patience,
                     learning_rate=s.learning_rate, batch_size=s.batch_size, seed=s.seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_model(model, path)
+        self.keep_float_model(model, dataset, spec)
         return model
 
     @property

@@ -88,6 +88,24 @@ def check_number(answer, expected: float, why: str, hint: str, rel: float = 1e-6
     return wrong(f"{_number(answer):.6g} is not it. {hint}")
 
 
+def check_order(answer, values: dict, why: str, hint: str, smallest_first: bool = True) -> Verdict:
+    """A predicted ranking: ``answer`` lists every key of ``values`` from the smallest value up
+    (``smallest_first=False``: from the largest down); ``values`` are what the cell measured."""
+    if _is_placeholder(answer):
+        return unanswered(hint)
+    if isinstance(answer, str) or not hasattr(answer, "__iter__"):
+        return wrong(f"Expected a list of {', '.join(map(repr, values))}; got {answer!r}. {hint}")
+    given = [str(a).strip() for a in answer]
+    if sorted(given) != sorted(values):
+        return wrong(f"List each of {', '.join(map(repr, values))} once; got {given}. {hint}")
+    expected = sorted(values, key=values.get, reverse=not smallest_first)
+    if given == expected:
+        return correct(why)
+    first_wrong = next(i for i, (g, e) in enumerate(zip(given, expected)) if g != e)
+    return wrong(f"Measured order: {' < '.join(expected) if smallest_first else ' > '.join(expected)}; "
+                 f"yours differs from place {first_wrong + 1} ({given[first_wrong]!r}). {hint}")
+
+
 # ---------------------------------------------------------------------- 01 getting started
 CLASS_NAMES = ("g", "q", "t", "w", "z")
 
@@ -129,6 +147,70 @@ def check_mistag_at(answer, evaluation, class_name: str, efficiency: float) -> V
         f"tagged as {class_name} by mistake ({1 / max(expected, 1e-12):.0f} rejected per mistag).",
         f"Use evaluation.roc[{class_name!r}].mistag_at({efficiency}), or read the curve.",
         rel=0.02, abs_=1e-4)
+
+
+def _class_pair(answer, names) -> tuple | None:
+    """Two class names from ``("w", "z")``, ``["w", "z"]`` or ``"w/z"`` (any order), else None."""
+    if isinstance(answer, str):
+        parts = [p for p in answer.replace("/", " ").replace(",", " ").replace("-", " ").split() if p]
+        if len(parts) == 1 and len(parts[0]) == 2:
+            parts = list(parts[0])
+    elif hasattr(answer, "__iter__"):
+        parts = [str(a).strip() for a in answer]
+    else:
+        return None
+    parts = [p.lower() for p in parts]
+    if len(parts) != 2 or parts[0] == parts[1] or not set(parts) <= set(names):
+        return None
+    return tuple(sorted(parts))
+
+
+def check_confused_pair(answer, evaluation) -> Verdict:
+    """A prediction: the pair of classes the tagger mixes up most (both directions of the
+    row-normalized confusion matrix added)."""
+    names = [str(n) for n in evaluation.class_names]
+    hint = ("Think of which classes look alike in the 16 features: the same number of prongs, and "
+            "mass peaks closer together than the groomed-mass resolution (about 10 GeV).")
+    if _is_placeholder(answer):
+        return unanswered(f"Your prediction: two class names, e.g. (\"q\", \"t\"). {hint}")
+    given = _class_pair(answer, names)
+    if given is None:
+        return wrong(f"Expected two different names out of {', '.join(names)}, e.g. (\"q\", \"t\"); "
+                     f"got {answer!r}.")
+    matrix = np.asarray(evaluation.confusion_normalized, dtype=float)
+    mixed = matrix + matrix.T
+    np.fill_diagonal(mixed, -1.0)
+    i, j = np.unravel_index(int(np.argmax(mixed)), mixed.shape)
+    expected = tuple(sorted((names[i], names[j])))
+    a, b = expected
+    ia, ib = names.index(a), names.index(b)
+    measured = (f"{matrix[ia, ib]:.0%} of true {a} jets are called {b}, and {matrix[ib, ia]:.0%} of "
+                f"true {b} jets {a}")
+    stories = {("w", "z"): "W and Z jets both have two prongs, and their mass peaks (80.4 and 91.2 GeV) "
+                           "are about one mass resolution apart.",
+               ("g", "q"): "Quark and gluon jets both have one prong and no mass peak; only the amount of "
+                           "radiation (multiplicity, energy sharing) tells them apart."}
+    story = stories.get(expected, "")
+    if given == expected:
+        return correct(f"{a}/{b}: {measured}. {story}".strip())
+    gi, gj = names.index(given[0]), names.index(given[1])
+    return wrong(f"The network mixes {a}/{b} most: {measured} (your pair {given[0]}/{given[1]}: "
+                 f"{matrix[gi, gj]:.0%} and {matrix[gj, gi]:.0%}). {story} {hint}".replace("  ", " "))
+
+
+def check_confusion_entry(answer, evaluation, true_class: str, predicted_class: str) -> Verdict:
+    """The fraction of true ``true_class`` jets tagged as ``predicted_class`` (row-normalized matrix)."""
+    names = [str(n) for n in evaluation.class_names]
+    expected = float(np.asarray(evaluation.confusion_normalized)[names.index(true_class),
+                                                                  names.index(predicted_class)])
+    return check_number(
+        answer, expected,
+        f"{expected:.2f}: of every 100 true {true_class} jets about {100 * expected:.0f} are tagged "
+        f"{predicted_class}. Each row of the matrix is one true class and sums to 1.",
+        f"Rows are the true class, columns the predicted one: read row {true_class!r}, column "
+        f"{predicted_class!r} (or evaluation.confusion_normalized[{names.index(true_class)}, "
+        f"{names.index(predicted_class)}]).",
+        rel=0, abs_=0.006)
 
 
 # ---------------------------------------------------------------------- 04 HLS
@@ -177,7 +259,43 @@ def check_worst_layer(answer, counts: dict) -> Verdict:
         "Look for the largest count in the overflow dictionary.")
 
 
-# ---------------------------------------------------------------------- 05 overlays
+#: The four paths tutorial 4 asks the student to rank, and the ladder rows that measure them.
+LATENCY_PATHS = {"fabric": "fabric", "arm_c": "arm_c", "dma_one": "dma_one", "keras_batch": "cpu_model"}
+
+
+def check_latency_order(answer, ladder) -> Verdict:
+    """The ranking of :data:`LATENCY_PATHS` by time per event, fastest first, against the ladder's
+    rows (:func:`fastml_lab.estimate.headline.latency_ladder`)."""
+    by_key = {row.get("key"): row["ns_per_event"] for row in ladder}
+    values = {name: by_key[key] for name, key in LATENCY_PATHS.items() if key in by_key}
+    measured = ", ".join(f"{name} {values[name]:,.0f} ns" for name in sorted(values, key=values.get))
+    batch_beats_fabric = values.get("keras_batch", float("inf")) < values.get("fabric", 0.0)
+    return check_order(
+        answer, values,
+        f"Right: {measured} per event. "
+        + ("Batched on this machine's cores, Keras even beats the small board's fabric per event: throughput is "
+           "not what a trigger buys with an FPGA. " if batch_beats_fabric else
+           "The fabric's pipeline keeps a microsecond per event even at reuse 64. ")
+        + "The Arm core does every multiplication in turn, and one call through Python and the DMA pays a "
+          "millisecond of software before the fabric's microsecond.",
+        "Think of what each path pays per event: circuits that work in parallel (but share each multiplier "
+        "64 times on the small chip), a CPU sharing one call among 10,000 events, one small core multiplying "
+        "4,000 times, a software round trip per event.")
+
+
+def check_batch_speedup(answer, profile: dict) -> Verdict:
+    """The order of magnitude of (events/s in one batch) / (events/s one call per event), measured."""
+    ratio = profile["events_per_s"] * profile["latency_us"] * 1e-6
+    magnitude = 10 ** min(4, max(0, round(math.log10(max(ratio, 1.0)))))
+    return check_choice(
+        answer, str(magnitude), ("1", "10", "100", "1000", "10000"),
+        f"Measured: one batch gives {ratio:,.0f} times the events per second of single calls. Every call pays "
+        f"a fixed cost (Python, input checks, packing and, on a board, the DMA set-up: about "
+        f"{profile['latency_us']:,.0f} us here); a batch pays it once for {profile['events']:,} events.",
+        "Compare the fixed cost of one call (Python, checks, buffers) with the work of one event "
+        "(a few thousand multiply-adds, or a microsecond of fabric).")
+
+
 def check_stream_bound(answer, n_words: int, clock_mhz: float) -> Verdict:
     """Events per second when each event needs ``n_words`` stream words, one per clock cycle."""
     expected = clock_mhz * 1e6 / n_words
@@ -264,6 +382,40 @@ def check_better_method(answer, ptq_study, qat_study, bits: int) -> Verdict:
         f"Compare the {bits}-bit rows of the two studies' tables.")
 
 
+def _accuracy_at(study, bits: int) -> float:
+    return next(r["accuracy"] for r in study.bit_rows() if r["bits"] == bits)
+
+
+def check_method_prediction(answer, ptq_study, qat_study, bits: int) -> Verdict:
+    """A prediction made before the QAT study ran: 'ptq' or 'qat' keeps more accuracy at ``bits``."""
+    hint = (f"At {bits} bits a weight has only {2 ** bits} levels, so rounding moves most weights by a "
+            "large fraction of their size. PTQ rounds weights that were trained without rounding; QAT "
+            "rounds them in every forward pass of training, so the other weights learn to make up for it.")
+    if _is_placeholder(answer):
+        return unanswered(f"Your prediction: \"ptq\" or \"qat\". {hint}")
+    accuracy = {"ptq": _accuracy_at(ptq_study, bits), "qat": _accuracy_at(qat_study, bits)}
+    best = max(accuracy, key=accuracy.get)
+    measured = f"at {bits} bits PTQ reached {accuracy['ptq']:.4f}, QAT {accuracy['qat']:.4f}"
+    if best == "qat":
+        why = (f"QAT: {measured}. With the rounding in the forward pass the weights settle where "
+               "rounding hurts least; PTQ has no such chance.")
+    else:
+        why = (f"PTQ: {measured}. Unusual: QAT usually wins at few bits; with these few epochs its "
+               "fine-tuning may not have settled. Try more epochs.")
+    return check_choice(answer, best, ("ptq", "qat"), why, f"Measured: {measured}. {hint}")
+
+
+def check_accuracy_gain(answer, ptq_study, qat_study, bits: int) -> Verdict:
+    """QAT accuracy minus PTQ accuracy at ``bits`` (positive when QAT is better)."""
+    expected = _accuracy_at(qat_study, bits) - _accuracy_at(ptq_study, bits)
+    return check_number(
+        answer, expected,
+        f"{expected:+.4f}: {abs(expected) * 100:.1f} points of accuracy "
+        f"{'gained' if expected >= 0 else 'lost'} by training with the rounding in the loop.",
+        f"Take the {bits}-bit accuracy of the QAT table and subtract the {bits}-bit accuracy of the "
+        "PTQ table.", rel=0, abs_=5e-4)
+
+
 # ---------------------------------------------------------------------- 03 compression
 def dense_kernels(model) -> dict:
     """``{layer name: kernel array}`` for the model's Dense (or QDense) layers."""
@@ -305,6 +457,28 @@ def check_reduction(answer, before: float, after: float, what: str = "EBOPs") ->
         f"Divide the {what} before by the {what} after.", rel=0.02)
 
 
+#: Predicted factors for :func:`check_pruning_prediction`: the answer and the fraction it stands for.
+SHRINK_FACTORS = {"same": 1.0, "half": 0.5, "quarter": 0.25, "tenth": 0.1}
+
+
+def check_pruning_prediction(answer, before: float, after: float, sparsity: float = 0.75,
+                             what: str = "DSP") -> Verdict:
+    """A prediction: after pruning ``sparsity`` of the weights, ``what`` becomes about the 'same', a
+    'half', a 'quarter' or a 'tenth' of ``before`` (graded against the nearest, on a log scale)."""
+    hint = (f"At reuse factor 1 every product with a non-zero weight is its own multiplier, and the "
+            "weights are constants in the firmware, so a product by an exact zero disappears. What "
+            f"fraction of the products survives {sparsity:.0%} pruning?")
+    if _is_placeholder(answer):
+        return unanswered(f"Your prediction: one of {', '.join(map(repr, SHRINK_FACTORS))}. {hint}")
+    ratio = after / before if before else float("nan")
+    expected = min(SHRINK_FACTORS, key=lambda k: abs(math.log(max(ratio, 1e-9) / SHRINK_FACTORS[k])))
+    measured = f"{before:,.0f} -> {after:,.0f} {what} ({ratio:.0%} of before, estimate)"
+    return check_choice(
+        answer, expected, SHRINK_FACTORS,
+        f"About a {expected}: {measured}. The multipliers follow the non-zero weights, "
+        f"{1 - sparsity:.0%} of them.", f"Measured: {measured}. {hint}")
+
+
 # ---------------------------------------------------------------------- 06 the guided walk
 def _walk_state(walk, attribute: str, step: str):
     value = getattr(walk.state, attribute, None)
@@ -336,7 +510,7 @@ def check_walk_backend(answer, walk) -> Verdict:
         expected = ol.backend
     why = ("the board: pynq sees a device and the package has a verified bitstream." if expected == "board"
            else "software: no board here, or a package without a bitstream; the emulator computes "
-                "what the FPGA would.")
+                "the outputs the firmware's C simulation gives (tutorial 4 compares them), not a timing.")
     return check_choice(answer, expected, ("board", "software"), f"{expected!r}: {why}",
                         "The Deploy panel's 'ran on' row says it.")
 
@@ -356,6 +530,50 @@ def check_walk_fits(answer, walk) -> Verdict:
     if not isinstance(answer, (bool, np.bool_)):
         return wrong(f"Answer True or False; got {answer!r}.")
     return correct(why) if bool(answer) == estimate.fits else wrong(f"Not this time: {why}")
+
+
+def check_walk_fit_prediction(answer, walk) -> Verdict:
+    """A prediction made before the walk ran: does its first quantized model fit the PYNQ-Z2?"""
+    hint = ("Estimate it: how many multiplications are left after pruning, each its own circuit at reuse "
+            "factor 1, against the PYNQ-Z2's 220 DSP slices and 53,200 LUTs? Narrow products can be "
+            "built from LUTs, but the cost model puts many of them in DSP slices, and those are few.")
+    if _is_placeholder(answer):
+        return unanswered(f"Your prediction: True or False. {hint}")
+    if not isinstance(answer, (bool, np.bool_)):
+        return wrong(f"Answer True or False; got {answer!r}.")
+    model, missing = _walk_state(walk, "quantized", "Quantize")
+    if missing is not None:
+        return missing
+    from ..quantize import fit_estimate
+
+    estimate = fit_estimate(model)
+    why = (f"estimate: {estimate.nonzero_weights:,} non-zero weights need {estimate.dsp:,} of "
+           f"{estimate.budget.dsp} DSP ({estimate.dsp / estimate.budget.dsp:.0%}) and {estimate.lut:,} of "
+           f"{estimate.budget.lut:,} LUT ({estimate.lut / estimate.budget.lut:.0%}), so it "
+           f"{'fits' if estimate.fits else 'does not fit'}.")
+    return correct(why) if bool(answer) == estimate.fits else wrong(f"Not this time: {why} {hint}")
+
+
+def check_walk_tightest(answer, walk) -> Verdict:
+    """Which resource, 'DSP' or 'LUT', the walk's quantized model uses the largest share of (estimate)."""
+    model, missing = _walk_state(walk, "quantized", "Quantize")
+    if missing is not None:
+        return missing
+    if _is_placeholder(answer):  # the estimate (an export) runs only for an answer
+        return unanswered("Answer \"DSP\" or \"LUT\": divide each figure of the Quantize panel's 'resource "
+                          "estimate' row by the board's (220 DSP, 53,200 LUT) and compare the shares.")
+    from ..quantize import fit_estimate
+
+    estimate = fit_estimate(model)
+    shares = {"DSP": estimate.dsp / estimate.budget.dsp, "LUT": estimate.lut / estimate.budget.lut}
+    tightest = max(shares, key=shares.get)
+    told = f"DSP {shares['DSP']:.0%} and LUT {shares['LUT']:.0%} of the {estimate.budget.board}'s"
+    return check_choice(
+        answer, tightest, ("DSP", "LUT"),
+        f"{tightest}: {told} (estimate). The tightest resource decides whether a design fits; pruning, "
+        "fewer bits or a larger reuse factor relieve it.",
+        f"Divide each figure of the Quantize panel's 'resource estimate' row by the board's (220 DSP, "
+        f"53,200 LUT) and compare the shares: {told}.")
 
 
 # ---------------------------------------------------------------------- 07 boosted decision trees
@@ -401,10 +619,63 @@ def check_fewer(answer, nn: dict, bdt: dict, what: str) -> Verdict:
     if nn[what] == bdt[what]:
         return Verdict(WRONG, f"Both need {nn[what]:,} {what}: neither needs less.")
     fewer = "nn" if nn[what] < bdt[what] else "bdt"
+    measured = f"{nn[what]:,} {what} for the network against {bdt[what]:,} for the trees"
     return check_choice(
         answer, fewer, ("nn", "bdt"),
-        f"{fewer.upper()}: {nn[what]:,} {what} for the network against {bdt[what]:,} for the trees.",
-        f"Compare the {what} row of the two columns.")
+        f"{fewer.upper()}: {measured}.",
+        f"Measured: {measured}. A network pays for every weight a multiplier and its share of an "
+        "adder tree (LUTs where the product is narrow or no DSP is left); a BDT pays a comparator per "
+        "split and a constant per leaf. Count what each multiplies or compares.")
+
+
+#: The answers of :func:`check_bdt_growth`: (latency grows about 4x, LUTs grow about 4x).
+BDT_GROWTH_CHOICES = {"a": (True, True), "b": (False, True), "c": (False, False), "d": (True, False)}
+
+
+def check_bdt_growth(answer, growth: dict) -> Verdict:
+    """A prediction of what four times the trees cost: ``growth`` is ``{"rounds 8": {"cycles", "LUT"},
+    "rounds 32": {...}}`` as measured; the answer is a key of :data:`BDT_GROWTH_CHOICES`."""
+    few, many = growth["rounds 8"], growth["rounds 32"]
+    cycles_ratio = many["cycles"] / max(few["cycles"], 1)
+    lut_ratio = many["LUT"] / max(few["LUT"], 1)
+    measured = (cycles_ratio >= 2.0, lut_ratio >= 2.0)
+    expected = next(key for key, value in BDT_GROWTH_CHOICES.items() if value == measured)
+    result = (f"8 -> 32 rounds: {few['cycles']} -> {many['cycles']} cycles (x{cycles_ratio:.2g}), "
+              f"{few['LUT']:,} -> {many['LUT']:,} LUTs (x{lut_ratio:.2g})")
+    why = ("the trees run side by side, so more of them only add levels to the adder tree "
+           "(ceil(log2(32)) - ceil(log2(8)) = 2), while every tree brings its own comparators and leaves")
+    return check_choice(answer, expected, BDT_GROWTH_CHOICES,
+                        f"{result}: {why}.",
+                        f"Measured {result}. Think of where an event waits: all trees compare at once, "
+                        "then the sums go up a balanced adder tree. And of what is built: one comparator "
+                        "per split, one constant per leaf, in every tree.")
+
+
+# ---------------------------------------------------------------------- 08 design-space exploration
+def check_fastest_kind(answer, rows: list) -> Verdict:
+    """A prediction of which kind of point, ``"nn"`` or ``"bdt"``, has the lowest estimated latency
+    among a sweep's finished points (``rows``: the report's rows, with ``kind`` and ``latency_ns``)."""
+    best = {}
+    for row in rows:
+        try:
+            latency = float(row.get("latency_ns"))
+        except (TypeError, ValueError):
+            continue
+        if row.get("status") == "ok" and math.isfinite(latency):
+            kind = str(row.get("kind"))
+            if kind not in best or latency < best[kind][0]:
+                best[kind] = (latency, row.get("label"))
+    if not best:
+        return unanswered("The sweep has no finished point yet: run it, then this cell again.")
+    expected = min(best, key=lambda k: best[k][0])
+    measured = "; ".join(f"fastest {k.upper()}: {v[0]:,.0f} ns ({v[1]})" for k, v in sorted(best.items()))
+    return check_choice(
+        answer, expected, ("nn", "bdt"),
+        f"{measured}. Both stream the features in and the scores out one word per cycle; after that, a "
+        "BDT waits its depth plus log2(rounds) cycles, a network a multiply-and-add chain per layer.",
+        f"Measured: {measured}. Count the cycles an event waits: the wrapper's words in and out (both "
+        "pay them), then the comparisons and the adder tree of the trees, or each layer's products, "
+        "adder tree and activation for the network.")
 
 
 # ---------------------------------------------------------------------- 09 from network to gates

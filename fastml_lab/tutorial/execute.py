@@ -4,7 +4,7 @@ benchmark do, and measure their time and the peak memory of the processes involv
     from fastml_lab.tutorial.execute import notebook_paths, run_notebook
     for path in notebook_paths():
         result = run_notebook(path, workdir="out/tutorials", quick=True, offline=True)
-        print(result.name, f"{result.seconds:.0f} s", f"{result.peak_rss_bytes / 2**20:.0f} MiB")
+        print(result.name, f"{result.seconds:.0f} s", f"{result.peak_bytes / 2**20:.0f} MiB")
 
 The kernel is this interpreter (``sys.executable``), whatever kernelspecs are installed, so a
 virtual environment tests itself. Errors raise nbclient's CellExecutionError with the traceback.
@@ -46,8 +46,8 @@ class RunResult:
 
     path: Path
     seconds: float
-    peak_rss_bytes: int          # all processes of the run together (this one, kernel, g++...)
-    peak_kernel_rss_bytes: int   # the kernel and its children alone
+    peak_bytes: int          # all processes of the run together (this one, kernel, g++...), PSS
+    peak_kernel_bytes: int   # the kernel and its children alone
     notebook: object = field(repr=False)
     cell_seconds: list = field(default_factory=list, repr=False)
     peak_processes: dict = field(default_factory=dict, repr=False)
@@ -125,8 +125,8 @@ def run_notebook(path, workdir, *, quick: bool = True, offline: bool = True,
     with sampler:
         client.execute(env=kernel_environment(quick, offline, env))
     seconds = time.perf_counter() - start
-    return RunResult(path=path, seconds=seconds, peak_rss_bytes=sampler.peak_total,
-                     peak_kernel_rss_bytes=sampler.peak_children, notebook=nb,
+    return RunResult(path=path, seconds=seconds, peak_bytes=sampler.peak_total,
+                     peak_kernel_bytes=sampler.peak_children, notebook=nb,
                      cell_seconds=_cell_seconds(nb), peak_processes=sampler.peak_processes)
 
 
@@ -145,8 +145,17 @@ def _cell_seconds(nb) -> list:
     return out
 
 
+def _memory_bytes(process) -> int:
+    """A process's proportional set size: its own pages, plus its share of the pages it shares with
+    others (a kernel forked to start g++ is not counted twice); its RSS where PSS is not available."""
+    try:
+        return int(process.memory_full_info().pss)
+    except AttributeError:  # no PSS on this platform
+        return int(process.memory_info().rss)
+
+
 class PeakMemory:
-    """Samples the resident memory of this process and all its descendants in a thread.
+    """Samples the memory (PSS, :func:`_memory_bytes`) of this process and all its descendants in a thread.
 
     ``peak_total`` is the largest sum over the whole tree seen in one sample (with
     ``peak_processes``, what each process held then); ``peak_children`` the largest sum over the
@@ -167,15 +176,16 @@ class PeakMemory:
         sizes = {}
         for child in me.children(recursive=True):
             try:
-                sizes[f"{child.name()} ({child.pid})"] = child.memory_info().rss
+                sizes[f"{child.name()} ({child.pid})"] = _memory_bytes(child)
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 pass
         children = sum(sizes.values())
-        total = children + me.memory_info().rss
+        mine = _memory_bytes(me)
+        total = children + mine
         self.peak_children = max(self.peak_children, children)
         if total > self.peak_total:
             self.peak_total = total
-            self.peak_processes = {"runner": me.memory_info().rss, **sizes}
+            self.peak_processes = {"runner": mine, **sizes}
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):

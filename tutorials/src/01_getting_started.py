@@ -13,7 +13,9 @@
 #
 # Computing time: under a minute on two cores (quicker with `FASTML_LAB_QUICK=1`).
 # This network is the one that the later tutorials quantize, compress, turn into firmware
-# and run on an FPGA.
+# and run on an FPGA: this notebook keeps the trained model, and the later tutorials load it, so
+# their numbers start from the same weights as yours. Words such as FPGA, LUT or HLS are
+# explained in the [glossary](GLOSSARY.md).
 
 # %% [markdown]
 # ## Setting up
@@ -37,8 +39,9 @@ lab
 #
 # Quarks and gluons produced in a proton-proton collision at the LHC cannot be seen alone:
 # they radiate and turn into a collimated spray of hadrons, a **jet**. Heavy particles that
-# decay into quarks leave jets too, and at high transverse momentum ($p_T \gtrsim 1$ TeV here)
-# their decay products merge into one large jet with a telltale inner structure:
+# decay into quarks leave jets too, and at high transverse momentum (the jets of this dataset
+# lie in a narrow $p_T$ window around 1 TeV) their decay products merge into one large jet with a
+# telltale inner structure:
 #
 # | class | origin | prongs | groomed mass |
 # |---|---|---|---|
@@ -72,17 +75,19 @@ lab
 # the plots look alike, but the numbers are illustrative, not the real dataset's.
 # `n_events` takes a reproducible subset. The data is split 80/20 into training and test jets,
 # and each feature is standardised (mean 0, width 1) with statistics from the training part.
+#
+# `lab.load_jets()` calls `load_jets("auto", n_events=..., seed=...)` with this course's sizes,
+# so every notebook gets the same jets.
 
 # %%
 %%needs sklearn
-from fastml_lab.data import load_jets
-
-ds = load_jets("auto", n_events=lab.settings.n_events, seed=lab.settings.seed)
+ds = lab.load_jets()   # fastml_lab.data.load_jets("auto", n_events=lab.settings.n_events, seed=lab.settings.seed)
 print(ds.notice)
 ds.summary()["class_counts_train"]
 
 # %% [markdown]
 # The network sees standardised features; for physics we undo the scaling to get GeV and counts.
+# The histograms are the training jets themselves (real or synthetic, as the notice above says).
 
 # %%
 %%needs sklearn matplotlib
@@ -125,7 +130,8 @@ print(checks.check_more_constituents(more_constituents))
 # `build_model("64-32-32")` makes the network of the hls4ml tutorial: 16 inputs, three hidden
 # layers of 64, 32 and 32 neurons with ReLU, and 5 outputs turned into class probabilities by a
 # softmax. Every operation is its own named layer (`fc1`, `relu1`, ..., `output`, `softmax`):
-# that is how the HLS export in tutorial 4 sees it, one layer of firmware per Keras layer.
+# that is how the export in tutorial 4 sees it, one layer of firmware per Keras layer. (That
+# export goes through hls4ml and **high-level synthesis**, HLS: C++ turned into a circuit.)
 #
 # It needs 4,256 multiplications per jet (16x64 + 64x32 + 32x32 + 32x5). That sounds tiny,
 # but on an FPGA each one costs silicon, and the next tutorials are about making it fit.
@@ -154,7 +160,13 @@ fig = plot_training(history)
 
 # %% [markdown]
 # If the validation curve lies close to the training curve, the model is not overfitting: with
-# ~4,000 weights and tens of thousands of jets, it cannot memorise them.
+# ~4,000 weights and tens of thousands of jets, it is unlikely to memorise them.
+#
+# ### Exercise 2: predict the confusion
+#
+# Before you evaluate the model: which **two classes** will it mix up most often? Use the physics
+# table above (prongs, mass peaks). Write your prediction in the next cell, e.g. `("q", "t")`, and
+# commit to it before you run the evaluation; the cell after the confusion matrix grades it.
 #
 # ## Evaluation
 #
@@ -162,6 +174,12 @@ fig = plot_training(history)
 # threshold on that class's score moves, the **signal efficiency** (fraction of true jets of that
 # class that pass) against the **background mistag rate** (fraction of all other jets that pass),
 # on a log scale. The area under it (AUC) is 1 for a perfect tagger and 0.5 for a coin.
+#
+# The **confusion matrix** counts, for each true class (a row), which class the network picked
+# (a column); each row is normalised to sum to 1.
+
+# %%
+confused_pair = ...   # your prediction: two of "g", "q", "t", "w", "z"; commit before you run the next cell
 
 # %%
 %%needs tensorflow
@@ -175,10 +193,22 @@ fig = plot_roc(evaluation, title="Float model, test jets")
 fig = plot_confusion(evaluation)
 
 # %% [markdown]
-# The confusion matrix shows where the mistakes go: W and Z jets are often confused (their mass
-# peaks are only 11 GeV apart, about the mass resolution), and so are quarks and gluons.
+# Both figures are measured: this model on the test jets. Now grade your prediction, and read one
+# number off the matrix.
+
+# %%
+%%needs tensorflow
+w_as_z = ...   # b) the fraction of true W jets tagged as Z, read off the matrix
+
+print(checks.check_confused_pair(confused_pair, evaluation))
+print(checks.check_confusion_entry(w_as_z, evaluation, "w", "z"))
+
+# %% [markdown]
+# The confusion matrix shows where the mistakes go: W and Z jets are often confused (two prongs
+# each, and mass peaks only 11 GeV apart, about the mass resolution), and so are quarks and
+# gluons (one prong each, no mass peak).
 #
-# ### Exercise 2: accuracy by hand
+# ### Exercise 3: accuracy by hand
 #
 # `scores = model.predict(ds.X_test)` gives one row of five probabilities per test jet. Compute
 # the accuracy yourself from `scores` and the integer labels `ds.labels_test`.
@@ -192,7 +222,7 @@ my_accuracy = ...   # your code: the fraction of jets whose highest score is the
 checks.check_accuracy(my_accuracy, scores, ds.labels_test)
 
 # %% [markdown]
-# ### Exercise 3: read a ROC curve
+# ### Exercise 4: read a ROC curve
 #
 # At a top-jet signal efficiency of 50%, what fraction of the other jets is mistagged as top?
 # Read it off the plot (the `t` curve at 0.5), or ask the curve:
@@ -209,6 +239,10 @@ checks.check_mistag_at(top_mistag, evaluation, "t", 0.5)
 #
 # `save_model` writes the Keras 3 format; `load_model` reads it back, as the command line
 # (`fastml-lab export model.keras ...`) does.
+#
+# `lab.keep_float_model` saves it once more, in the course's shared model folder: the later
+# tutorials (2, 3, 4, 5, 7 and 9) load this very model from there (`lab.train_float_model` finds it, and trains one the same
+# way only if it is missing), so their accuracies start from the one you see here.
 
 # %%
 %%needs tensorflow
@@ -216,6 +250,7 @@ from fastml_lab.train import save_model
 
 path = save_model(model, lab.work / "jet_mlp.keras")
 print("saved", path)
+print("kept for the next tutorials:", lab.keep_float_model(model, ds))
 
 # %% [markdown]
 # ## Summary
@@ -226,6 +261,7 @@ print("saved", path)
 # - The 16-64-32-32-5 MLP reaches about 75% accuracy on five classes with the real data (a little
 #   less with few synthetic jets); the hard pairs are W/Z and q/g.
 # - Taggers are judged by ROC curves: signal efficiency against background mistag rate.
+# - The trained model is kept for the later tutorials, which load it instead of training again.
 #
-# Next: **tutorial 2** turns this float network into fixed-point arithmetic, the language of
-# FPGAs, and measures what that costs in accuracy.
+# Next: **tutorial 2** (`02_quantization.ipynb`) turns this float network into fixed-point
+# arithmetic, the language of FPGAs, and measures what that costs in accuracy.

@@ -30,13 +30,16 @@ lab
 # ## Why fixed point?
 #
 # On an FPGA every arithmetic operator is a piece of circuit, and its size grows with the width
-# of its operands. A 32-bit floating-point multiply-add needs alignment shifters, normalisation
-# and rounding logic: hundreds of LUTs, or several of the chip's DSP slices, and several clock
-# cycles. A **fixed-point** number is an integer with an implied binary point: multiplying two of
-# them is an integer multiplication, and the binary point of the result is known in advance. A
-# DSP48 slice of the PYNQ-Z2's chip multiplies 25 x 18 bits in one cycle; narrower products
-# (say 6 x 8 bits) are built from a few dozen LUTs, so the xc7z020's 220 DSP slices are not the
-# limit.
+# of its operands. The circuit is built from **LUTs** (look-up tables: small programmable logic
+# cells, tens of thousands per chip), **FFs** (flip-flops, one-bit registers), **DSP slices** (hard
+# multiply-add blocks, a few hundred) and **BRAM** (on-chip memory blocks); the
+# [glossary](GLOSSARY.md) has them all. A 32-bit floating-point multiply-add needs alignment
+# shifters, normalisation and rounding logic: hundreds of LUTs, or several DSP slices, and several
+# clock cycles. A **fixed-point** number is an integer with an implied binary point: multiplying
+# two of them is an integer multiplication, and the binary point of the result is known in
+# advance. A DSP48 slice of the PYNQ-Z2's chip (the Zynq-7020, part xc7z020) multiplies 25 x 18
+# bits in one cycle; narrower products (say 6 x 8 bits) can be built from a few dozen LUTs, so
+# the chip's 220 DSP slices need not be the limit.
 #
 # `ap_fixed<W,I>` (Xilinx's C++ type, also `fastml_lab.fixed.FixedType`) has **W** bits in all,
 # **I** of them before the binary point, sign included. So its step (the value of the lowest bit)
@@ -109,10 +112,13 @@ fig = profile.plot()
 
 # %% [markdown]
 # Each box is a layer's numbers (log2 of their magnitude); the shaded band is what `ap_fixed<8,3>`
-# holds. Where a box sticks out above the band, values overflow and wrap; where it sticks out
-# below, values vanish. The profile also **suggests a plan**: per layer, integer bits that cover
-# what was seen, with the same total width. The emulator of tutorial 4 tells what each plan costs
-# in accuracy, without compiling anything:
+# holds. The figure is measured: the float model's weights, and its layer outputs on the first
+# training jets (`profile_events` of them). Where a box sticks out above the band, values
+# overflow and wrap; where it sticks out below, values vanish. The profile also **suggests a
+# plan**: per layer, integer bits that cover what was seen, with the same total width.
+# fastml_lab's **emulator** of the exported firmware (numpy, the same fixed-point arithmetic as the
+# HLS C++; tutorial 4 compares it with hls4ml's C simulation) tells what each plan costs in
+# accuracy on the test jets, without compiling anything:
 
 # %%
 %%needs tensorflow hls4ml
@@ -128,7 +134,7 @@ for name, plan in (("ap_fixed<8,3> everywhere", narrow), ("8 bits, suggested by 
 # ## Accuracy against bits
 #
 # `bit_width_study` repeats this for a list of widths: for each, a plan with that many bits and
-# integer bits from the data, then the accuracy on the test jets, through the bit-exact emulator.
+# integer bits from the data, then the accuracy on the test jets, through the same emulator.
 
 # %%
 %%needs tensorflow hls4ml
@@ -156,8 +162,10 @@ checks.check_smallest_width(smallest_bits, ptq, tolerance=0.01)
 # weights learn values that work well once rounded. fastml_lab builds the model's twin from HGQ2
 # layers (`QDense`), starts it from the float weights and fine-tunes it.
 #
-# **Uniform** mode: you choose the widths, here 6-bit weights and 8-bit activations, the choice of
-# the QKeras studies for this model.
+# **Uniform** mode: you choose the widths, here 6-bit weights and 8-bit activations. (The QKeras
+# model of this network in the hls4ml tutorial, part 4, uses 6 bits for both: `quantized_bits(6,0)`
+# weights and biases, `quantized_relu(6)` activations. The 8-bit activations here leave the ReLU
+# outputs a little more range; try 6 yourself.)
 
 # %%
 %%needs tensorflow hgq
@@ -167,19 +175,26 @@ print(f"QAT 6/8 bits: accuracy {evaluate(qat.model, ds).accuracy:.4f} (float {fl
 print(qat.fit.summary())
 
 # %% [markdown]
-# The estimate counts every multiplication by the widths of its operands. Products of 6- and
-# 8-bit numbers go to LUTs, not DSP slices; their cost is measured in **EBOPs** (effective bit
-# operations: the sum over multiplications of the product of the operand widths), which track
-# LUTs + 55 x DSP after place and route. Tutorial 3 cuts the number of multiplications.
+# The fit summary is an **estimate**, not a synthesis report: fastml_lab counts every
+# multiplication with the widths of its operands and prices the layers with a cost model fitted to
+# synthesis results. Narrow products cost far less than 16-bit ones, and many of them end up in
+# LUTs rather than DSP slices. A width-aware count of that cost is **EBOPs** (effective bit
+# operations: the sum over multiplications of the product of the operand widths), which the HGQ
+# authors found to track LUTs + 55 x DSP after place and route
+# ([Sun et al., arXiv:2405.00645](https://arxiv.org/abs/2405.00645)). Tutorial 3 cuts the number
+# of multiplications.
 #
 # **HGQ** mode (high-granularity quantization): every weight and every input of a layer gets its
 # own width, starting from 8 bits, and training minimises the loss **plus beta x EBOPs**. beta is
 # the knob: larger beta, fewer bits, and eventually lower accuracy. The widths learn fast enough to
 # settle within these few epochs, where the penalty and the loss balance, and then stay fixed while
-# the weights adapt to them. Measured here: beta = 1e-6 needs about half the EBOPs of the uniform
-# 6/8-bit model at about the same accuracy; beta = 1e-5 three to four times fewer again, for one
-# or two points of accuracy, and fits the PYNQ-Z2 estimate. From about 1e-4 the penalty outweighs
-# the loss: the widths collapse, and the accuracy with them.
+# the weights adapt to them. Measured with the quick sizes on the offline synthetic jets (20,000
+# jets, 6 epochs of fine-tuning, test accuracy of the Keras models): beta = 1e-6 needed about half
+# the EBOPs of the uniform 6/8-bit model (56k against 120k) at about the same accuracy (0.728
+# against 0.731); beta = 1e-5 three times fewer again (18k), for two points of accuracy (0.710),
+# and fits the PYNQ-Z2 by the estimate. At 1e-4 the penalty outweighed the loss: 5.5k EBOPs, and
+# the accuracy fell to 0.567. The next cell prints your run's numbers; with other data or sizes
+# they differ.
 
 # %%
 %%needs tensorflow hgq
@@ -195,6 +210,16 @@ for beta in (1e-6, 1e-5):
 #
 # The same study in QAT mode trains one model per width. At wide types PTQ and QAT agree; the
 # difference shows at narrow ones.
+#
+# ### Exercise 4: predict, then measure
+#
+# The PTQ study above gave the accuracy at 4 bits. Before the QAT study runs: will QAT at 4 bits
+# (4-bit weights and activations, fine-tuned from the float model) keep **more** accuracy than PTQ,
+# or less? Write `"qat"` or `"ptq"` in the next cell and commit to it before you run the study; the
+# cell after the plot grades it.
+
+# %%
+better_at_4_bits = ...   # your prediction: "ptq" or "qat"; commit before you run the next cell
 
 # %%
 %%needs tensorflow hgq
@@ -212,26 +237,29 @@ for study, label, style in ((ptq, "post-training (PTQ)", "o-"), (qat_study, "qua
     ax.plot([r["bits"] for r in rows], [r["accuracy"] for r in rows], style, label=label)
 ax.axhline(float_accuracy, color="gray", linestyle="--", label="float")
 ax.set_xlabel("total bits per number")
-ax.set_ylabel("test accuracy")
+ax.set_ylabel("test accuracy (emulator of the exported firmware)")
+ax.set_title(f"{len(ds.X_test):,} test jets")
 ax.legend();
 
 # %% [markdown]
-# ### Exercise 4: which method wins at 4 bits?
-#
-# Answer `"ptq"` or `"qat"`.
+# Both curves are measured: each point is one model exported and run through the emulator on the
+# test jets. Grade your prediction, and read off the size of the effect:
 
 # %%
 %%needs tensorflow hgq
-better_at_4_bits = ...   # "ptq" or "qat"
+qat_gain_at_4_bits = ...   # b) QAT accuracy minus PTQ accuracy at 4 bits, from the two tables
 
-checks.check_better_method(better_at_4_bits, ptq, qat_study, bits=4)
+print(checks.check_method_prediction(better_at_4_bits, ptq, qat_study, bits=4))
+print(checks.check_accuracy_gain(qat_gain_at_4_bits, ptq, qat_study, bits=4))
 
 # %% [markdown]
 # ## The QAT model is its firmware
 #
 # A QAT model knows its types, so the export needs no plan: `export` reads the precisions from
-# the HGQ2 quantizers. The Keras model, the emulator (and the C simulation, tutorial 4) then
-# compute the same numbers, bit for bit:
+# the HGQ2 quantizers. The next cell compares, on every test jet, the output of the HGQ2 Keras
+# model with the output of the exported firmware run on fastml_lab's emulator: they agree bit for
+# bit. (Tutorial 4 compares the emulator with hls4ml's C simulation, the compiled HLS C++; neither
+# is the synthesized circuit.)
 
 # %%
 %%needs tensorflow hgq hls4ml
@@ -252,7 +280,8 @@ print(f"{int(np.sum(y_keras != y_firmware))} of {y_keras.size:,} output values d
 #   overflow or vanish, and suggests integer bits.
 # - **QAT** trains with the rounding in the loop and keeps accuracy at far fewer bits; **HGQ**
 #   learns a width per weight under an EBOPs penalty.
-# - A QAT model exports without a plan and its firmware computes exactly what Keras computes.
+# - A QAT model exports without a plan, and its exported firmware, on the emulator, gives the same
+#   outputs as the Keras model, bit for bit.
 #
-# Next: **tutorial 3** removes most of the multiplications altogether (pruning) and counts what
-# that saves on the board.
+# Next: **tutorial 3** (`03_compression.ipynb`) removes most of the multiplications altogether
+# (pruning) and estimates what that saves on the board.

@@ -12,11 +12,20 @@
 # - run the **C simulation** and show that the numpy **emulator** computes exactly the same
 #   numbers, bit for bit;
 # - write **precision plans** (one type, per layer, from data) and see where values overflow;
+# - read, edit and export from **hls4ml's own configuration** dict, as you would with hls4ml alone;
+# - set the time per event of a CPU, the PYNQ-Z2's Arm core, its DMA and its fabric against a
+#   trigger's budget, and say what an FPGA buys a trigger;
 # - read a synthesis report: latency, initiation interval, DSP and LUT against a device's budget.
 #
-# Computing time: under a minute on two cores. The C simulation needs `g++`; synthesis needs the
-# vendor tools (Vitis HLS or Vivado HLS), which Binder and CI do not have, so this tutorial reads
-# a report instead of making one.
+# Computing time: about a minute on two cores. The C simulation needs `g++`; synthesis needs the
+# vendor tools, which Binder and CI do not have, so this tutorial reads a report instead of making
+# one. Words in **bold** are in the [glossary](GLOSSARY.md).
+#
+# **Two vendor tools.** AMD (formerly Xilinx) ships two HLS compilers: **Vivado HLS** (up to 2020.1)
+# and its successor **Vitis HLS** (2020.2 on). hls4ml's `VivadoAccelerator` backend, which writes
+# the PYNQ-Z2's AXI-stream wrapper and block design, needs Vivado HLS; a bare part (here
+# `xc7z020clg400-1`: a Zynq-7020, package clg400, speed grade -1) can use either. Their reports differ,
+# so every figure below names the tool it stands for.
 
 # %%
 import numpy as np
@@ -47,7 +56,8 @@ lab
 # pipeline. fastml_lab sets every type explicitly through a **precision plan**, so nothing is left
 # to guesswork.
 #
-# First we need a trained model (tutorial 1 explains these steps).
+# We start from the network tutorial 1 trained and kept (it is trained here, the same way, only
+# if tutorial 1 has not run), so the numbers below are those of the same model.
 
 # %%
 %%needs tensorflow
@@ -118,13 +128,15 @@ print(parameters[start:parameters.index("};", start) + 2])
 # %% [markdown]
 # ## C simulation and the bit-exact emulator
 #
-# The C simulation compiles the generated C++ with `g++` (Xilinx's `ap_fixed` headers ship with
-# hls4ml) and runs it: it computes what the firmware will compute. It is slow to build (about 15
-# seconds) and to run (one call per event). fastml_lab reads the same project back into a numpy
-# **emulator** (`project.firmware()`) that computes, in vectorised numpy, exactly the same values.
-# "Exactly" is a claim we can test: `check_project` compiles the C simulation (`run_csim` runs it
-# alone), runs both on the same events and counts the output **values** that differ, the same
-# check the walk's Export step, the demo and the board's verification make.
+# The **C simulation** compiles the generated C++ with `g++` (Xilinx's `ap_fixed` headers ship
+# with hls4ml) and runs it. It is the same source HLS synthesizes, so it computes what the firmware
+# is meant to compute; that the synthesized circuit does so too is what the vendor's C/RTL
+# co-simulation checks, which needs the vendor tools (not here). The C simulation is slow to build
+# (about 15 seconds) and to run (one call per event). fastml_lab reads the same project back into a
+# numpy **emulator** (`project.firmware()`). That it computes the same values as the C simulation is
+# a claim we can test: `check_project` compiles the C simulation (`run_csim` runs it alone), runs
+# both on the same events and counts the output **values** that differ, the same check the walk's
+# Export step, the demo and the board's verification make.
 
 # %%
 %%needs tensorflow hls4ml g++
@@ -137,8 +149,9 @@ print(f"compile {check.compile_seconds:.1f} s, C simulation {check.csim_seconds:
       f"emulator {check.emulator_seconds * 1e3:.1f} ms")
 
 # %% [markdown]
-# Zero mismatches: the emulator is a faithful stand-in for the firmware, fast enough to study
-# precisions on the whole test set. How much does fixed point cost in accuracy here?
+# Zero mismatches on these events: the emulator equals the C simulation value for value, and is
+# fast enough to study precisions on the whole test set. How much does fixed point cost in accuracy
+# here?
 
 # %%
 %%needs tensorflow hls4ml
@@ -184,6 +197,48 @@ for name, study in studies.items():
 plans["8 bits, sized from data"].to_dict()
 
 # %% [markdown]
+# ## hls4ml's own configuration
+#
+# A plan is fastml_lab's shorthand. What hls4ml itself reads is a configuration dict, the one
+# `hls4ml.utils.config_from_keras_model(model, granularity="name")` makes: a `Model` entry (the
+# defaults) and one entry per layer under `LayerName`, each with its `Precision` per slot
+# (`weight`, `bias`, `result`, `accum`), `ReuseFactor` and `Strategy`. `hls4ml_config` gives the dict
+# `export` would hand hls4ml, with every precision set (hls4ml's own default leaves per-layer
+# precisions at `"auto"`, and an inferred last-layer type can be too wide for the softmax).
+
+# %%
+%%needs tensorflow hls4ml
+from fastml_lab.hls import hls4ml_config
+
+config = hls4ml_config(model, precision="ap_fixed<16,6>")
+print("Model:", config["Model"])
+for name in ("fc1", "output"):
+    print(f"{name}:", config["LayerName"][name])
+
+# %% [markdown]
+# Edit it as you would for hls4ml: here the first layer gets 8-bit weights and shares each
+# multiplier 4 times, and every other layer keeps its settings. `export(model, out,
+# hls_config=config)` exports from it (the command line takes it as a JSON or YAML file:
+# `fastml-lab export model.keras --hls-config config.json`); what is refused before any work: a
+# precision left at `"auto"`, a layer the model does not have, a reuse factor that hls4ml would
+# quietly replace. The same dict works with `hls4ml.converters.convert_from_keras_model(model,
+# hls_config=config, ...)` directly.
+
+# %%
+%%needs tensorflow hls4ml
+import copy
+
+edited = copy.deepcopy(config)
+edited["LayerName"]["fc1"]["Precision"]["weight"] = "fixed<8,3>"
+edited["LayerName"]["fc1"]["ReuseFactor"] = 4
+from_config = export(model, lab.work / "from_config", hls_config=edited, scaler=ds.scaler,
+                     class_names=ds.class_names, overwrite=True)
+for layer in from_config.firmware().description["layers"]:
+    if layer["op"] == "dense":
+        print(f"{layer['name']:7s} weights {layer['weight_type']['width']}-bit, reuse factor {layer['reuse_factor']}")
+print(check_project(from_config, ds.X_test, n_events=lab.settings.csim_events).describe())
+
+# %% [markdown]
 # ### Exercise 2: where does `ap_fixed<8,3>` break?
 #
 # With 3 integer bits (sign included) a value must lie in [-4, 4). Which layer has the most
@@ -200,14 +255,18 @@ checks.check_worst_layer(worst_layer, studies["ap_fixed<8,3> everywhere"]["overf
 #
 # At reuse factor 1 every product has its own multiplier: fc1 alone has 16 x 64 = 1,024. The
 # PYNQ-Z2's xc7z020 has **220 DSP slices**. Re-exporting with a larger reuse factor shares the
-# multipliers; the estimate of latency and initiation interval (before synthesis) grows with it.
+# multipliers; the **initiation interval (II)**, the cycles between two events the design accepts,
+# grows with it, while the latency barely moves (HLS schedules the shared products inside the same
+# pipeline; the published Vitis HLS reports of this model say 14 cycles at reuse 1, 13 at reuse 2).
+# The figures below are fastml_lab's **estimate** (a cost model fitted to published synthesis
+# reports; tutorial 8 shows its measured error), not a synthesis.
 
 # %%
 %%needs tensorflow hls4ml
 import math
 
 dense = [layer for layer in firmware.description["layers"] if layer["op"] == "dense"]
-print("reuse  multipliers  latency  II (cycles, estimated at 100 MHz)")
+print("reuse  multipliers  latency  II (cycles at 100 MHz, estimate)")
 for reuse in (1, 4, 16, 64):
     exported = export(model, lab.work / f"reuse_{reuse}", precision="ap_fixed<16,6>",
                       reuse_factor=reuse, overwrite=True)
@@ -216,35 +275,64 @@ for reuse in (1, 4, 16, 64):
     print(f"{reuse:5d}  {multipliers:11,d}  {timing['latency_cycles']:7d}  {timing['ii_cycles']:3d}")
 
 # %% [markdown]
-# ### An FPGA beside a CPU, measured like for like
+# hls4ml accepted reuse 64 for every layer, although the output layer has 32 x 5 = 160 products
+# and 64 does not divide 160: with the **Latency** strategy hls4ml takes any reuse factor (the
+# last multiplier is simply used fewer times). With the **Resource** strategy it quietly replaces a
+# factor that does not divide a layer's products evenly by the nearest one that does; `export`
+# refuses that instead and lists the valid ones.
 #
-# A Level-1 trigger uses FPGAs because they answer every event within a fixed, sub-microsecond
-# latency, at the 40 MHz bunch-crossing rate, right beside the detector links. A CPU can match
-# the *throughput* only by gathering many events into a batch, and then each event waits for its
-# batch. The table below shows both figures for each row: **latency** (time until one event's
-# answer) and **per event** (time per event at full throughput).
+# ## What an FPGA buys a trigger
 #
-# - The FPGA rows are the hardware model's **estimates** (`fastml_lab.estimate`; no synthesis
-#   ran) for this design as exported, on the PYNQ-Z2 at 100 MHz and on a large trigger FPGA (an
-#   Alveo U250 part at 200 MHz). The PYNQ-Z2 row says whether the design fits that board: a
-#   reuse-1 design of this size does not, so its figure is what the board *could not* run.
-# - The CPU rows are **measurements** on this machine, each on a batch of 10,000 jets as a CPU
-#   trigger farm would run them: the Keras model's compiled `predict_on_batch`, the emulator
-#   (numpy), and the generated firmware's own C++ compiled with g++ -O3 (the C simulation, which
-#   emulates every fixed-point operation in software, hence its slowness).
+# The LHC crosses bunches 40 million times a second: a Level-1 trigger algorithm must take a new
+# event every **25 ns**, and the whole Level-1 decision has a few microseconds (2.5-4 us today,
+# 10-12.5 us after the HL-LHC upgrades) from the detector to the accept signal. An algorithm gets a
+# fraction of that. FPGAs sit beside the detector's optical links and answer with a **fixed**
+# latency; a CPU farm sees events only after that decision.
+#
+# How do the paths compare per event? Four of them, for this model or the PYNQ-Z2 version of it:
+#
+# - `"fabric"`: the network in the PYNQ-Z2's fabric, the IP alone (a published design, reuse 64);
+# - `"keras_batch"`: Keras on this machine, on batches of 10,000 jets (as a CPU farm runs it);
+# - `"arm_c"`: the same network as C code on the PYNQ-Z2's Arm core, one event per call (published);
+# - `"dma_one"`: the FPGA called from Python through the DMA, one event per call (published).
+#
+# ### Exercise 3: predict the ranking
+#
+# Commit to a ranking, **fastest per event first**, before you run the next cell.
+
+# %%
+ranking = ...   # a list of "fabric", "keras_batch", "arm_c", "dma_one", fastest first
+
+# %% [markdown]
+# The next cell measures the CPU rows here (batched, best of three; the emulator and the firmware's
+# C++ compiled with g++ beside Keras), estimates this design on the PYNQ-Z2 and on a large trigger
+# FPGA, and sets the published run on a real PYNQ-Z2 beside them. Every row says what it is: a
+# measurement here, a published measurement or synthesis report (with its source), or an estimate.
+# A design that does not fit a board is no figure of that board: it is left out of the plot.
 
 # %%
 %%needs tensorflow hls4ml
-from fastml_lab.estimate.headline import headline_table, measure_cpu, trigger_headline
+from fastml_lab.estimate.headline import headline_table, latency_ladder, measure_cpu, trigger_headline
+from fastml_lab.plots import plot_latency_ladder
 
 cpu = measure_cpu(project, ds.X_test, model=model)   # batches of 10,000 jets, best of 3, per event
-print(headline_table(trigger_headline(project, cpu)))
+headline = trigger_headline(project, cpu)
+print(headline_table(headline))
+ladder = latency_ladder(headline)
+fig = plot_latency_ladder(ladder)
+checks.check_latency_order(ranking, ladder)
 
 # %% [markdown]
-# hls4ml only accepts reuse factors that divide the layers' sizes evenly; `export` refuses
-# others and lists the valid ones.
+# Read the two panels. **Per event** (left), only a pipelined circuit at II 1 (the trigger
+# FPGA's estimate) keeps up with one event every 25 ns; the PYNQ-Z2 design, sharing each
+# multiplier 64 times to fit the small chip, takes 950 ns per event, about what one desktop CPU core
+# needs for the same network in C, and batched Keras on a laptop's cores can beat it. **Until one
+# answer** (right), the batched CPU is worst: each event waits for its batch. A single call through Python and the DMA spends almost all of its 940 us in
+# software, a thousand times the fabric's own time. So a trigger FPGA is worth it for what no CPU
+# gives: a fixed latency well inside the budget, a new event every crossing, next to the links;
+# the PYNQ-Z2 is a place to learn that path, not a trigger.
 #
-# ### Exercise 3: multipliers at reuse factor 4
+# ### Exercise 4: multipliers at reuse factor 4
 #
 # How many multipliers does `fc1` (16 inputs, 64 outputs) need at reuse factor 4?
 
@@ -268,7 +356,10 @@ print("Vitis HLS / Vivado HLS found:", find_tool("vitis") or find_tool("pynq-z2"
 # %% [markdown]
 # So we read a report in the tool's format instead. Its latency, interval, DSP and LUT figures
 # are the published ones for this very model at `ap_fixed<16,6>` and reuse factor 1 (the hls4ml
-# tutorial: Vitis HLS, 200 MHz, on an Alveo U250); fields that were not published are `undef`.
+# tutorial, `fastmachinelearning/hls4ml-tutorial` part 1: Vitis HLS 2024.1, 200 MHz, an Alveo U250
+# part; the row `vitis-rf1` of `fastml_lab/estimate/published_points.csv`); fields that were not
+# published are `undef`. A C-synthesis report is itself an estimate by the HLS tool: placement and
+# routing (implementation) change the LUTs, often by a lot.
 
 # %%
 EXAMPLE_REPORT = """<?xml version="1.0" encoding="UTF-8"?>
@@ -300,7 +391,7 @@ report
 # 14 cycles at 5 ns is 70 ns per jet, and a new jet every cycle: 200 million jets per second.
 # That is the speed of a trigger. But look at the DSP count.
 #
-# ### Exercise 4: would it fit the PYNQ-Z2?
+# ### Exercise 5: would it fit the PYNQ-Z2?
 #
 # The xc7z020 has 220 DSP slices and 53,200 LUTs. By what factor does this design exceed the
 # DSP budget? (used / available)
@@ -322,9 +413,14 @@ checks.check_resource_ratio(dsp_ratio, used=report["resources"]["DSP"], availabl
 # - `export(model, out, precision=... | plan=..., reuse_factor=...)` writes the project;
 #   `myproject.cpp` has one call per layer, `defines.h` the types, `parameters.h` the layer
 #   configurations.
-# - The C simulation and the emulator agree **bit for bit**; the emulator is fast enough to study
-#   precisions on the full test set (`ptq_study`).
-# - Precision plans set the types per layer; overflow counts show where a type is too narrow.
+# - The C simulation and the emulator agree **bit for bit** on the events compared; the emulator is
+#   fast enough to study precisions on the full test set (`ptq_study`).
+# - Precision plans set the types per layer; overflow counts show where a type is too narrow;
+#   hls4ml's own configuration dict (`hls4ml_config`, `export(hls_config=...)`) does the same in
+#   hls4ml's terms, per layer, reuse factor included.
+# - Per event, a pipelined trigger FPGA answers within the 25 ns of a bunch crossing with a fixed
+#   latency; the PYNQ-Z2's small design is about as fast as one CPU core, and a single Python call
+#   through its DMA costs a millisecond.
 # - Synthesis reports give latency, interval and resources; the tutorial model at reuse factor 1
 #   needs about seven times the PYNQ-Z2's DSP slices.
 #

@@ -8,14 +8,16 @@
 # - describe a **design space** (network sizes, bit widths, pruning, reuse factors; BDT rounds and
 #   depths) as a small file or a dict, and say how many points a grid of it has;
 # - run it with `fastml_lab.sweep.run_sweep` on a local **Dask** cluster, each point trained,
-#   quantized, exported, emulated bit for bit and priced by the hardware estimate;
-# - read the **Pareto front** of fixed-point accuracy against LUTs and latency, and the board's
-#   budget line;
+#   quantized, exported, run on the emulator (fixed-point accuracy) and priced by the hardware
+#   estimate;
+# - read the **Pareto front** of fixed-point accuracy against LUTs and latency, the board's budget
+#   line and the **error bars** of the estimates, and say what "fits" compared;
 # - run the same call on a cluster: an HPC batch system through `dask-jobqueue`, or a
 #   dask-gateway, by giving it a different address.
 #
 # Computing time: one to three minutes on two cores (each neural-network point trains two small
 # models). A sweep folder keeps every finished point, so running the notebook again finds them.
+# (LUT, FF, DSP, BRAM, II and HLS are in the [glossary](GLOSSARY.md).)
 
 # %%
 from fastml_lab import tutorial
@@ -86,7 +88,8 @@ checks.check_number(n_points, len(load_space(space).grid()),
 # `run_sweep` starts a Dask `LocalCluster`: worker **processes** with one thread each (TensorFlow
 # gets one thread too), as many as asked. Each point is a task: a pure function of its settings and
 # seed that trains, exports to a temporary folder, runs the emulator on the test jets and takes the
-# hardware estimate, then returns plain numbers. Every finished point is written to the sweep
+# hardware estimate (an estimate before synthesis: nothing is synthesized), then returns plain
+# numbers. Every finished point is written to the sweep
 # folder at once, so a sweep stopped halfway (Ctrl-C, a closed laptop) keeps what it finished and
 # the same call resumes it. The Dask **dashboard** link shows the workers at work.
 #
@@ -114,27 +117,69 @@ print(summary.describe())
 # other point beats on fixed-point accuracy *and* cost at once. Everything off the front is worse
 # than some point on it, whatever you care about more.
 
+# %% [markdown]
+# ### Exercise 2: predict the fastest kind of model
+#
+# Each point's latency is the hardware estimate's, on the PYNQ-Z2 at 100 MHz, including the
+# AXI-stream wrapper that brings the features in and the scores out one word per cycle. Tutorial 7
+# showed what a BDT's latency is made of; tutorial 4 a network's. Before the next cell shows any
+# latency, predict: will the lowest-latency point be a network (`"nn"`) or a BDT (`"bdt"`)?
+
+# %%
+fastest_kind = ...   # "nn" or "bdt": commit before running the next cell, which grades it
+
 # %%
 %%needs tensorflow hls4ml
 rep = report(lab.work / "sweep")
 print(rep.summary())
-rep.table[["label", "fixed_accuracy", "mismatches", "lut", "dsp", "latency_ns", "fits", "front"]]
+checks.check_fastest_kind(fastest_kind, rep.rows)
+rep.table[["label", "fixed_accuracy", "mismatches", "lut", "dsp", "latency_ns", "fits", "fit_detail", "front"]]
 
 # %% [markdown]
-# `mismatches` counts the output values where the quantized Keras model and the emulator disagree:
-# zero, because the emulator computes what the firmware computes (tutorial 4). The plot shows the
-# two trade-offs, NN and BDT points together, the front as a staircase and the PYNQ-Z2's LUT budget
-# as a dashed line.
+# What each column is:
+#
+# - `fixed_accuracy`: the exported design's accuracy on the test jets, computed by the **emulator**
+#   (fastml_lab's model of the fixed-point arithmetic; tutorials 4 and 7 compare it with the C
+#   simulation of the HLS C++, value for value). No C simulation, RTL simulation or board ran here.
+# - `mismatches`: for a **network**, the output values on the test jets where the quantized Keras
+#   model and the emulator differ (compared exactly, value for value): 0 means those two agree on
+#   every value compared. For a **BDT** the column is **empty**: nothing was compared in this sweep
+#   (an empty cell is not "zero mismatches"; tutorial 7 compares a BDT's emulator with its C
+#   simulation). `csim: true` in the space adds an emulator-against-C-simulation count for every
+#   point (slow).
+# - `lut`, `dsp`, `latency_ns`: **estimates before synthesis**, of the IP alone: the network's from
+#   fastml_lab's cost model, the BDT's from conifer's experimental regression (tutorial 7).
+# - `fits`: the estimate's verdict against the board, and `fit_detail` what it compared: each
+#   resource as used/available and the kind of figure. For a network on the PYNQ-Z2 that is the
+#   estimate **after implementation** (the IP's C-synthesis figures times the factors of a published
+#   PYNQ-Z2 run, plus the AXI DMA design), for a BDT conifer's figures plus the DMA design's margin.
+#   A verdict at 90% of a resource is not the verdict at 20%: with errors like those below, read the
+#   margin, not the word.
+#
+# The plot shows the two trade-offs, NN and BDT points together, the front as a staircase and the
+# PYNQ-Z2's LUT count as a dashed line (the x axis is the IP's C-synthesis LUTs, so the line is a
+# guide, not the verdict). Each point carries the **error bar** of its estimate, from the one table
+# of measured errors, `fastml_lab.estimate.errors`: for a network, a factor `1 + r` either way, `r`
+# the cost model's median error on the published synthesis points it was not fitted on
+# (`fastml_lab/estimate/published_points.csv`, each with its `source`); for a BDT, the 67% by which
+# conifer's LUT estimate exceeded yosys' mapping of conifer's VHDL for the same trees. Where no error
+# was measured (conifer's latency) the legend says "no bar": unknown, not exact.
 
 # %%
 %%needs tensorflow hls4ml
+from fastml_lab.estimate.errors import describe_errors
+
+for family in ("nn", "bdt"):
+    print(f"{family.upper()} estimate, measured error:\n  " + "\n  ".join(describe_errors(family, ("lut", "latency"))))
 rep.plot();
 
 # %% [markdown]
-# ### Exercise 2: the best point within half the board
+# ### Exercise 3: the best point within half the board
 #
 # A trigger rarely gets the whole FPGA. Among the points on the front (`rep.front()`), which is the
-# most accurate one that uses at most half of the PYNQ-Z2's 53,200 LUTs? Give its `id`.
+# most accurate one whose estimated IP uses at most half of the PYNQ-Z2's 53,200 LUTs (the `lut`
+# column)? Give its `id`. Then look at its error bar: would it still be within half if the estimate
+# were off by its median error?
 
 # %%
 %%needs tensorflow hls4ml
@@ -212,10 +257,17 @@ checks.check_choice(chosen, expected=max(within, key=lambda r: float(r["fixed_ac
 #   combination, a random or Optuna (NSGA-II) search picks points from ranges.
 # - `run_sweep(space, folder, workers=N)` runs the points on a local Dask cluster; `scheduler=`
 #   (an address, a scheduler file, a `SLURMCluster`, a gateway cluster) runs the same call on a
-#   cluster. Each point trains, exports, emulates bit for bit and takes the hardware estimate.
+#   cluster. Each point trains, exports, runs the emulator and takes the hardware estimate.
 # - The folder keeps every finished point at once: a stopped sweep resumes, a failing point
 #   records its error and the others go on.
 # - `report(folder)` gives the table, the **Pareto front** of fixed-point accuracy against LUTs
 #   and latency, and the plot with the board's budget.
+# - Every hardware figure in the table is an **estimate before synthesis**, with an error bar from
+#   its measured error (`fastml_lab.estimate.errors`); `fits` is a verdict on those figures, and
+#   `fit_detail` gives its margin per resource. An empty `mismatches` cell means nothing was compared.
 #
-# This is the last tutorial. The walk (`fastml_lab.lab()`) has an Explore step with the same sweep.
+# The walk (`fastml_lab.lab()`) has an Explore step with the same sweep.
+#
+# Next: **tutorial 9**, "From network to gates" (`09_from_network_to_gates.ipynb`): a quantized
+# network written as Verilog by da4ml, simulated with Verilator and mapped by yosys: RTL without an
+# HLS step, and a technology mapping set beside the estimates of this tutorial.

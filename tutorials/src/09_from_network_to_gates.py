@@ -209,17 +209,14 @@ print(f"compile {check.compile_seconds:.1f} s, RTL simulation {check.csim_second
       f"emulator {check.emulator_seconds * 1e3:.1f} ms")
 
 # %% [markdown]
-# ### Exercise 2: how long is the pipeline?
+# ### Exercise 2: predict the pipeline's length
 #
-# Predict before the waveform answers: event `e0` enters the top module at a rising clock edge.
+# Commit before the waveform answers: event `e0` enters the top module at a rising clock edge.
 # How many clock cycles later does its result `y0` leave? (`describe_rtl` above lists the stages,
 # and the top module shows the registers.)
 
 # %%
-%%needs tensorflow hgq da4ml
 pipeline_cycles = ...   # an integer
-
-checks.check_pipeline_latency(pipeline_cycles, rtl_project)
 
 # %% [markdown]
 # ## The waveform: events through the pipeline
@@ -240,6 +237,10 @@ print(f"{vcd}: {len(signals['clk'])} clock changes; {len(signals['model_out'])} 
 ax = plot_waveform(signals, latency=latency)
 ax.figure.suptitle("Verilator's simulation of the exported Verilog, 8 test jets (a simulation, not a board)",
                    fontsize=9, y=1.02);
+
+# %%
+%%needs tensorflow hgq da4ml
+checks.check_pipeline_latency(pipeline_cycles, rtl_project)
 
 # %% [markdown]
 # Every event's result leaves exactly `latency` cycles after it entered, and a new result leaves
@@ -395,7 +396,8 @@ checks.check_number(estimate_off_by_percent, 100 * (rtl_estimate.resources["lut"
 # - `trace` turns an HGQ2 model into da4ml's program; `export_rtl(qmodel, out)` writes the
 #   **pipelined Verilog** (`rtl/src/`) and the emulator's description of it; `describe_rtl` lists
 #   ports and stages. A final softmax is left out: the outputs are logits.
-# - Keras, the emulator and Verilator (`check_project`) agree **bit for bit**.
+# - Keras, the emulator and the Verilator simulation of the RTL (`check_project`) agree **bit for
+#   bit** on every test jet compared.
 # - The **latency** is the number of pipeline stages, exactly, and a new event enters every cycle
 #   (`record_vcd` + `plot_waveform`).
 # - `estimate(project)` gives da4ml's own **estimate**; `map_project` + `record_mapping` give
@@ -405,3 +407,5 @@ checks.check_number(estimate_off_by_percent, 100 * (rtl_estimate.resources["lut"
 #
 # The command line does the same: `fastml-lab export Q.keras --backend rtl --out PRJ`,
 # `fastml-lab check PRJ --input X.npy` and `fastml-lab synth PRJ --tool yosys`.
+#
+# This is the last notebook of the course so far; the [index](README.md) lists them all.
