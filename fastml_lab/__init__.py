@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "bdt", "boards", "cli", "compare", "data", "demo", "emulator", "evaluate", "exceptions", "firmware",
-    "fixed", "hls", "inputs", "overlay", "plots", "project", "quantize", "scaler", "train", "widgets",
+    "fixed", "hls", "inputs", "overlay", "plots", "project", "quantize", "scaler", "serve", "train", "widgets",
 }
 
 __all__ = sorted(_SUBMODULES | {"__version__", "lab"})

@@ -15,7 +15,8 @@ import sys
 from .exceptions import FastMLError
 
 #: Command modules in pipeline order; their verbs appear in --help in this order.
-COMMAND_MODULES = ("pipeline", "train", "quantize", "profile", "hls", "estimate", "overlay", "app", "sweep")
+COMMAND_MODULES = ("pipeline", "train", "quantize", "profile", "hls", "estimate", "overlay", "serve", "app",
+                   "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ compares them bit for bit with the same run in the main environment::
     python tests/board_checks.py emulator OUT X.npy PROJECT  # the emulator of a project folder
     python tests/board_checks.py drivers  OUT X.npy          # both board drivers against the stand-ins
     python tests/board_checks.py pynq                        # real pynq's API, the stand-ins', a .hwh
+    python tests/board_checks.py serve    OUT X.npy          # the shipped packages behind `fastml-lab serve`
 
 Runs in the main environment too (the caller does, to get the reference arrays).
 """
@@ -43,6 +44,9 @@ BOARD_SAFE_MODULES = [
     "fastml_lab.overlay.board", "fastml_lab.overlay.register_board", "fastml_lab.overlay.catalog",
     "fastml_lab.overlay.links", "fastml_lab.overlay.manifest", "fastml_lab.overlay.package",
     "fastml_lab.overlay.packaging", "fastml_lab.overlay.software", "fastml_lab.commands.overlay",
+    "fastml_lab.serve", "fastml_lab.serve.server", "fastml_lab.serve.handler", "fastml_lab.serve.body",
+    "fastml_lab.serve.protocol", "fastml_lab.serve.tensors", "fastml_lab.serve.model",
+    "fastml_lab.serve.batching", "fastml_lab.serve.metrics", "fastml_lab.serve.errors", "fastml_lab.commands.serve",
     "fastml_lab.notebooks",
     "fastml_lab.tutorial", "fastml_lab.tutorial.checks", "fastml_lab.tutorial.environment",
     "fastml_lab.tutorial.magic", "fastml_lab.tutorial.sizes",
@@ -183,6 +187,82 @@ def run_drivers(out: Path, X: np.ndarray) -> dict:
             ran[path.name] = {"driver": driver, "equals_software_overlay": same,
                               "classes": np.bincount(classes, minlength=package.n_outputs).tolist()}
     return {"packages": ran}
+
+
+def _http(url: str, body=None, headers=None):
+    """(status, headers, body) of a GET (no ``body``) or POST on ``url``, 4xx and 5xx included."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
+
+
+def run_serve(out: Path, X: np.ndarray) -> dict:
+    """Every shipped package behind the server (software overlays), queried over HTTP with JSON and
+    binary tensors, from four threads at once, and with bad requests; answers saved for the caller."""
+    import threading
+
+    from fastml_lab.overlay import open_package
+    from fastml_lab.overlay.software import SoftwareOverlay
+    from fastml_lab.serve import Server
+
+    header = "Inference-Header-Content-Length"
+    models, refused = {}, {}
+    with Server([str(p) for p in shipped_packages()], backend="software", port=0, max_delay_ms=5) as server:
+        for path in shipped_packages():
+            package = open_package(path)
+            name, url = package.name, f"{server.url}/v2/models/{package.name}"
+            status, _, body = _http(url)
+            meta = json.loads(body)
+            events = X[:, :package.n_inputs].astype(np.float32)
+            request = {"inputs": [{"name": package.input_name, "shape": list(events.shape), "datatype": "FP32",
+                                   "data": events.astype(np.float64).ravel().tolist()}]}
+            _, _, body = _http(url + "/infer", json.dumps(request).encode())
+            (tensor,) = json.loads(body)["outputs"]
+            np.save(out / f"serve_{name}_json.npy", np.asarray(tensor["data"], dtype=np.float64).reshape(tensor["shape"]))
+            raw = events.astype("<f4").tobytes()
+            head = json.dumps({"inputs": [{"name": package.input_name, "shape": list(events.shape), "datatype": "FP32",
+                                           "parameters": {"binary_data_size": len(raw)}}],
+                               "parameters": {"binary_data_output": True}}).encode()
+            _, headers, body = _http(url + "/infer", head + raw, {header: str(len(head))})
+            length = int(headers[header.lower()])
+            binary = np.frombuffer(body[length:], dtype="<f8").reshape(len(events), package.n_outputs)
+            np.save(out / f"serve_{name}_binary.npy", binary)
+            pieces = {}
+
+            def send(start, stop):
+                part = {"inputs": [dict(request["inputs"][0], shape=[stop - start, package.n_inputs],
+                                        data=events[start:stop].astype(np.float64).ravel().tolist())]}
+                _, _, answer = _http(url + "/infer", json.dumps(part).encode())
+                pieces[start] = np.asarray(json.loads(answer)["outputs"][0]["data"]).reshape(stop - start, -1)
+
+            bounds = np.linspace(0, len(events), 5).astype(int)
+            threads = [threading.Thread(target=send, args=(int(a), int(b))) for a, b in zip(bounds[:-1], bounds[1:])]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            concurrent = np.concatenate([pieces[k] for k in sorted(pieces)])
+            with SoftwareOverlay(package) as software:
+                direct = software.predict(events)
+            models[name] = {"metadata_status": status, "inputs": meta["inputs"], "outputs": meta["outputs"],
+                            "binary_equals_json": bool(np.array_equal(binary, np.load(out / f"serve_{name}_json.npy"))),
+                            "concurrent_equals_predict": bool(concurrent.tobytes() == direct.tobytes()),
+                            "binary_equals_predict": bool(binary.tobytes() == direct.tobytes())}
+        nan = {"inputs": [{"name": "input", "shape": [1, 16], "datatype": "FP32", "data": [float("nan")] * 16}]}
+        for case, (path, body) in {"unknown model": ("/v2/models/nope/infer", b"{}"),
+                                   "malformed JSON": ("/v2/models/jet_mlp/infer", b"{"),
+                                   "NaN": ("/v2/models/jet_mlp/infer", json.dumps(nan).encode()),
+                                   "wrong method": ("/v2/models/jet_mlp/infer", None)}.items():
+            status, _, answer = _http(server.url + path, body)
+            refused[case] = [status, "error" in json.loads(answer)]
+        live = _http(server.url + "/v2/health/live")[0]
+    return {"models": models, "refused": refused, "live_after": live}
 
 
 # ------------------------------------------------------------------ the pynq API
@@ -409,8 +489,10 @@ def main(argv) -> int:
             result = run_emulator(out, X, Path(argv[3]))
         elif command == "drivers":
             result = run_drivers(out, X)
+        elif command == "serve":
+            result = run_serve(out, X)
         else:
-            raise SystemExit(f"unknown check {command!r}; one of imports, shipped, emulator, drivers, pynq")
+            raise SystemExit(f"unknown check {command!r}; one of imports, shipped, emulator, drivers, serve, pynq")
     result.setdefault("python", sys.version.split()[0])
     result.setdefault("numpy", np.__version__)
     print(json.dumps(result))

@@ -1,8 +1,9 @@
 """The board's own interpreter: the board-safe part of fastml_lab under Python 3.10 with the PYNQ v3.1
 image's numpy (1.21.5), in the environment ``make board-env`` builds (``.venv-board``; another with
 ``FASTML_LAB_BOARD_PYTHON``). Imports with numpy alone, the shipped packages through the software
-overlay, the emulator of a project and both board drivers on the stand-ins; every output is compared
-bit for bit with the same run here (Python 3.11, numpy 2). The checks themselves are tests/board_checks.py.
+overlay, the emulator of a project, both board drivers on the stand-ins, and the shipped packages behind
+``fastml-lab serve`` queried over HTTP; every output is compared bit for bit with the same run here
+(Python 3.11, numpy 2). The checks themselves are tests/board_checks.py.
 """
 
 from __future__ import annotations
@@ -105,3 +106,15 @@ def test_board_drivers_on_the_stand_ins_run_bit_identically(events, tmp_path_fac
     for name, run in board["packages"].items():
         assert run["equals_software_overlay"], f"{name}: the board driver differs from the software overlay"
     _assert_bit_identical(here_dir, board_dir, "driver_*.npy")
+
+
+def test_the_server_answers_bit_identically_in_the_board_environment(events, tmp_path_factory):
+    here, board, here_dir, board_dir = _both("serve", tmp_path_factory, events)
+    assert board["models"] == here["models"] and len(here["models"]) >= 3
+    for name, run in board["models"].items():
+        assert run["metadata_status"] == 200
+        assert run["binary_equals_json"] and run["binary_equals_predict"] and run["concurrent_equals_predict"], name
+    assert board["refused"] == {"unknown model": [404, True], "malformed JSON": [400, True], "NaN": [400, True],
+                                "wrong method": [405, True]}
+    assert board["live_after"] == 200
+    _assert_bit_identical(here_dir, board_dir, "serve_*.npy")

@@ -6,8 +6,8 @@ The layers, bottom to top (the README's "How it is organised" draws them):
 1. firmware: the op registry, the readers and ops, the emulator;
 2. record: the project record and the family registry (``families/__init__``);
 3. toolchain: the C simulation, its check, synthesis reports, the cost model, the overlay runtime and
-   packaging, the RTL simulators and the mapping (``rtl``) -- they read the record and never ask
-   which family they serve;
+   packaging, the overlay server (``serve``), the RTL simulators and the mapping (``rtl``) -- they read
+   the record and never ask which family they serve;
 4. families: the model code (data, training, quantization, hls4ml export, BDTs) and the family entries;
 5. apps: the command line, the walk, the demo, sweeps and the tutorials' helpers.
 
@@ -24,7 +24,7 @@ LAYERS = {
     0: ("_deps", "_io", "_system", "exceptions", "fixed", "boards", "options", "inputs", "compare", "scaler"),
     1: ("firmware", "emulator"),
     2: ("families.__init__", "families.sources", "project"),
-    3: ("hls.csim", "hls.build_cache", "hls.check", "hls.synth", "estimate", "overlay", "rtl"),
+    3: ("hls.csim", "hls.build_cache", "hls.check", "hls.synth", "estimate", "overlay", "serve", "rtl"),
     4: ("data", "train", "evaluate", "plots", "quantize", "hls", "bdt", "families", "rtl.network"),
     5: ("cli", "commands", "widgets", "demo", "sweep", "tutorial", "notebooks", "__init__"),
 }

@@ -79,6 +79,18 @@ def memory_packing(word_dtype: str) -> str:
     return _MEMORY_PACKING.format(word=word_dtype)
 
 
+#: The names of a package's one input and one output tensor (the Open Inference Protocol's, as
+#: ``fastml-lab serve`` speaks it) when its ``io`` names none as ``input_name`` / ``output_name``.
+DEFAULT_TENSOR_NAMES = {"input_name": "input", "output_name": "output"}
+
+
+def tensor_names(manifest: dict) -> tuple:
+    """``(input name, output name)`` of the package's tensors: ``io.input_name`` and
+    ``io.output_name`` where given, else :data:`DEFAULT_TENSOR_NAMES`."""
+    io = manifest["io"]
+    return tuple(io.get(key) or default for key, default in DEFAULT_TENSOR_NAMES.items())
+
+
 def family(manifest: dict) -> str:
     """The manifest's model family (:mod:`fastml_lab.families`); one written before BDTs names
     none: a network."""
@@ -165,6 +177,11 @@ def validate(manifest: dict) -> dict:
     if board is None and interface != PARALLEL:
         raise ConfigError(f"io.interface {interface!r} needs a board; a package without one (board null) "
                           f"is software only ({PARALLEL!r}).")
+    for key in DEFAULT_TENSOR_NAMES:
+        if key in io and (not isinstance(io[key], str) or not io[key].strip()):
+            raise ConfigError(f"io.{key} must be a non-empty string; got {io[key]!r}.")
+    if len(set(tensor_names(manifest))) != 2:
+        raise ConfigError(f"io.input_name and io.output_name must differ; both are {tensor_names(manifest)[0]!r}.")
     if io["word_dtype"] not in WORD_DTYPES:
         raise ConfigError(f"io.word_dtype must be one of {', '.join(WORD_DTYPES)}; got {io['word_dtype']!r}.")
     if interface == STREAM and io["word_dtype"] != BOARDS[board].word_dtype:

@@ -57,6 +57,16 @@ class OverlayPackage:
         return self.io["n_outputs"]
 
     @property
+    def input_name(self) -> str:
+        """The input tensor's name (:func:`~fastml_lab.overlay.manifest.tensor_names`)."""
+        return mf.tensor_names(self.manifest)[0]
+
+    @property
+    def output_name(self) -> str:
+        """The output tensor's name (:func:`~fastml_lab.overlay.manifest.tensor_names`)."""
+        return mf.tensor_names(self.manifest)[1]
+
+    @property
     def input_type(self) -> FixedType:
         return FixedType.parse(self.io["input_type"])
 
