@@ -42,15 +42,18 @@ hardware hls4ml builds for it; :class:`Pricing` holds the prices:
 * **Convolutions** (:meth:`Pricing.conv`): one dense kernel of the ``(window, filters)`` weights,
   priced as a dense layer, shared by the output pixels. io_parallel (``conv_2d_latency_cl``): a loop
   over the output pixels pipelined at the reuse factor (II = pixels x reuse, DATAFLOW around it),
-  the im2col buffer a multiplexer per window value over the pixels, the layer's output registered.
-  io_stream (``compute_output_buffer_2d``): one input pixel per reuse-factor cycles (II = input
-  pixels x reuse), a line buffer of ``kernel rows - 1`` image rows in shift registers (SRL32: a LUT
-  per bit per 32 pixels), the window in registers; its latency is the line buffer's fill plus
-  the kernel's pipeline, the image's reading overlapped with the other layers'. Pooling is the
-  same frame with comparators or adders and a divider by a constant (a shift for a power of two).
+  the image held in registers, the im2col multiplexers a window value per extra pixel
+  (:data:`CONV_MUX_LUT_PER_BIT`). The Resource strategy at reuse factor 1 is a constant kernel whose
+  DSPs follow :data:`RESOURCE_RF1_DSP_DIGITS`. io_stream (``compute_output_buffer_2d``): one input
+  pixel per reuse-factor cycles (II = input pixels x reuse), a line buffer of ``kernel rows - 1``
+  image rows in shift registers (SRL32: a LUT per bit per 32 pixels), the window in registers; the
+  buffer fills while the image streams in, so after the last pixel only the kernel's pipeline is
+  left. Pooling (:meth:`Pricing.pooling`): compare-and-selects or adders per window, combinational
+  in io_parallel when they fit the clock, a divider per window for a padded average on Vivado HLS.
   The FIFOs between io_stream layers hold one pixel's channels per word, as deep as the image
-  (hls4ml's default depth): shift registers up to 64 words, BRAM beyond. These are first
-  estimates, not fitted on published convolutional designs.
+  (hls4ml's default depth): HLS builds one FIFO per channel, SRLs up to :data:`FIFO_SRL_DEPTH`
+  words, a BRAM18 each beyond. Fitted on hls4ml's Conv2D and pooling test baselines and the
+  tutorial's part 6 CNN (README, "The hardware estimate": the points, their split and the errors).
 * **A dense layer with one product per output** (one input, or one non-zero weight per output) has
   no adder tree: when its product and bias addition fit in the clock (a multiplication takes
   :data:`MULT_ADD_LEVELS` adder levels), HLS leaves it combinational: no cycle, no register.
@@ -94,6 +97,24 @@ SEVEN_SERIES = ("xc7", "xa7", "xq7")
 #: A multiplication takes as long as this many adder levels (``t_add_ns``): hls4ml's one-input
 #: Dense(64) synthesized at 2.9 ns (Vivado HLS 2020.1) and 3.0 ns (Vitis HLS 2024.1) on a -2 part.
 MULT_ADD_LEVELS = 4
+#: The Resource strategy at reuse factor 1: the ROM is fully partitioned, its words are constants, and
+#: a product goes to a DSP when its weight has at least this many canonical signed digits (hls4ml's
+#: Conv2D test: 740 (Vivado HLS) and 792 (Vitis HLS) DSPs for 1,536 products).
+RESOURCE_RF1_DSP_DIGITS = 3
+#: An average pool's divider by the run-time count of a padded window (Vivado HLS, hls4ml's 'same'
+#: pooling tests): LUT and FF per bit of the accumulator, and its latency beyond that width.
+DIVIDER_LUT_PER_BIT = 29.0
+DIVIDER_FF_PER_BIT = 45.0
+DIVIDER_EXTRA_CYCLES = 5
+#: An average pool's output cast (the shift of a power-of-two average included), LUT per bit.
+POOL_CAST_LUT_PER_BIT = 0.45
+#: io_stream FIFOs deeper than this are BRAM (one FIFO per channel of the word); shallower ones SRLs.
+FIFO_SRL_DEPTH = 32
+#: FF of a BRAM FIFO's pointers and flags.
+FIFO_BRAM_FF = 40
+#: io_parallel convolution: LUT per bit and extra way of the im2col multiplexers that feed the kernel
+#: its window at each output pixel (hls4ml's Conv2D test, Vivado HLS).
+CONV_MUX_LUT_PER_BIT = 1.55
 
 
 @dataclass(frozen=True)
@@ -116,6 +137,8 @@ class Flavour:
     lut_per_mux_bit: float    # the multiplexers in front of a DSP shared by the reuse factor
     ff_per_bit: float
     lut_per_output_bit: float  # each output's cast to the result type and the layer's control
+    lut_per_compare_bit: float = 2.0  # a max pool's compare-and-select, per bit of the value
+    pool_divider: bool = True  # an average pool with padding divides by a run-time count (a divider per window)
 
 
 FLAVOURS = {
@@ -123,12 +146,12 @@ FLAVOURS = {
         name="vitis", title="Vitis HLS", dsp_weight_bits=9, dsp_input_bits=10, shares_dsps=False,
         clock_uncertainty=0.27, t_add_ns=0.55, mult_cycles=1, activation_cycles=0, table_cycles=3,
         softmax_cycles=3, lut_per_add_bit=1.0, lut_per_mult_bit=0.3, lut_per_mux_bit=0.8,
-        ff_per_bit=0.07, lut_per_output_bit=3.0),
+        ff_per_bit=0.07, lut_per_output_bit=3.0, lut_per_compare_bit=2.45, pool_divider=False),
     "vivado": Flavour(
         name="vivado", title="Vivado HLS", dsp_weight_bits=3, dsp_input_bits=10, shares_dsps=True,
         clock_uncertainty=0.125, t_add_ns=0.6, mult_cycles=1, activation_cycles=0, table_cycles=2,
         softmax_cycles=1, lut_per_add_bit=1.0, lut_per_mult_bit=0.3, lut_per_mux_bit=0.8,
-        ff_per_bit=0.34, lut_per_output_bit=3.0),
+        ff_per_bit=0.34, lut_per_output_bit=3.0, lut_per_compare_bit=1.9, pool_divider=True),
 }
 
 
@@ -263,11 +286,15 @@ def dense_cost(name: str, weights: np.ndarray, input_bits: np.ndarray, accum: Fi
     add_cycles = _add_cycles(depth, flavour, device, clock_ns)
     product_bits = np.minimum(a + s, accum.width)
     add_width = np.minimum(product_bits.max(axis=0, initial=1) + np.ceil(np.log2(terms)).astype(int), accum.width)
-    if strategy == "Resource":
+    constant_rom = strategy == "Resource" and reuse == 1
+    if strategy == "Resource" and not constant_rom:
         return _dense_resource(name, weights, a, add_width, weight_type, result, reuse, flavour, device)
     digits = csd_digits(weights)
     shifted = live & (digits == 1)
-    on_dsp = live & ~shifted & (s >= flavour.dsp_weight_bits) & (a >= flavour.dsp_input_bits)
+    if constant_rom:  # the fully partitioned ROM: constants, DSPs by their signed digits (RESOURCE_RF1_DSP_DIGITS)
+        on_dsp = live & ~shifted & (digits >= RESOURCE_RF1_DSP_DIGITS) & (a >= flavour.dsp_input_bits)
+    else:
+        on_dsp = live & ~shifted & (s >= flavour.dsp_weight_bits) & (a >= flavour.dsp_input_bits)
     in_lut = live & ~shifted & ~on_dsp
     wide, narrow = np.maximum(a, weight_type.width), np.minimum(a, weight_type.width)
     slices = np.ceil(wide / device.dsp_widths[0]) * np.ceil(narrow / device.dsp_widths[1])
@@ -415,55 +442,70 @@ class Pricing:
         kernel = dense_cost(self.name, weights, np.full(window, width), accum_type, result_type, weight_type,
                             self.strategy or strategy.capitalize(), reuse, self.flavour, self.device, self.clock_ns)
         out_pixels = g["out_height"] * g["out_width"]
-        n_out = out_pixels * weights.shape[1]
         flavour = self.flavour
         if io == "stream":
             in_pixels = g["in_height"] * g["in_width"]
             rows = max(g["filt_height"] - 1, 0)
             line_lut, line_bram = self.stream_memory(rows * g["n_chan"] * width, g["in_width"])
-            fill = (rows * g["in_width"] + g["filt_width"] - 1) * reuse
             window_ff = window * width
+            # The line buffer fills while the image streams in: after the last pixel only the kernel is left.
             return LayerCost(
-                self.name, self.op, latency=fill + kernel.latency + 1, ii=in_pixels * reuse, dsp=kernel.dsp,
+                self.name, self.op, latency=kernel.latency + 1, ii=in_pixels * reuse, dsp=kernel.dsp,
                 lut=kernel.lut + line_lut + int(window * width * flavour.lut_per_mux_bit), ff=kernel.ff + window_ff,
                 bram_18k=kernel.bram_18k + line_bram, stream_cycles=in_pixels * reuse,
                 detail=(f"io_stream line buffer: {rows} row(s) of {g['in_width']} pixels x {g['n_chan']} channels; "
                         f"{window}x{weights.shape[1]} kernel per pixel: {kernel.detail}"))
-        mux_lut = window * width * max(out_pixels - 1, 0) * flavour.lut_per_mux_bit
+        mux_lut = window * width * max(out_pixels - 1, 0) * CONV_MUX_LUT_PER_BIT
+        # The image stays in registers while the pixel loop reads its windows.
+        image_ff = int(self.widths.sum()) if self.n else g["in_height"] * g["in_width"] * g["n_chan"] * width
         return LayerCost(
             self.name, self.op, latency=out_pixels * reuse + kernel.latency + 1, ii=out_pixels * reuse,
-            dsp=kernel.dsp, lut=int(round(kernel.lut + mux_lut)), ff=kernel.ff + n_out * result_type.width,
+            dsp=kernel.dsp, lut=int(round(kernel.lut + mux_lut)), ff=kernel.ff + image_ff,
             bram_18k=kernel.bram_18k, dataflow=True,
             detail=(f"io_parallel: {out_pixels} output pixels through one {window}x{weights.shape[1]} kernel, "
                     f"{kernel.detail}"))
 
     def pooling(self, geometry: dict, *, pool_op: str, io: str, accum_type: FixedType,
                 result_type: FixedType) -> LayerCost:
-        """Max or average pooling (a global pool is one window over the whole image)."""
+        """Max or average pooling (a global pool is one window over the whole image): a tree of
+        compare-and-selects (``lut_per_compare_bit``) or adders per window and its output cast
+        (:data:`POOL_CAST_LUT_PER_BIT`). An average divides by the window's size (a shift for a power
+        of two, else a divider by a constant); in io_parallel, a window that overlaps the padding
+        divides by a run-time count on Vivado HLS (``pool_divider``: a divider per window,
+        :data:`DIVIDER_LUT_PER_BIT`), which Vitis HLS folds into constants. An io_parallel pool that
+        fits in the clock is combinational, and HLS registers its input values."""
         g = geometry
+        flavour = self.flavour
         width = accum_type.width
         window = g["filt_height"] * g["filt_width"]
         out_pixels = g["out_height"] * g["out_width"]
         depth = _ceil_log2(window)
-        per_window = (window - 1) * width * (1.5 if pool_op == "max" else self.flavour.lut_per_add_bit)
-        divider = pool_op == "average" and window & (window - 1) != 0
-        div_lut = 4 * width if divider else 0
-        div_cycles = width if divider else 0
-        cycles = _add_cycles(depth, self.flavour, self.device, self.clock_ns) + div_cycles
+        per_bit = flavour.lut_per_compare_bit if pool_op == "max" else flavour.lut_per_add_bit
+        per_window = (window - 1) * width * per_bit + (width * POOL_CAST_LUT_PER_BIT if pool_op == "average" else 0)
+        padded = any(g[key] for key in ("pad_top", "pad_bottom", "pad_left", "pad_right"))
+        counted = pool_op == "average" and padded and flavour.pool_divider and io != "stream"
+        constant = pool_op == "average" and window & (window - 1) != 0 and not counted
+        div_lut = DIVIDER_LUT_PER_BIT * width if counted else 4 * width if constant else 0
+        div_ff = DIVIDER_FF_PER_BIT * width if counted else 0
+        div_cycles = width + DIVIDER_EXTRA_CYCLES if counted else width if constant else 0
+        tree = _add_cycles(depth, flavour, self.device, self.clock_ns)
         channels = g["n_chan"]
         if io == "stream":
             in_pixels = g["in_height"] * g["in_width"]
             rows = max(g["filt_height"] - 1, 0)
             line_lut, line_bram = self.stream_memory(rows * channels * width, g["in_width"])
-            fill = rows * g["in_width"] + g["filt_width"] - 1
-            return LayerCost(self.name, self.op, latency=fill + cycles + 1, ii=in_pixels,
+            return LayerCost(self.name, self.op, latency=tree + div_cycles + 1, ii=in_pixels,
                              lut=int(channels * (per_window + div_lut)) + line_lut,
                              ff=channels * window * width, bram_18k=line_bram, stream_cycles=in_pixels,
                              detail=f"io_stream {pool_op} pooling, {window}-value windows, {channels} channels")
         n = out_pixels * channels
+        usable = self.clock_ns * (1.0 - flavour.clock_uncertainty)
+        cycles = 0 if not div_cycles and depth * flavour.t_add_ns * self.device.delay <= usable else tree + div_cycles
+        inputs = int(self.widths.sum()) if self.n else g["in_height"] * g["in_width"] * channels * width
         return LayerCost(self.name, self.op, latency=cycles, ii=1, lut=int(n * (per_window + div_lut)),
-                         ff=n * result_type.width if cycles else 0,
-                         detail=f"{n} {pool_op} windows of {window} values")
+                         ff=int(inputs + n * div_ff + (n * result_type.width if cycles and not div_ff else 0)),
+                         detail=f"{n} {pool_op} windows of {window} values"
+                                + ("; a divider per window (padded)" if counted else ""))
 
     def stream_padding(self, result_type: FixedType, out_pixels: int, channels: int) -> LayerCost:
         """io_stream's zero padding: one word (a pixel's channels) out per cycle."""
@@ -544,8 +586,11 @@ def layer_costs(description: dict, arrays: dict, *, flavour: Flavour, device: De
     if stream:
         # The FIFO after layer i carries the next layer's input, one word per pixel of an image.
         words = [int(pricing.widths.sum()) for _, _, pricing in priced[1:]] + [0]
-        costs = [_with_depth(pricing, pricing.stream_fifo(cost, bits // depth, reads_fifo=i > 0), bits // depth, depth)
-                 for i, ((_, _, pricing), cost, bits, depth) in enumerate(zip(priced, costs, words, pixels[1:] + [1]))]
+        values = [len(pricing.widths) for _, _, pricing in priced[1:]] + [0]
+        costs = [_with_depth(pricing.stream_fifo(cost, bits // depth, reads_fifo=i > 0), bits // depth, depth,
+                             max(1, n // depth))
+                 for i, ((_, _, pricing), cost, bits, n, depth)
+                 in enumerate(zip(priced, costs, words, values, pixels[1:] + [1]))]
     return costs
 
 
@@ -564,13 +609,20 @@ def _stream_pixels(description: dict, specs: list) -> list:
     return found
 
 
-def _with_depth(pricing, cost: LayerCost, word_bits: int, depth: int) -> LayerCost:
-    """``cost`` with its output FIFO as deep as the image's words (hls4ml's default depth)."""
-    lut, bram = pricing.stream_memory(word_bits, depth)
-    if not (lut or bram):
+def _with_depth(cost: LayerCost, word_bits: int, depth: int, channels: int) -> LayerCost:
+    """``cost`` with its output FIFO as deep as the image's words (hls4ml's default depth). HLS makes
+    one FIFO per channel of the word: up to :data:`FIFO_SRL_DEPTH` words shift registers (SRL32, a
+    LUT per bit), deeper a BRAM18 each (tutorial part 6's CNN: 96 BRAM18 for six image-deep streams
+    of 16 channels)."""
+    if depth <= 1 or not word_bits:
         return cost
-    return replace(cost, lut=cost.lut + lut, bram_18k=cost.bram_18k + bram,
-                   detail=cost.detail + f" x {depth} deep")
+    bits = max(1, word_bits // channels)
+    if depth <= FIFO_SRL_DEPTH:
+        lut, bram, ff = word_bits, 0, 0
+    else:
+        lut, bram, ff = 0, channels * int(math.ceil(bits * depth / BRAM18_BITS)), channels * FIFO_BRAM_FF
+    return replace(cost, lut=cost.lut + lut, ff=cost.ff + ff, bram_18k=cost.bram_18k + bram,
+                   detail=cost.detail + f" x {depth} deep ({channels} FIFOs)")
 
 
 def combine(costs: list, strategy_used: set, io_type: str = "io_parallel", flavour: Flavour | None = None) -> tuple:

@@ -18,12 +18,29 @@ stated assumptions (:data:`ASSUMPTIONS`), with a fixed seed:
 * ``dense_1x64_<activation>``: hls4ml's ``test_activations`` (Dense(64) on one input, Keras's
   ``lecun_uniform`` kernel, limit ``sqrt(3 / n_in)``, zero bias), then ReLU, leaky ReLU, or the
   sigmoid or ELU table (1024 entries of ``ap_fixed<18,8>``).
+* ``conv2d_28x28x3_k4s4_f32``: hls4ml's ``test_conv2d`` (Conv2D(32, 4x4, strides 4, 'same', which
+  pads nothing here) on a 28x28x3 image, Keras's ``'normal'`` kernel (standard deviation 0.05), no bias);
+* ``{max,avg}pool{1,2}d_{same,valid}``: hls4ml's ``test_pooling``, one pooling layer (pool 2, stride 2)
+  on a (121, 3) sequence or an 18x15x3 image; 'same' pads the last column (the average divides by
+  the values inside the image);
+* ``svhn_cnn_pruned50``: the hls4ml tutorial's part 6 CNN (32x32x3 -> three blocks of Conv2D 3x3
+  (16, 16, 24 filters) + batch norm + ReLU + MaxPooling 2x2 -> Dense 42, 64 (each + batch norm +
+  ReLU) -> Dense 10 -> softmax), 50% pruned, float: batch norm folded into the convolution or dense
+  layer before it (as hls4ml did), weights at the scale of ``lecun_uniform``, the kept half doubled
+  by ``1/sqrt(0.5)``, rounded to ``ap_fixed<16,6>``; the output layer unpruned with Glorot weights;
+* ``svhn_cnn_qat6_pruned50``: the same network in QKeras: fused Conv2D + batch norm with 6-bit
+  weights and biases (``ap_fixed<6,1>``), ``quantized_relu(6)`` (``ap_ufixed<6,0>``) after each
+  block, dense layers with 6-bit weights followed by their batch norm (kept: a scale and shift of
+  ``ap_fixed<16,6>``), the output layer float.
 
 Each point also says its I/O type (``io_parallel`` or ``io_stream``) and its ``split``: ``fit``
 (the constants of :mod:`.model` were calibrated on it) or ``held-out`` (never used to set a constant:
 :func:`split_errors` reports the model's error on it separately). The held-out points were chosen
 before the model was run on them: every point of the sigmoid and the leaky-ReLU test models, and
-the only published Resource-strategy point.
+the only published Resource-strategy point of a dense network; of the convolutional points (chosen
+before the convolution and pooling prices were fitted): the Vitis HLS Conv2D, the QKeras SVHN CNN,
+and per tool half of the pooling tests (Vivado HLS: MaxPooling1D valid, MaxPooling2D same,
+AveragePooling2D same; Vitis HLS: MaxPooling1D valid, MaxPooling2D same, AveragePooling2D same).
 
 numpy only.
 """
@@ -38,17 +55,19 @@ import numpy as np
 from ..boards import board_for_part
 from ..fixed import FixedType
 
-__all__ = ["POINTS_FILE", "ASSUMPTIONS", "SPLITS", "load_points", "point_firmware", "predict_point",
+__all__ = ["POINTS_FILE", "ASSUMPTIONS", "SPLITS", "CNN_MODELS", "load_points", "point_firmware", "predict_point",
            "compare_points", "split_errors"]
 
 POINTS_FILE = Path(__file__).with_name("published_points.csv")
 ASSUMPTIONS = (
-    "Float-trained weights keep the scale of Keras's Glorot-uniform initializer and are rounded to ap_fixed<16,6>.",
-    "A 75%-pruned model keeps each layer's 25% largest weights, doubled by the retraining.",
+    "Float-trained weights keep the scale of Keras's initializer (Glorot-uniform; lecun_uniform for the tutorial's "
+    "CNN, batch norm folded in) and are rounded to ap_fixed<16,6>.",
+    "A pruned model keeps each layer's largest weights (25% or 50%), scaled by 1/sqrt(kept fraction) by the "
+    "retraining.",
     "A 6-bit QKeras model's weights lie on ap_fixed<6,1>'s grid, its activations are ap_ufixed<6,0>.",
     "Inputs, layer results and accumulators of the tutorials' models are ap_fixed<16,6>.",
-    "hls4ml's test models keep their Keras initializers' weights (uniform in [1, 10]; lecun_uniform), "
-    "rounded to ap_fixed<16,6>.",
+    "hls4ml's test models keep their Keras initializers' weights (uniform in [1, 10]; lecun_uniform; "
+    "normal with standard deviation 0.05), rounded to ap_fixed<16,6>.",
 )
 #: ``fit``: the model's constants were calibrated on the point; ``held-out``: never used to set one.
 SPLITS = ("fit", "held-out")
@@ -96,9 +115,12 @@ def _prune(w, keep=0.25):
     return np.where(np.abs(w) >= threshold, w / np.sqrt(keep), 0.0)
 
 
-def point_firmware(model: str, seed: int = SEED) -> tuple:
-    """``(description, arrays)`` of one of the rebuilt published models (see the module docstring)."""
+def point_firmware(model: str, seed: int = SEED, io_type: str = "io_parallel") -> tuple:
+    """``(description, arrays)`` of one of the rebuilt published models (see the module docstring);
+    ``io_type`` sets the convolutional models' I/O style."""
     rng = np.random.default_rng(seed)
+    if model in CNN_MODELS:
+        return _cnn_firmware(model, rng, "stream" if io_type == "io_stream" else "parallel")
     if model == "dense_1x2_elu":
         sizes, weights = (1, 2), [rng.uniform(1.0, 10.0, size=(1, 2))]
         wtype, acts, final = "ap_fixed<16,6>", [], "elu"
@@ -148,11 +170,138 @@ def point_firmware(model: str, seed: int = SEED) -> tuple:
     return description, arrays
 
 
+#: The convolutional models (see the module docstring).
+_POOLS = tuple(f"{op}pool{d}d_{pad}" for op in ("max", "avg") for d in (1, 2) for pad in ("same", "valid"))
+CNN_MODELS = ("conv2d_28x28x3_k4s4_f32", "svhn_cnn_pruned50", "svhn_cnn_qat6_pruned50") + _POOLS
+
+
+def _pad(size: int, pool: int, stride: int, same: bool) -> tuple:
+    """(out, pad before, pad after) of one axis, as Keras computes them."""
+    if not same:
+        return (size - pool) // stride + 1, 0, 0
+    out = -(-size // stride)
+    total = max((out - 1) * stride + pool - size, 0)
+    return out, total // 2, total - total // 2
+
+
+class _Builder:
+    """Appends layers of a channels-last network to a firmware description, tracking the shape."""
+
+    def __init__(self, shape, io: str, input_type: str = "ap_fixed<16,6>"):
+        self.shape, self.io, self.layers, self.arrays = tuple(shape), io, [], {}
+        self.input_shape, self.type = list(shape), input_type
+
+    def _geometry(self, kernel, stride, same):
+        h, w, c = self.shape if len(self.shape) == 3 else (1, *self.shape)
+        kh, kw = (kernel if len(self.shape) == 3 else (1, kernel[-1]))
+        sh, sw = (stride if len(self.shape) == 3 else (1, stride[-1]))
+        oh, pt, pb = _pad(h, kh, sh, same)
+        ow, pl, pr = _pad(w, kw, sw, same)
+        return {"in_height": h, "in_width": w, "n_chan": c, "filt_height": kh, "filt_width": kw,
+                "stride_height": sh, "stride_width": sw, "pad_top": pt, "pad_bottom": pb, "pad_left": pl,
+                "pad_right": pr, "out_height": oh, "out_width": ow}
+
+    def _out_shape(self, g, channels):
+        return (g["out_height"], g["out_width"], channels) if len(self.shape) == 3 else (g["out_width"], channels)
+
+    def conv(self, name, weights, kernel, stride=(1, 1), same=False, wtype="ap_fixed<16,6>", btype=None,
+             result="ap_fixed<16,6>", strategy="latency"):
+        g = self._geometry(kernel, stride, same)
+        n_in, n_filt = weights.shape
+        self._weights(name, weights, wtype, btype or "ap_fixed<16,6>")
+        self.layers.append({"name": name, "op": "conv2d" if len(self.shape) == 3 else "conv1d",
+                            "data_type": _t(self.type), "result_type": _t(result), **g, "n_filt": n_filt,
+                            "n_in": n_in, "n_out": n_filt, "weight_type": _t(wtype),
+                            "bias_type": _t(btype or "ap_fixed<16,6>"), "accum_type": _t("ap_fixed<16,6>"),
+                            "strategy": strategy, "reuse_factor": 1, "io": self.io})
+        self.shape, self.type = self._out_shape(g, n_filt), result
+
+    def pool(self, name, op, same=False, size=2):
+        g = self._geometry((size, size), (size, size), same)
+        self.layers.append({"name": name, "op": "pooling2d" if len(self.shape) == 3 else "pooling1d",
+                            "data_type": _t(self.type), "result_type": _t(self.type), **g,
+                            "pool_op": op, "count_pad": 0, "accum_type": _t(self.type), "io": self.io})
+        self.shape = self._out_shape(g, self.shape[-1])
+
+    def dense(self, name, weights, wtype="ap_fixed<16,6>", result="ap_fixed<16,6>"):
+        self._weights(name, weights, wtype, "ap_fixed<16,6>")
+        self.layers.append({"name": name, "op": "dense", "data_type": _t(self.type), "result_type": _t(result),
+                            "n_in": int(weights.shape[0]), "n_out": int(weights.shape[1]), "weight_type": _t(wtype),
+                            "bias_type": _t("ap_fixed<16,6>"), "accum_type": _t("ap_fixed<16,6>"),
+                            "strategy": "latency", "reuse_factor": 1})
+        self.shape, self.type = (int(weights.shape[1]),), result
+
+    def unary(self, name, op, result=None, **extra):
+        self.layers.append({"name": name, "op": op, "data_type": _t(self.type), "result_type": _t(result or self.type),
+                            **extra})
+        self.type = result or self.type
+
+    def normalize(self, name, rng):
+        n = self.shape[-1]
+        t = FixedType.parse("ap_fixed<16,6>")
+        self.arrays[f"{name}/scale"] = t.to_raw(t.quantize(rng.uniform(0.5, 2.0, n))).astype(np.int64)
+        self.arrays[f"{name}/bias"] = t.to_raw(t.quantize(rng.normal(0.0, 0.5, n))).astype(np.int64)
+        self.unary(name, "normalize", scale_type=_t("ap_fixed<16,6>"), bias_type=_t("ap_fixed<16,6>"))
+
+    def _weights(self, name, weights, wtype, btype):
+        wt = FixedType.parse(wtype)
+        self.arrays[f"{name}/weight"] = wt.to_raw(wt.quantize(weights)).astype(np.int64)
+        self.arrays[f"{name}/bias"] = np.zeros(weights.shape[1], dtype=np.int64)
+
+    def description(self) -> tuple:
+        n_in = int(np.prod(self.input_shape))
+        n_out = int(np.prod(self.shape))
+        return ({"schema_version": 1, "interface": "parallel", "n_inputs": n_in, "n_outputs": n_out,
+                 "input_type": _t("ap_fixed<16,6>"), "output_type": _t(self.type), "layers": self.layers,
+                 "input_shape": self.input_shape}, self.arrays)
+
+
+_SOFTMAX = {"implementation": "stable", "exp_table_size": 1024, "inv_table_size": 1024,
+            "exp_table_type": _t("ap_fixed<18,8,AP_RND,AP_SAT>"), "inv_table_type": _t("ap_fixed<18,8,AP_RND,AP_SAT>"),
+            "inv_inp_type": _t("ap_fixed<18,8,AP_RND,AP_SAT>"), "accum_type": _t("ap_fixed<18,8,AP_RND,AP_SAT>"),
+            "index_type": _t("ap_ufixed<15,5>")}
+
+
+def _cnn_firmware(model: str, rng, io: str) -> tuple:
+    if model == "conv2d_28x28x3_k4s4_f32":
+        b = _Builder((28, 28, 3), io)
+        b.conv("conv2d", rng.normal(0.0, 0.05, size=(4 * 4 * 3, 32)), (4, 4), (4, 4), same=True,
+               strategy="resource")
+        return b.description()
+    if model in _POOLS:
+        op = "max" if model.startswith("max") else "average"
+        b = _Builder((18, 15, 3) if "2d" in model else (121, 3), io)
+        b.pool("pooling", op, same=model.endswith("same"))
+        return b.description()
+    qat = model == "svhn_cnn_qat6_pruned50"
+    if not qat and model != "svhn_cnn_pruned50":
+        raise KeyError(f"unknown published model {model!r}")
+    wtype = "ap_fixed<6,1>" if qat else "ap_fixed<16,6>"
+    act = "ap_ufixed<6,0>" if qat else "ap_fixed<16,6>"
+    b = _Builder((32, 32, 3), io)
+    for i, filters in enumerate((16, 16, 24)):
+        fan_in = 9 * b.shape[-1]
+        b.conv(f"conv_{i}", _prune(_lecun(rng, fan_in, filters), keep=0.5), (3, 3), wtype=wtype,
+               btype=wtype if qat else None)
+        b.unary(f"conv_act_{i}", "relu", result=act)
+        b.pool(f"pool_{i}", "max")
+    for i, n in enumerate((42, 64)):
+        fan_in = int(np.prod(b.shape))
+        b.shape = (fan_in,)
+        b.dense(f"dense_{i}", _prune(_lecun(rng, fan_in, n), keep=0.5), wtype=wtype)
+        if qat:
+            b.normalize(f"bn_dense_{i}", rng)
+        b.unary(f"dense_act_{i}", "relu", result=act)
+    b.dense("output_dense", _glorot(rng, b.shape[-1], 10))
+    b.unary("output_softmax", "softmax", **_SOFTMAX)
+    return b.description()
+
+
 def predict_point(point: dict) -> dict:
     """The model's figures for one published point: ``{latency, ii, dsp, lut, ff, bram_18k}``."""
     from .hardware import IMPLEMENTATION, Target, estimate_description
 
-    description, arrays = point_firmware(point["model"])
+    description, arrays = point_firmware(point["model"], io_type=point.get("io_type") or "io_parallel")
     description["io_type"] = point.get("io_type") or "io_parallel"
     board = board_for_part(point["part"]) if point["interface"] == "axi_stream" else None
     target = Target(board, point["part"], point["clock_ns"], point["flavour"], point["interface"])
@@ -194,9 +343,11 @@ def split_errors(rows=None) -> dict:
     ``{split: {quantity: {n, median, worst, worst_id}}}``; ``median`` is the median absolute error
     (relative for resources, cycles for latency and II), ``worst`` the signed error of largest size.
 
-    ``rows`` are :func:`compare_points` rows (all points when None). A quantity no point of a split
-    publishes is absent from that split."""
-    rows = compare_points() if rows is None else rows
+    ``rows`` are :func:`compare_points` rows; when None, those of the dense networks' points (the
+    convolutional models' points, :data:`CNN_MODELS`, are reported per I/O style by
+    ``bench/bench_cnn_estimate.py``). A quantity no point of a split publishes is absent from that split."""
+    if rows is None:
+        rows = compare_points([p for p in load_points() if p["model"] not in CNN_MODELS])
     report = {split: {} for split in SPLITS}
     for split in SPLITS:
         for key in _NUMBERS:
