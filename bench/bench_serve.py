@@ -20,14 +20,11 @@ protocol, the network stack and the batching add or buy.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import re
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 # One BLAS thread in this process and in the server: the emulator's matrix products on two threads stall
@@ -37,31 +34,14 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
+from fastml_lab.serve.client import in_process, load_test  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = (1, 8, 32)
 SIZES = (1, 10, 100, 1000)
-HEADER = "Inference-Header-Content-Length"
 #: How the server batches: not at all, only what queued while the overlay was busy (no wait), or also
 #: waiting up to 2 ms for more.
 MODES = {"off": ("--max-batch", "1"), "0 ms": ("--max-delay-ms", "0"), "2 ms": ("--max-delay-ms", "2")}
-
-
-def percentile(values, q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
-
-
-def binary_request(X: np.ndarray, input_name: str, output_name: str) -> tuple:
-    raw = np.ascontiguousarray(X, dtype="<f4").tobytes()
-    head = json.dumps({"inputs": [{"name": input_name, "shape": list(X.shape), "datatype": "FP32",
-                                   "parameters": {"binary_data_size": len(raw)}}],
-                       "outputs": [{"name": output_name, "parameters": {"binary_data": True}}]}).encode()
-    return head + raw, {HEADER: str(len(head)), "Content-Type": "application/octet-stream"}
-
-
-def decode(headers: dict, body: bytes, n_outputs: int) -> np.ndarray:
-    length = int(headers[HEADER.lower()])
-    return np.frombuffer(body[length:], dtype="<f8").reshape(-1, n_outputs)
 
 
 class ServerProcess:
@@ -87,77 +67,6 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-
-
-def served_cell(server, model: str, spec: dict, X: np.ndarray, expected: np.ndarray, clients: int,
-                size: int, seconds: float, max_requests: int) -> dict:
-    """Run ``clients`` threads sending requests of ``size`` events; figures of the cell."""
-    path = f"/v2/models/{model}/infer"
-    latencies, errors, lock = [], [], threading.Lock()
-    barrier = threading.Barrier(clients + 1)
-    stop_at = [0.0]
-
-    def client(index: int) -> None:
-        rng = np.random.default_rng(index)
-        conn = http.client.HTTPConnection(server.host, server.port, timeout=60)
-        bodies = []
-        for _ in range(8):
-            start = int(rng.integers(0, len(X) - size + 1))
-            bodies.append((start, *binary_request(X[start:start + size], spec["input"], spec["output"])))
-        mine = []
-        barrier.wait()
-        for i in range(max_requests):
-            if time.perf_counter() >= stop_at[0]:
-                break
-            start, body, headers = bodies[i % len(bodies)]
-            t0 = time.perf_counter()
-            conn.request("POST", path, body=body, headers=headers)
-            response = conn.getresponse()
-            answer = response.read()
-            mine.append(time.perf_counter() - t0)
-            if response.status != 200:
-                errors.append(answer[:200])
-                break
-            if i < len(bodies):
-                got = decode({k.lower(): v for k, v in response.getheaders()}, answer, spec["n_outputs"])
-                if got.tobytes() != expected[start:start + size].tobytes():
-                    errors.append(f"client {index}: answer differs from predict")
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    stop_at[0] = time.perf_counter() + seconds + 60  # set properly once every client is ready
-    barrier.wait()
-    began = time.perf_counter()
-    stop_at[0] = began + seconds
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - began
-    if errors:
-        raise SystemExit(f"{clients} clients x {size} events: {errors[0]}")
-    n = len(latencies)
-    return {"clients": clients, "events_per_request": size, "requests": n, "seconds": wall,
-            "requests_per_s": n / wall, "events_per_s": n * size / wall,
-            "p50_ms": 1e3 * percentile(latencies, 50), "p99_ms": 1e3 * percentile(latencies, 99)}
-
-
-def in_process(ol, X: np.ndarray, size: int, seconds: float, max_requests: int) -> dict:
-    latencies = []
-    stop_at = time.perf_counter() + seconds
-    for i in range(max_requests):
-        if time.perf_counter() >= stop_at:
-            break
-        start = (i * 37) % (len(X) - size + 1)
-        t0 = time.perf_counter()
-        ol.predict(X[start:start + size])
-        latencies.append(time.perf_counter() - t0)
-    wall = sum(latencies)
-    n = len(latencies)
-    return {"events_per_request": size, "calls": n, "calls_per_s": n / wall, "events_per_s": n * size / wall,
-            "p50_ms": 1e3 * percentile(latencies, 50), "p99_ms": 1e3 * percentile(latencies, 99)}
 
 
 def load_average() -> str:
@@ -229,7 +138,7 @@ def main(argv=None):
             cells = []
             for clients in CLIENTS:
                 for size in SIZES:
-                    cell = served_cell(server, model, spec, X, expected, clients, size, args.seconds, args.requests)
+                    cell = load_test(server, model, spec, X, expected, clients, size, args.seconds, args.requests)
                     cell["events_per_s_vs_in_process"] = cell["events_per_s"] / local[size]["events_per_s"]
                     cell["p50_vs_in_process"] = cell["p50_ms"] / local[size]["p50_ms"]
                     cells.append(cell)

@@ -559,3 +559,16 @@ def test_batch_speedup_check_takes_the_measured_order_of_magnitude():
     assert checks.check_batch_speedup("100", profile)
     assert not checks.check_batch_speedup("10000", profile)
     assert not checks.check_batch_speedup("7", profile)
+
+
+def test_serving_checks_read_what_was_measured():
+    assert checks.check_service_overhead("10", {"p50_ms": 0.1}, {"p50_ms": 0.7})
+    assert not checks.check_service_overhead("1", {"p50_ms": 0.1}, {"p50_ms": 0.7})
+    assert checks.check_service_overhead("100", {"p50_ms": 0.01}, {"p50_ms": 1.2})
+    batched = {"requests": 1_800, "calls": 300}
+    assert checks.check_batching_calls("10 to 99", batched)
+    assert not checks.check_batching_calls("about 100", batched)
+    assert checks.check_batching_calls("about 100", {"requests": 1_000, "calls": 1_000})
+    assert checks.check_board_time_saved(1.41, batched, call_us=940)
+    assert not checks.check_board_time_saved(1.692, batched, call_us=940)
+    assert checks.check_batching_calls("under 10", {"requests": 1_800, "calls": 150})

@@ -246,6 +246,7 @@ def test_deploy_step_runs_the_software_overlay_and_times_it(walked):
     overlay_acc = float(accuracy.split()[1].rstrip(","))
     assert 0.2 < overlay_acc <= 1.0
     assert "events/s" in numbers(step)["measured speed"] and "events/s" in numbers(step)["modelled board"]
+    assert numbers(step)["serve it"].startswith(f"fastml-lab serve {package} ")
     assert_figures(step, "throughput")
     assert walked.stepper.icons[-1] == "check"
 

@@ -131,6 +131,12 @@ class Accelerator:
             raise ConfigError(f"The package {self.name!r} records no class names; use classify().")
         return np.asarray(self.class_names, dtype=object)[self.classify(X, scale=scale)]
 
+    def scale(self, X) -> np.ndarray:
+        """Raw features ``X`` through the package's input scaler (what ``predict(X, scale=True)`` sends):
+        for a client that sends scaled events to a served overlay."""
+        self._check_open()
+        return self._get_scaler().transform_checked(check_events(X, self.n_inputs, shape=self.input_shape))
+
     def _get_scaler(self):
         if self._scaler is None:
             spec = self.package.manifest.get("scaler")

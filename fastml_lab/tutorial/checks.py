@@ -718,3 +718,42 @@ def check_pipeline_latency(answer, project) -> Verdict:
         f"{expected} pipeline stage(s), each ending in a register: event e0 enters at one rising edge and "
         f"y0 leaves {expected} edges later, while the next events follow one per cycle (II 1).",
         "Count the pipeline stages describe_rtl lists: each stage holds an event for one clock cycle.")
+
+
+# ---------------------------------------------------------------------- 10 acceleration as a service
+def check_service_overhead(answer, direct: dict, served: dict) -> Verdict:
+    """The order of magnitude of a served request's median time over a direct ``predict``'s."""
+    ratio = served["p50_ms"] / max(direct["p50_ms"], 1e-9)
+    magnitude = 10 ** min(3, max(0, round(math.log10(max(ratio, 1.0)))))
+    return check_choice(
+        answer, str(magnitude), ("1", "10", "100", "1000"),
+        f"Measured: {served['p50_ms']:.2f} ms served against {direct['p50_ms']:.3f} ms in process, {ratio:,.0f} "
+        "times. The request is parsed, checked, queued, copied and sent back through the network stack; the "
+        "overlay's own work on one event is the small part.",
+        "Compare a tenth of a millisecond of numpy with what an HTTP round trip costs in Python: a connection's "
+        "read and write, JSON parsing, a thread hand-off.")
+
+
+CALL_BANDS = ("about 100", "10 to 99", "under 10")
+
+
+def check_batching_calls(answer, batched: dict) -> Verdict:
+    """How many overlay calls served each 100 requests with batching on (``requests`` and ``calls``)."""
+    per_100 = 100.0 * batched["calls"] / max(batched["requests"], 1)
+    band = "about 100" if per_100 >= 90 else "10 to 99" if per_100 >= 10 else "under 10"
+    return check_choice(
+        answer, band, CALL_BANDS,
+        f"Measured: {batched['calls']:,.0f} calls for {batched['requests']:,.0f} requests, {per_100:.0f} per 100. "
+        "While one call runs, the other clients' requests queue; the next call takes them all.",
+        "With 16 clients each waiting for its answer, how many requests are queued when a call ends?")
+
+
+def check_board_time_saved(answer, batched: dict, call_us: float) -> Verdict:
+    """Seconds of board time batching saved: (requests - calls) x the fixed cost of one call."""
+    expected = (batched["requests"] - batched["calls"]) * call_us * 1e-6
+    return check_number(
+        answer, expected,
+        f"({batched['requests']:,.0f} - {batched['calls']:,.0f}) calls x {call_us:g} us = {expected:.2f} s of board "
+        "time saved: on a board, fewer calls is what batching buys.",
+        "Without batching there is one call per request; with it, the calls the metrics counted. Multiply the "
+        "difference by the cost of one call.", rel=0.01, abs_=1e-3)

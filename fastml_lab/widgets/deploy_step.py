@@ -91,6 +91,8 @@ class DeployStep(Step):
             result.add("ran on", "the PYNQ-Z2 board (FPGA)" if ran == "board" else
                        "the software overlay: the bit-exact emulator on this CPU (no board here)")
             result.add("package", str(path))
+            result.add("serve it", f"fastml-lab serve {path} --port 8000: the Open Inference Protocol, so "
+                                   "tritonclient or plain HTTP can query it from other jobs (tutorial 10)")
         finally:
             calls["ol.close"].run(names)
         X = names.get("X", names["ds"].X_test if names["ds"] is not None else None)

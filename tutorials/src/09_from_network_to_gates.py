@@ -408,4 +408,5 @@ checks.check_number(estimate_off_by_percent, 100 * (rtl_estimate.resources["lut"
 # The command line does the same: `fastml-lab export Q.keras --backend rtl --out PRJ`,
 # `fastml-lab check PRJ --input X.npy` and `fastml-lab synth PRJ --tool yosys`.
 #
-# This is the last notebook of the course so far; the [index](README.md) lists them all.
+# Next: **tutorial 10** (`10_acceleration_as_a_service.ipynb`) puts an overlay behind a service that many
+# jobs can share, as the LHC experiments do with Triton.
