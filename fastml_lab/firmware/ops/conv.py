@@ -27,6 +27,16 @@ GEOMETRY = ("in_height", "in_width", "n_chan", "filt_height", "filt_width", "str
 _ONE_D = {"in_height": 1, "filt_height": 1, "stride_height": 1, "pad_top": 0, "pad_bottom": 0, "out_height": 1}
 
 
+class ByDimension:
+    """An op with a 1-D and a 2-D flavour, ``ops = (name_1d, name_2d)``, told apart by hls4ml's function name."""
+
+    ops: tuple = ()
+
+    @classmethod
+    def op_name(cls, call) -> str:
+        return cls.ops[0] if "1d" in call.func else cls.ops[1]
+
+
 def read_geometry(config: dict, keys=GEOMETRY, aliases=None) -> dict:
     """The sliding-window geometry of a config struct; a 1-D layer's height entries are 1 (or 0)."""
     aliases = aliases or {}
@@ -62,7 +72,7 @@ def geometry_fields() -> dict:
 
 
 @register_op
-class Conv(Op):
+class Conv(ByDimension, Op):
     """A 1-D or 2-D convolution: a dense layer applied to each output pixel's window."""
 
     ops = ("conv1d", "conv2d")
@@ -75,10 +85,6 @@ class Conv(Op):
     }
     arrays = {"weight": "weight_type", "bias": "bias_type"}
     weight_matrix = "weight"
-
-    @classmethod
-    def op_name(cls, call) -> str:
-        return "conv1d" if "1d" in call.func else "conv2d"
 
     @classmethod
     def read(cls, call, ctx):
@@ -187,17 +193,13 @@ class Conv(Op):
 
 
 @register_op
-class ZeroPad(Op):
+class ZeroPad(ByDimension, Op):
     """io_stream's zero padding before a convolution: the image framed with zeros, cast to ``res_t``."""
 
     ops = ("zeropad1d", "zeropad2d")
     functions = ("zeropad1d_cl", "zeropad2d_cl")
     fields = {key: Field(INT) for key in ("in_height", "in_width", "n_chan", "pad_top", "pad_bottom", "pad_left",
                                           "pad_right", "out_height", "out_width")}
-
-    @classmethod
-    def op_name(cls, call) -> str:
-        return "zeropad1d" if "1d" in call.func else "zeropad2d"
 
     @classmethod
     def read(cls, call, ctx):

@@ -22,7 +22,7 @@ import numpy as np
 from ...exceptions import UnsupportedError
 from ...fixed import FixedType
 from ..registry import INT, STR, TYPE, Field, Op, register_op
-from .conv import read_geometry, window_index
+from .conv import ByDimension, read_geometry, window_index
 
 POOL_GEOMETRY = ("in_height", "in_width", "n_chan", "filt_height", "filt_width", "stride_height", "stride_width",
                  "pad_top", "pad_bottom", "pad_left", "pad_right", "out_height", "out_width")
@@ -64,17 +64,13 @@ def pad_value(t: FixedType) -> float:
 
 
 @register_op
-class Pooling(Op):
+class Pooling(ByDimension, Op):
     """Max or average pooling over windows (1-D or 2-D)."""
 
     ops = ("pooling1d", "pooling2d")
     functions = ("pooling1d_cl", "pooling2d_cl")
     fields = {**{key: Field(INT) for key in POOL_GEOMETRY}, "pool_op": Field(STR), "count_pad": Field(INT, 0),
               "accum_type": Field(TYPE), "io": Field(STR, "parallel")}
-
-    @classmethod
-    def op_name(cls, call) -> str:
-        return "pooling1d" if "1d" in call.func else "pooling2d"
 
     @classmethod
     def read(cls, call, ctx):
@@ -147,17 +143,13 @@ class Pooling(Op):
 
 
 @register_op
-class GlobalPooling(Op):
+class GlobalPooling(ByDimension, Op):
     """Max or average over the whole image or sequence, per channel."""
 
     ops = ("global_pooling1d", "global_pooling2d")
     functions = ("global_pooling1d_cl", "global_pooling2d_cl")
     fields = {"n_pixels": Field(INT), "n_chan": Field(INT), "pool_op": Field(STR), "accum_type": Field(TYPE),
               "io": Field(STR, "parallel")}
-
-    @classmethod
-    def op_name(cls, call) -> str:
-        return "global_pooling1d" if "1d" in call.func else "global_pooling2d"
 
     @classmethod
     def read(cls, call, ctx):
