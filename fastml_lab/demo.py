@@ -2,7 +2,9 @@
 
 ``model`` picks the models: ``"nn"`` (the MLP: train, quantize, export, check, package),
 ``"bdt"`` (a boosted decision tree on the same jets: train, profile, export at the suggested
-precision, check, estimate) or ``"both"`` (the default); the last step puts them side by side
+precision, check, estimate), ``"cnn"`` (a small CNN on jet images, exported with io_stream and
+io_parallel, each checked against the C simulation and estimated: ``report["cnn"]``) or ``"both"``
+(the default: the MLP and the BDT); the last step puts them side by side
 (accuracy, fixed-point accuracy, mismatches, estimated resources and latency: ``report["comparison"]``).
 The network's quantized model also goes to da4ml's Verilog (``report["rtl"]``): its estimate beside
 the HLS export's, and, in a full run, Verilator's check and yosys' technology mapping (``--quick``
@@ -45,7 +47,7 @@ from .families import NETWORK
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DemoSettings", "DemoRun", "STEPS", "NN_STEPS", "BDT_STEPS", "MODELS", "steps_for", "run_demo",
+__all__ = ["DemoSettings", "DemoRun", "STEPS", "NN_STEPS", "BDT_STEPS", "CNN_STEPS", "MODELS", "steps_for", "run_demo",
            "format_summary", "comparison", "rtl_table"]
 
 
@@ -74,6 +76,11 @@ class DemoSettings:
     bdt_depth: int = 3
     bdt_learning_rate: float = 0.3
     bdt_early_stopping: int | None = 5
+    # The CNN on jet images.
+    image_events: int = 10_000
+    cnn_epochs: int = 5
+    cnn_filters: str = "8-8"
+    cnn_csim_events: int = 2_000
 
     @classmethod
     def for_mode(cls, quick: bool) -> "DemoSettings":
@@ -85,7 +92,8 @@ class DemoSettings:
                    learning_rate=sizes.learning_rate, batch_size=sizes.batch_size, seed=sizes.seed,
                    qat_epochs=sizes.qat_epochs, csim_events=sizes.csim_events,
                    profile_events=sizes.profile_events, bdt_rounds=sizes.bdt_rounds, bdt_depth=sizes.bdt_depth,
-                   bdt_learning_rate=sizes.bdt_learning_rate, bdt_early_stopping=sizes.bdt_early_stopping)
+                   bdt_learning_rate=sizes.bdt_learning_rate, bdt_early_stopping=sizes.bdt_early_stopping,
+                   image_events=sizes.image_events, cnn_epochs=sizes.cnn_epochs)
 
 
 @dataclass
@@ -109,6 +117,7 @@ class DemoRun:
     emulated: Any = None  # the firmware's outputs on the test events
     rtl_project: Any = None  # da4ml's Verilog of the quantized model
     bdt: Any = None  # the BDTModel
+    cnn_projects: dict = field(default_factory=dict)  # the CNN's export per I/O style
     bdt_project: Any = None
 
     def add_summary(self, label: str, value: str) -> None:
@@ -502,6 +511,75 @@ def step_bdt_hls(run: DemoRun) -> None:
                                     f"(conifer's estimate, {estimate['board']})")
 
 
+def step_cnn_data(run: DemoRun) -> None:
+    """Load the jet images, split and scale them."""
+    from .data.images import image_sources, load_jet_images
+
+    source = image_sources(run.data) or run.data
+    with _loader_messages() as held:
+        ds = load_jet_images(source, n_events=run.settings.image_events, seed=run.settings.seed)
+    held.pass_on(dropping=ds.notice)
+    run.dataset = ds
+    run.report["data"] = _jsonable(ds.summary())
+    run.add_summary("data", ds.notice)
+    run.add_summary("images", f"{len(ds.X_train):,} train / {len(ds.X_test):,} test, "
+                              f"{'x'.join(map(str, ds.image_shape))} each; {ds.summary()['scaling']}")
+
+
+def step_cnn_train(run: DemoRun) -> None:
+    """Train the float CNN, evaluate it and save it as cnn.keras."""
+    from .evaluate import evaluate
+    from .train import build_cnn, parse_cnn_spec, save_model, train_model
+
+    s, ds = run.settings, run.dataset
+    spec = parse_cnn_spec(s.cnn_filters, input_shape=ds.image_shape, n_classes=len(ds.class_names))
+    run.model = build_cnn(spec, seed=s.seed)
+    run.history = train_model(run.model, ds, epochs=s.cnn_epochs, batch_size=min(s.batch_size, 256),
+                              patience=s.patience, learning_rate=s.learning_rate, seed=s.seed)
+    save_model(run.model, run.out / "cnn.keras")
+    run.float_evaluation = evaluation = evaluate(run.model, ds)
+    run.report["cnn"] = {"model": {"spec": spec.to_string(), "layers": spec.describe(),
+                                   "parameters": int(run.model.count_params())},
+                         "training": run.history.to_dict(), "accuracy": evaluation.accuracy, "auc": evaluation.auc,
+                         "exports": {}}
+    run.report.setdefault("files", {})["cnn"] = "cnn.keras"
+    run.add_summary("CNN", f"{spec.describe()}, {run.model.count_params():,} parameters")
+    run.add_summary("training", _training_line(run.history))
+    run.add_summary("CNN accuracy", f"{evaluation.accuracy:.4f}")
+
+
+def step_cnn_hls(run: DemoRun) -> None:
+    """Export the CNN with io_stream and io_parallel, check each against the C simulation and estimate it."""
+    from .estimate import estimate
+    from .hls import export
+    from .hls.check import check_project
+
+    ds, section = run.dataset, run.report["cnn"]["exports"]
+    for io in ("stream", "parallel"):
+        project = run.cnn_projects[io] = export(
+            run.model, run.out / f"cnn_{io}", precision=PRECISION, io_type=io, backend="pynq-z2", overwrite=True,
+            scaler=ds.scaler,
+            class_names=ds.class_names, feature_names=ds.feature_names)
+        outputs = project.firmware().predict(ds.X_test)
+        check = check_project(project, ds.X_test, n_events=run.settings.cnn_csim_events)
+        hardware = estimate(project)
+        totals = hardware.to_dict()["totals"]
+        section[io] = {"project": str(project.path), "io_type": project.meta["io_type"], "precision": PRECISION,
+                       "fixed_accuracy": float(np.mean(outputs.argmax(axis=1) == ds.labels_test)),
+                       "csim_events": check.events, "mismatches_emulator_vs_csim": check.mismatches,
+                       "estimate": {key: totals[key] for key in ("latency_cycles", "ii_cycles", "dsp", "lut", "ff",
+                                                                 "bram_18k")},
+                       "latency_ns": round(hardware.latency_ns, 3), "fits": hardware.fits,
+                       "verdict": hardware.verdict()}
+        row = section[io]
+        run.add_summary(f"io_{io}", f"{row['mismatches_emulator_vs_csim']} mismatches on {check.values:,} values "
+                                    f"(emulator vs C sim); accuracy {row['fixed_accuracy']:.4f} at {PRECISION}")
+        est = row["estimate"]
+        run.add_summary(f"io_{io} estimate", f"{est['latency_cycles']:,} cycles ({row['latency_ns']:,.0f} ns) per "
+                                             f"image, II {est['ii_cycles']:,}; {est['dsp']:,} DSP, {est['lut']:,} LUT, "
+                                             f"{est['ff']:,} FF, {est['bram_18k']} BRAM18; {row['verdict']}")
+
+
 def comparison(report: dict) -> dict:
     """``{"nn": {...}, "bdt": {...}}``: accuracy, fixed-point accuracy, mismatches (emulator vs C
     simulation), estimated LUT, FF, DSP and latency of each model the report holds."""
@@ -586,11 +664,18 @@ BDT_STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
     ("bdt_train", step_bdt_train),
     ("bdt_hls", step_bdt_hls),
 ]
+CNN_STEPS: list[tuple[str, Callable[[DemoRun], None]]] = [
+    ("setup", step_setup),
+    ("cnn_data", step_cnn_data),
+    ("cnn_train", step_cnn_train),
+    ("cnn_hls", step_cnn_hls),
+]
 #: Every step of the default run (``model="both"``).
 STEPS = NN_STEPS + BDT_STEPS + [("compare", step_compare)]
 #: The steps of a run of one model family, by the family's name.
 TRACKS = {NETWORK: NN_STEPS + [("compare", step_compare)],
-          BDT: [("setup", step_setup_bdt), ("data", step_data), *BDT_STEPS, ("compare", step_compare)]}
+          BDT: [("setup", step_setup_bdt), ("data", step_data), *BDT_STEPS, ("compare", step_compare)],
+          "cnn": CNN_STEPS}
 MODELS = (*TRACKS, "both")
 
 

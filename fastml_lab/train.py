@@ -36,8 +36,8 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid")
 CLASSIC_HIDDEN = (64, 32, 32)
 
 __all__ = [
-    "ACTIVATIONS", "ModelSpec", "TrainingHistory", "parse_spec", "build_model", "train_model",
-    "save_model", "load_model", "set_seed",
+    "ACTIVATIONS", "ModelSpec", "CnnSpec", "TrainingHistory", "parse_spec", "parse_cnn_spec", "build_model",
+    "build_cnn", "train_model", "save_model", "load_model", "set_seed",
 ]
 
 
@@ -194,6 +194,111 @@ def _regularizer(keras, spec: ModelSpec):
     return keras.regularizers.L1(spec.l1) if spec.l1 > 0 else None
 
 
+# ------------------------------------------------------------------------------------------- cnn
+@dataclass(frozen=True)
+class CnnSpec:
+    """A small image classifier: conv blocks (Conv2D, ReLU, 2x2 max pooling), Flatten, Dense layers.
+
+    ``filters`` are the channels of each conv block; the first convolution keeps the image size
+    (``same`` padding), the later ones shrink it (``valid``); ``dense`` are hidden widths after Flatten.
+    """
+
+    filters: tuple[int, ...] = (8, 8)
+    kernel_size: int = 3
+    dense: tuple[int, ...] = ()
+    input_shape: tuple[int, ...] = (16, 16, 1)
+    n_classes: int = 5
+
+    def __post_init__(self):
+        _check_widths(tuple(self.filters))
+        object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
+        object.__setattr__(self, "dense", tuple(int(w) for w in self.dense))
+        object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
+        if self.dense:
+            _check_widths(self.dense)
+        if isinstance(self.kernel_size, bool) or not isinstance(self.kernel_size, int) or self.kernel_size < 1:
+            raise ConfigError(f"kernel_size must be a positive integer; got {self.kernel_size!r}")
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise ConfigError(f"input_shape must be (height, width, channels); got {self.input_shape!r}")
+        if isinstance(self.n_classes, bool) or not isinstance(self.n_classes, int) or self.n_classes < 2:
+            raise ConfigError(f"n_classes must be an integer >= 2; got {self.n_classes!r}")
+        side = min(self.input_shape[:2])
+        for index in range(len(self.filters)):
+            side = side if index == 0 else side - self.kernel_size + 1
+            if side < 2:
+                raise ConfigError(f"{len(self.filters)} conv blocks of kernel {self.kernel_size} shrink a "
+                                  f"{self.input_shape[0]}x{self.input_shape[1]} image below 2x2 before pooling "
+                                  f"block {index + 1}; use fewer blocks or a smaller kernel.")
+            side //= 2
+
+    def to_string(self) -> str:
+        """The short form :func:`parse_cnn_spec` reads back (input shape and classes not included)."""
+        parts = ["-".join(str(f) for f in self.filters)]
+        if self.kernel_size != 3:
+            parts.append(f"k={self.kernel_size}")
+        if self.dense:
+            parts.append("fc=" + "-".join(str(w) for w in self.dense))
+        return ":".join(parts)
+
+    def describe(self) -> str:
+        """E.g. ``'16x16x1 conv 8-8 (3x3) -> 5'``."""
+        dense = "".join(f"-{w}" for w in self.dense)
+        shape = "x".join(str(d) for d in self.input_shape)
+        return f"{shape} conv {'-'.join(map(str, self.filters))} ({self.kernel_size}x{self.kernel_size}){dense} -> {self.n_classes}"
+
+
+_CNN_GRAMMAR = "FILTERS[-FILTERS...][:k=KERNEL][:fc=WIDTH[-WIDTH...]], e.g. '8-8' or '4-8:fc=16'"
+
+
+def parse_cnn_spec(text: str = "8-8", **overrides) -> CnnSpec:
+    """Read a short CNN description: conv filters per block, then ``:k=`` (kernel size) and ``:fc=``
+    (Dense widths after Flatten) in any order; ``overrides`` (e.g. ``input_shape``) go to :class:`CnnSpec`."""
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"CNN spec must be a non-empty string like {_CNN_GRAMMAR}; got {text!r}")
+    head, *options = [part.strip() for part in text.strip().split(":")]
+    fields = {"filters": _cnn_widths(head, text)}
+    for option in options:
+        key, _, value = option.partition("=")
+        key = key.strip().lower()
+        if key == "k" and value.strip().isdigit() and int(value) > 0:
+            fields["kernel_size"] = int(value)
+        elif key == "fc" and value:
+            fields["dense"] = _cnn_widths(value, text)
+        else:
+            raise ConfigError(f"unknown option {option!r} in CNN spec {text!r}; expected {_CNN_GRAMMAR}")
+    fields.update(overrides)
+    return CnnSpec(**fields)
+
+
+def _cnn_widths(head: str, text: str) -> tuple[int, ...]:
+    pieces = head.split("-")
+    if not all(p.strip().isdigit() and int(p) > 0 for p in pieces):
+        raise ConfigError(f"bad widths {head!r} in CNN spec {text!r}; expected {_CNN_GRAMMAR}")
+    return tuple(int(p) for p in pieces)
+
+
+def build_cnn(spec: CnnSpec | str = CnnSpec(), seed: int | None = 0, name: str = "jet_cnn"):
+    """Return an uncompiled ``keras.Sequential`` CNN for ``spec`` with readable layer names.
+
+    Layers: ``conv1, relu1, pool1, conv2, relu2, pool2, ..., flatten, [fc1, relu_fc1, ...] output,
+    softmax``. Every part exports with both of hls4ml's I/O styles (pooling windows do not overlap).
+    """
+    keras = require("keras", "build models")
+    spec = spec if isinstance(spec, CnnSpec) else parse_cnn_spec(spec)
+    if seed is not None:
+        set_seed(seed)
+    L = keras.layers
+    layers = [keras.Input(shape=spec.input_shape, name="image")]
+    for index, filters in enumerate(spec.filters, start=1):
+        layers += [L.Conv2D(filters, spec.kernel_size, padding="same" if index == 1 else "valid", name=f"conv{index}"),
+                   L.Activation("relu", name=f"relu{index}"), L.MaxPooling2D(2, name=f"pool{index}")]
+    layers.append(L.Flatten(name="flatten"))
+    for index, width in enumerate(spec.dense, start=1):
+        layers += [L.Dense(width, name=f"fc{index}"), L.Activation("relu", name=f"relu_fc{index}")]
+    layers += [L.Dense(spec.n_classes, name="output"), L.Activation("softmax", name="softmax")]
+    return keras.Sequential(layers, name=name)
+
+
 # -------------------------------------------------------------------------------------- training
 @dataclass
 class TrainingHistory:
@@ -252,8 +357,9 @@ def training_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{type(dataset).__name__} has no training labels (labels_train or y_train).")
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y)
-    if X.ndim != 2 or len(X) == 0:
-        raise DataError(f"X must be a non-empty 2-D array (events, features); got shape {X.shape}")
+    if X.ndim < 2 or len(X) == 0:
+        raise DataError(f"X must be a non-empty array of events (events, features) or images (events, height, "
+                        f"width, channels); got shape {X.shape}")
     if len(y) != len(X):
         raise DataError(f"X has {len(X)} rows but y has {len(y)}")
     if not np.isfinite(X).all():

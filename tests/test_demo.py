@@ -50,7 +50,8 @@ def test_models_choose_the_steps():
     bdt = steps_for("bdt")
     assert [name for name, _ in bdt] == ["setup", "data", "bdt_train", "bdt_hls", "compare"]
     assert bdt[0][1] is step_setup_bdt  # the trees alone import no TensorFlow
-    with pytest.raises(ConfigError, match="nn, bdt, both"):
+    assert [name for name, _ in steps_for("cnn")] == ["setup", "cnn_data", "cnn_train", "cnn_hls"]
+    with pytest.raises(ConfigError, match="nn, bdt, cnn, both"):
         run_demo(model="trees")
 
 
@@ -241,3 +242,25 @@ def test_the_data_notice_is_said_once(data, offline, tmp_path, capsys, caplog, m
     told = said.out + said.err + caplog.text + "".join(str(w.message) for w in caught)
     assert notice.startswith("Using synthetic jets") and ("because" in notice) is offline
     assert told.count(notice) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.needs_gxx
+def test_quick_cnn_demo_exports_both_io_styles(tmp_path):
+    """``demo --quick --model cnn``: the CNN on jet images, io_stream and io_parallel, each checked and estimated."""
+    out = tmp_path / "cnn"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg", "FASTML_LAB_OFFLINE": "1"}
+    start = time.perf_counter()
+    result = subprocess.run([str(CLI), "demo", "--quick", "--model", "cnn", "--data", "synthetic", "--out", str(out)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    seconds = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["data"]["image_shape"] == [16, 16, 1]
+    assert report["cnn"]["accuracy"] > 0.4
+    for io in ("stream", "parallel"):
+        row = report["cnn"]["exports"][io]
+        assert row["io_type"] == f"io_{io}" and row["mismatches_emulator_vs_csim"] == 0 and row["csim_events"] > 0
+        assert row["estimate"]["latency_cycles"] > 0 and row["fits"] in (True, False)
+        assert f"io_{io} estimate" in result.stdout
+    assert seconds < 120, f"the quick CNN demo took {seconds:.0f} s"

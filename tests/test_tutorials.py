@@ -25,7 +25,7 @@ TUTORIALS = ROOT / "tutorials"
 FAKE_BOARD = Path(__file__).resolve().parent / "fake_board"
 EXPECTED = ["01_getting_started", "02_quantization", "03_compression", "04_hls", "05_overlays",
             "06_guided_walk", "07_boosted_decision_trees", "08_design_space_exploration",
-            "09_from_network_to_gates", "10_acceleration_as_a_service"]
+            "09_from_network_to_gates", "10_acceleration_as_a_service", "11_convolutions"]
 NOTEBOOKS = sorted(TUTORIALS.glob("[0-9][0-9]_*.ipynb"))
 #: Seconds any one cell may take (quick sizes need far less; a shared machine may be slow).
 CELL_TIMEOUT_S = 300

@@ -23,6 +23,7 @@ def _settings(args, family) -> dict:
 def _train(args):
     from .._io import check_destination
     from ..data import load_jets
+    from ..data.images import image_sources, load_jet_images
     from ..exceptions import ConfigError
     from ..families import get_family
 
@@ -33,11 +34,14 @@ def _train(args):
     check_destination(args.out)  # refused before any training
     settings = _settings(args, family)
     family.check_train_settings(settings)
-    dataset = load_jets(args.data, n_events=args.events)
+    images = image_sources(args.data)
+    dataset = (load_jets(args.data, n_events=args.events) if images is None
+               else load_jet_images(images, n_events=args.events, seed=args.seed))
     model = family.train(dataset, seed=args.seed, **settings)
     family.save(model, args.out)
     accuracy = family.evaluate(model, dataset).accuracy
-    print(f"Trained a {family.title} on {len(dataset.X_train):,} jets ({dataset.source}); "
+    print(f"Trained a {family.title} on {len(dataset.X_train):,} {'jet images' if images else 'jets'} "
+          f"({dataset.source}); "
           f"test accuracy {accuracy:.4f} on {len(dataset.X_test):,} jets")
     print(f"Wrote {args.out}")
 
@@ -58,7 +62,8 @@ def register(sub):
     p = add_verb(sub, "train", _train, "train a float model (a neural network or a BDT) on the jets")
     p.add_argument("--family", required=True, choices=family_names(), help="the model family")
     p.add_argument("--data", default="auto",
-                   help="'synthetic', 'openml', a file or folder path, or 'auto' (default: %(default)s)")
+                   help="'synthetic', 'openml', a file or folder path, or 'auto' (default: %(default)s); jet "
+                        "images: 'synthetic-images', 'images' (cached real ones, else synthetic) or 'images:PATH'")
     p.add_argument("--events", type=int, default=None, help="use the first N jets (default: all)")
     p.add_argument("--out", required=True, type=Path, help="the model file to write")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")

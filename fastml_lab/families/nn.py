@@ -9,6 +9,9 @@ from pathlib import Path
 
 from . import NETWORK, STREAM, Family, register
 
+#: The network kinds ``train`` builds: an MLP on jet features, a CNN on jet images.
+MODEL_KINDS = ("mlp", "cnn")
+
 
 class NeuralNetwork(Family):
     name = NETWORK
@@ -23,7 +26,10 @@ class NeuralNetwork(Family):
     export_options = ("plan", "reuse", "strategy", "io", "hls_config")
     rtl_backends = {"rtl": "Verilog from da4ml, for HGQ2 models"}
     train_options = {
-        "hidden": (str, "hidden layer widths, e.g. 64-32-32 or 32-16:bn (default: 64-32-32)"),
+        "model": (str, "network kind: mlp (jet features) or cnn (jet images, --data synthetic-images) "
+                       "(default: mlp)"),
+        "hidden": (str, "hidden layer widths, e.g. 64-32-32 or 32-16:bn (default: 64-32-32); for a cnn the "
+                        "filters of each conv block, e.g. 8-8 or 4-8:fc=16 (default: 8-8)"),
         "epochs": (int, "training epochs (default: 30)"),
         "batch_size": (int, "events per batch (default: 1024)"),
         "learning_rate": (float, "Adam's learning rate (network; default: 0.001) or each tree's share (BDT; default: 0.3)"),
@@ -34,21 +40,49 @@ class NeuralNetwork(Family):
     def owns_model(self, model) -> bool:
         return hasattr(model, "layers") and hasattr(model, "count_params")
 
-    def train(self, dataset, hidden: str = "64-32-32", seed: int = 0, **settings):
-        """A float MLP with ``hidden`` layers (as :func:`fastml_lab.train.parse_spec` reads them)
-        trained on ``dataset``; ``settings`` are :func:`fastml_lab.train.train_model`'s."""
-        from ..train import build_model, parse_spec, train_model
+    def train(self, dataset, hidden: str | None = None, seed: int = 0, model: str = "mlp", **settings):
+        """A float MLP with ``hidden`` layers (:func:`fastml_lab.train.parse_spec`), or for
+        ``model="cnn"`` a CNN with ``hidden`` conv filters (:func:`fastml_lab.train.parse_cnn_spec`) on
+        image data, trained on ``dataset``; ``settings`` are :func:`fastml_lab.train.train_model`'s."""
+        from ..train import build_cnn, build_model, parse_cnn_spec, parse_spec, train_model
 
-        spec = parse_spec(hidden, n_inputs=dataset.X_train.shape[1], n_classes=len(dataset.class_names))
-        model = build_model(spec, seed=seed)
-        train_model(model, dataset, seed=seed, **settings)
-        return model
+        self._check_model_kind(model, dataset)
+        n_classes = len(dataset.class_names)
+        if model == "cnn":
+            spec = parse_cnn_spec(hidden or "8-8", input_shape=tuple(dataset.X_train.shape[1:]), n_classes=n_classes)
+            network = build_cnn(spec, seed=seed)
+        else:
+            network = build_model(parse_spec(hidden or "64-32-32", n_inputs=dataset.X_train.shape[1],
+                                             n_classes=n_classes), seed=seed)
+        train_model(network, dataset, seed=seed, **settings)
+        return network
+
+    @staticmethod
+    def _check_model_kind(model: str, dataset=None) -> None:
+        from ..exceptions import ConfigError
+
+        if model not in MODEL_KINDS:
+            raise ConfigError(f"--model must be one of {', '.join(MODEL_KINDS)}; got {model!r}.")
+        if dataset is None:
+            return
+        images = dataset.X_train.ndim == 4
+        if model == "cnn" and not images:
+            raise ConfigError(f"--model cnn takes jet images (--data synthetic-images or images:PATH); the data "
+                              f"{dataset.source!r} holds {dataset.X_train.shape[1]} features per jet.")
+        if model == "mlp" and images:
+            raise ConfigError(f"--model mlp takes jet features; the data {dataset.source!r} holds images of shape "
+                              f"{tuple(dataset.X_train.shape[1:])}: use --model cnn.")
 
     def check_train_settings(self, settings: dict) -> None:
-        from ..train import check_training_params, parse_spec
+        from ..train import check_training_params, parse_cnn_spec, parse_spec
 
-        parse_spec(settings.get("hidden", "64-32-32"))
-        check_training_params(**{k: v for k, v in settings.items() if k != "hidden"})
+        model = settings.get("model", "mlp")
+        self._check_model_kind(model)
+        if model == "cnn":
+            parse_cnn_spec(settings.get("hidden", "8-8"))
+        else:
+            parse_spec(settings.get("hidden", "64-32-32"))
+        check_training_params(**{k: v for k, v in settings.items() if k not in ("hidden", "model")})
 
     def save(self, model, path) -> Path:
         from ..train import save_model

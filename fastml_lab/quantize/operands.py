@@ -42,6 +42,9 @@ class Operands:
     reuse_factor: int | None = None
 
 
+_WEIGHT_LAYERS = ("Dense", "QDense", "Conv1D", "QConv1D", "Conv2D", "QConv2D")
+
+
 def operands_of(source, precision: str = DEFAULT_PRECISION) -> Operands:
     """Read a Keras model, a ``.keras`` path, a project (object or folder) or a Firmware.
 
@@ -85,17 +88,19 @@ def from_firmware(firmware) -> Operands:
 
 
 def keras_kernels(model) -> dict:
-    """``{name: (layer, kernel)}`` for Dense and HGQ2 QDense layers; a QDense gives its quantized
-    kernel, the values the firmware multiplies by."""
+    """``{name: (layer, kernel)}`` for Dense, Conv1D, Conv2D and their HGQ2 twins; an HGQ2 layer gives
+    its quantized kernel, the values the firmware multiplies by. A convolution's kernel comes as
+    ``(window values, filters)``: one output pixel's products, as a dense layer's would be."""
     from .._deps import require
 
     ops = require("keras", "read Keras models").ops
     found = {}
     for layer in model.layers:
         cls = type(layer).__name__
-        if cls in ("Dense", "QDense"):
-            kernel = layer.qkernel if cls == "QDense" else layer.kernel
-            found[layer.name] = (layer, np.asarray(ops.convert_to_numpy(kernel), dtype=np.float64))
+        if cls in _WEIGHT_LAYERS:
+            kernel = np.asarray(ops.convert_to_numpy(layer.qkernel if cls.startswith("Q") else layer.kernel),
+                                dtype=np.float64)
+            found[layer.name] = (layer, kernel.reshape(-1, kernel.shape[-1]))
     return found
 
 
@@ -108,7 +113,7 @@ def from_keras(model, precision: str = DEFAULT_PRECISION) -> Operands:
     fallback = FixedType.parse(precision)
     layers, quantized = [], False
     for name, (layer, kernel) in keras_kernels(model).items():
-        if type(layer).__name__ == "QDense":
+        if type(layer).__name__.startswith("Q"):
             quantized = True
             layers.append(DenseOperands(name, kernel, _input_bits(ops, layer, kernel.shape[0], fallback.width)))
         else:
@@ -122,4 +127,6 @@ def _input_bits(ops, layer, n_in: int, fallback: int) -> np.ndarray:
         return np.full(n_in, fallback)
     k, i, f = (np.asarray(ops.convert_to_numpy(x), dtype=np.float64) for x in layer.iq.quantizer.kif)
     total = np.maximum(k + i + f, 0).astype(np.int64)
+    if total.size > 1 and total.size != n_in:  # a convolution's per-pixel inputs: the widest
+        total = np.asarray(total.max())
     return np.broadcast_to(total.reshape(-1) if total.size > 1 else total.reshape(()), (n_in,)).copy()

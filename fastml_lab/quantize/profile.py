@@ -276,7 +276,7 @@ def _weights(model) -> dict:
     ops = require("keras", "read Keras models").ops
     found = {}
     for name, (layer, kernel) in keras_kernels(model).items():
-        bias = layer.qbias if type(layer).__name__ == "QDense" else layer.bias
+        bias = layer.qbias if type(layer).__name__.startswith("Q") else layer.bias
         found[name] = (kernel, None if bias is None else np.asarray(ops.convert_to_numpy(bias), np.float64))
     return found
 

@@ -1,8 +1,9 @@
-"""The quantization-aware twin of a float MLP, built from HGQ2 layers and its float weights.
+"""The quantization-aware twin of a float MLP or CNN, built from HGQ2 layers and its float weights.
 
 Every ``Dense`` becomes an HGQ2 ``QDense`` of the same name with three quantizers: its inputs
-(the *activations*), its weights and its biases; a final softmax becomes ``QSoftmax``; ReLU and
-linear activations stay plain Keras layers. The Keras output of such a model is exactly what the
+(the *activations*), its weights and its biases, and every ``Conv1D``/``Conv2D`` a ``QConv1D``/
+``QConv2D`` likewise; a final softmax becomes ``QSoftmax``; ReLU and linear activations, max
+pooling and Flatten stay plain Keras layers (they pass their quantized inputs on unchanged). The Keras output of such a model is exactly what the
 hls4ml firmware computes.
 
 Bit widths are total widths, sign included (``6`` weights: ``ap_fixed<6, I>``). A layer's
@@ -90,9 +91,14 @@ def _width(width, where: str) -> int:
 
 
 # ------------------------------------------------------------------------------------------ model
+#: The layers with weights that get quantizers, float and HGQ2 class names.
+WEIGHT_LAYERS = ("Dense", "QDense", "Conv1D", "QConv1D", "Conv2D", "QConv2D")
+_CONV = {"Conv1D": "QConv1D", "Conv2D": "QConv2D"}
+
+
 def dense_layer_names(model) -> list:
-    """Names of the model's Dense (or QDense) layers, in order."""
-    return [layer.name for layer in model.layers if type(layer).__name__ in ("Dense", "QDense")]
+    """Names of the model's layers with weights (Dense, Conv1D, Conv2D or their HGQ2 twins), in order."""
+    return [layer.name for layer in model.layers if type(layer).__name__ in WEIGHT_LAYERS]
 
 
 def is_quantized(model) -> bool:
@@ -108,6 +114,7 @@ def build_qat_model(float_model, bits: dict, mode: str = "uniform", beta: float 
     """
     keras = require("keras", "build quantization-aware models")
     require("hgq", "build quantization-aware models")
+    import hgq.layers as hgq_layers
     from hgq.layers import QDense, QSoftmax
 
     if mode not in MODES:
@@ -124,6 +131,17 @@ def build_qat_model(float_model, bits: dict, mode: str = "uniform", beta: float 
                                  beta0=float(beta), enable_ebops=hgq))
             dense.append(layer)
             signed = _activation_name(layer) != "relu"
+        elif kind == "conv":
+            cfg = layer.get_config()
+            layers.append(getattr(hgq_layers, _CONV[type(layer).__name__])(
+                layer.filters, layer.kernel_size, strides=layer.strides, padding=layer.padding,
+                activation=_activation_name(layer), use_bias=layer.use_bias, name=layer.name,
+                **_quantizers(bits[layer.name], signed, hgq), beta0=float(beta), enable_ebops=hgq,
+                **({"data_format": cfg["data_format"]} if cfg.get("data_format") else {})))
+            dense.append(layer)
+            signed = _activation_name(layer) != "relu"
+        elif kind == "keep":
+            layers.append(type(layer).from_config(layer.get_config()))
         elif kind == "softmax":
             layers.append(QSoftmax(name=layer.name, enable_ebops=False))  # its tables are not penalised
         elif kind in ("relu", "linear"):
@@ -145,18 +163,22 @@ def _activation_name(layer) -> str:
 
 
 def _kind(layer, is_last: bool) -> str:
-    """What a float layer becomes: dense, relu, linear, softmax, or skip (Dropout, InputLayer)."""
+    """What a float layer becomes: dense, conv, relu, linear, softmax, keep (max pooling, Flatten:
+    the same layer) or skip (Dropout, InputLayer)."""
     cls, act = type(layer).__name__, _activation_name(layer)
     if cls in ("InputLayer", "Dropout"):
         return "skip"
+    if cls in ("MaxPooling1D", "MaxPooling2D", "Flatten"):
+        return "keep"
     kind = {"Dense": "dense" if act in ("linear", "relu") else None, "Activation": act,
-            "ReLU": "relu" if _plain_relu(layer) else None, "Softmax": "softmax"}.get(cls)
-    if kind in ("dense", "relu", "linear") or (kind == "softmax" and is_last):
+            "ReLU": "relu" if _plain_relu(layer) else None, "Softmax": "softmax",
+            **{name: "conv" if act in ("linear", "relu") else None for name in _CONV}}.get(cls)
+    if kind in ("dense", "conv", "relu", "linear") or (kind == "softmax" and is_last):
         return kind
     raise UnsupportedError(
         f"Layer {layer.name!r} ({cls}, activation {act!r}) has no bit-exact quantization-aware "
-        "counterpart here. Supported: Dense (linear or ReLU), ReLU and linear activations, a final "
-        "softmax, Dropout."
+        "counterpart here. Supported: Dense, Conv1D and Conv2D (linear or ReLU), ReLU and linear "
+        "activations, max pooling, Flatten, a final softmax, Dropout."
         + (" Split the softmax off: Dense(..., activation='linear') followed by Activation('softmax')."
            if cls == "Dense" and act == "softmax" else "")
     )

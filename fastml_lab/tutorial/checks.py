@@ -757,3 +757,53 @@ def check_board_time_saved(answer, batched: dict, call_us: float) -> Verdict:
         "time saved: on a board, fewer calls is what batching buys.",
         "Without batching there is one call per request; with it, the calls the metrics counted. Multiply the "
         "difference by the cost of one call.", rel=0.01, abs_=1e-3)
+
+
+# ---------------------------------------------------------------------- 11 convolutions
+def check_prong_separation(answer, mass: float, pt: float, pixel: float = 0.1) -> Verdict:
+    """Pixels between the two prongs of a resonance of ``mass`` at ``pt`` split evenly (dR = 2m/pT)."""
+    expected = 2.0 * mass / pt / pixel
+    return check_number(
+        answer, expected,
+        f"dR = 2m/pT = 2 x {mass:g} / {pt:g} = {2 * mass / pt:.3f}, i.e. {expected:.1f} pixels of {pixel:g}: the "
+        "prongs sit a few pixels apart, which a 3x3 kernel sees in one window.",
+        "Use dR = 2 m / pT for an even split, then divide by the pixel width.", rel=0.1)
+
+
+def check_most_pixels(answer, lit: dict) -> Verdict:
+    """The class whose images light the most pixels on average (``lit``: class -> mean lit pixels)."""
+    expected = max(lit, key=lit.get)
+    counts = ", ".join(f"{name} {value:.1f}" for name, value in lit.items())
+    return check_choice(
+        answer, expected, tuple(lit),
+        f"Measured: {counts}. Gluons radiate most (colour charge 3 against 4/3 for a quark), so their "
+        "images are widest and busiest; the colourless W and Z are the cleanest.",
+        f"Measured per class: {counts}. Think of which parton radiates most.")
+
+
+def check_conv_products(answer, model, layer: str) -> Verdict:
+    """Multiplications one image costs in the convolution ``layer``: output pixels x kernel values."""
+    conv = model.get_layer(layer)
+    out_shape = tuple(int(d) for d in conv.output.shape[1:])
+    kernel = tuple(int(d) for d in conv.kernel.shape)
+    pixels = int(np.prod(out_shape[:-1]))
+    per_pixel = int(np.prod(kernel))
+    expected = pixels * per_pixel
+    return check_number(
+        answer, expected,
+        f"{pixels} output pixels x ({' x '.join(map(str, kernel))} = {per_pixel}) kernel products = {expected:,}. "
+        f"The kernel has only {per_pixel} distinct weights: the firmware reuses one set of {per_pixel} multipliers "
+        "for every pixel, in turn.",
+        f"Output pixels ({' x '.join(map(str, out_shape[:-1]))}) times the values of the kernel "
+        f"(kernel height x width x input channels x filters).")
+
+
+def check_fewer_luts(answer, luts: dict) -> Verdict:
+    """Which I/O style's design needs fewer LUTs (``luts``: style -> estimated LUTs)."""
+    expected = min(luts, key=luts.get)
+    counts = ", ".join(f"{name} {value:,}" for name, value in luts.items())
+    return check_choice(
+        answer, expected, tuple(luts),
+        f"Estimated LUTs: {counts}. io_stream keeps a few rows of the image in line buffers and computes one "
+        "window at a time; io_parallel holds every value of every layer as wires and registers.",
+        f"Estimated LUTs: {counts}. Which style holds the whole image at once?")

@@ -53,6 +53,9 @@ class Settings:
     bdt_learning_rate: float = 0.3
     bdt_early_stopping: int | None = 10  # rounds without a better validation loss (None: off)
     bdt_widths: tuple = ()             # total bits of the BDT precision studies
+    # The CNN on jet images (tutorial 11 and ``demo --model cnn``)
+    image_events: int = 20_000         # jet images generated
+    cnn_epochs: int = 8                # float CNN training
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,12 +74,12 @@ SIZES = {
                        batch_size=512, qat_epochs=6, study_bits=(4, 6, 8, 12, 16),
                        qat_study_bits=(4, 8), csim_events=2_000, profile_events=2_000,
                        bdt_rounds=40, bdt_depth=3, bdt_learning_rate=0.3, bdt_early_stopping=5,
-                       bdt_widths=(6, 8, 10, 12, 16)),
+                       bdt_widths=(6, 8, 10, 12, 16), image_events=10_000, cnn_epochs=5),
         False: Settings(quick=False, n_events=100_000, epochs=25, patience=4, learning_rate=3e-3,
                         batch_size=1024, qat_epochs=10, study_bits=(4, 5, 6, 7, 8, 10, 12, 16),
                         qat_study_bits=(4, 6, 8), csim_events=20_000, profile_events=10_000,
                         bdt_rounds=60, bdt_depth=3, bdt_learning_rate=0.3, bdt_early_stopping=10,
-                        bdt_widths=(6, 8, 10, 12, 14, 16, 18)),
+                        bdt_widths=(6, 8, 10, 12, 14, 16, 18), image_events=40_000, cnn_epochs=15),
     },
     "walk": {  # the panels' defaults; a student changes them in the controls
         True: Settings(quick=True, n_events=20_000, epochs=3, patience=None, learning_rate=3e-3,
@@ -95,11 +98,13 @@ SIZES = {
         True: Settings(quick=True, n_events=60_000, epochs=20, patience=4, learning_rate=3e-3,
                        batch_size=1024, qat_epochs=5, study_bits=(), qat_study_bits=(),
                        csim_events=20_000, profile_events=4_096,
-                       bdt_rounds=20, bdt_depth=3, bdt_learning_rate=0.3, bdt_early_stopping=5),
+                       bdt_rounds=20, bdt_depth=3, bdt_learning_rate=0.3, bdt_early_stopping=5,
+                       image_events=20_000, cnn_epochs=8),
         False: Settings(quick=False, n_events=None, epochs=50, patience=5, learning_rate=1e-3,
                         batch_size=1024, qat_epochs=10, study_bits=(), qat_study_bits=(),
                         csim_events=None, profile_events=4_096,
-                        bdt_rounds=100, bdt_depth=4, bdt_learning_rate=0.3, bdt_early_stopping=10),
+                        bdt_rounds=100, bdt_depth=4, bdt_learning_rate=0.3, bdt_early_stopping=10,
+                        image_events=50_000, cnn_epochs=20),
     },
 }
 

@@ -253,4 +253,5 @@ print("stopped:", server.url)
 # - A shared accelerator pays for many clients and expensive calls, outside the trigger's
 #   microsecond path.
 #
-# This is the last notebook of the course so far; the [index](README.md) lists them all.
+# Next: **tutorial 11** (`11_convolutions.ipynb`) takes the flow to convolutional networks on jet
+# images: line buffers, `io_stream` against `io_parallel`, and what fits the PYNQ-Z2.
