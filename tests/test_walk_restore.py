@@ -144,3 +144,27 @@ def test_stop_while_waiting_for_the_folder_stops_the_step(folder, gate):
     assert walk.state.restoring, "the reading goes on"
     gate.set()
     assert walk.wait_restored(WAIT_S) and walk.state.dataset is not None
+
+
+def test_a_folder_of_jet_images_is_read_back_as_images_and_a_cnn_trains_on_them(tmp_path, gate):
+    """The Data step's jet images (kind "images") are loaded again from its saved settings."""
+    first = Walk(tmp_path / "lab", quick=True)
+    data = first.step("data")
+    data.source.value = "images"
+    data.n_events.value = 600
+    assert first.wait_restored(30) and data.run() and data.wait(WAIT_S)  # a fresh folder: nothing to read
+    assert data.outcome == "done", data.errors.text
+    walk = fastml_lab.lab(project_dir=tmp_path / "lab", quick=True)
+    train = walk.step("train")
+    train.filters.value, train.epochs.value = "4", 1
+    assert train.run() is True
+    assert walk.state.restoring and walk.state.dataset is None, "the gate holds the reading of the images"
+    gate.set()
+    assert train.wait(WAIT_S)
+    assert train.outcome == "done", f"{train.errors.text}\n{train.runner.error_details}"
+    restored = walk.state.dataset
+    assert type(restored).__name__ == "JetImageDataset"
+    assert restored.X_test.shape == (120, 16, 16, 1)
+    assert (restored.X_test == first.state.dataset.X_test).all()
+    assert walk.state.model.inputs[0].shape[1:] == (16, 16, 1)  # the CNN, as the images ask
+    assert train.network.layout.display == "flex"

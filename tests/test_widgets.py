@@ -60,10 +60,10 @@ def assert_figures(step, *names):
         assert (step.state.step_dir(step.name) / f"{name}.png").read_bytes() == shown[name]
 
 
-def walk_every_step(folder, family: str = "nn", before=None):
+def walk_every_step(folder, family: str = "nn", before=None, skip=()):
     """A walk on quick settings in ``folder``, ``family`` chosen at Train, every step's Run clicked
-    in order; ``walk.ran`` records the toolkit calls each step made ({step: [(Call, hook names)]}).
-    ``before(walk)`` runs once the walk has restored, before the first click."""
+    in order (but the steps named in ``skip``); ``walk.ran`` records the toolkit calls each step made
+    ({step: [(Call, hook names)]}). ``before(walk)`` runs once the walk has restored, before the first click."""
     walk = Walk(folder, quick=True)
     assert walk.wait_restored(30)
     if before is not None:
@@ -78,6 +78,8 @@ def walk_every_step(folder, family: str = "nn", before=None):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Call, "run", recorded)
         for step in walk.steps:
+            if step.name in skip:
+                continue
             current = step.name
             walk.ran[current] = []
             walk.go(walk.steps.index(step))
@@ -710,3 +712,207 @@ def test_running_the_cell_again_picks_up_the_bdt_walk(bdt_walked):
     assert list(again.stepper.icons) == DONE_BUT_EXPLORE
     for step in again.steps:
         assert step.result is not None and figures_shown(step), step.name
+
+
+# ------------------------------------------------------------------------------ jet images and a CNN
+#: Jet images the CNN walk loads (few, so each step answers in seconds).
+CNN_IMAGES = 3000
+
+
+def cnn_quick(walk):
+    """Jet images at step 1, the small CNN at Train, QAT without pruning: small and quick."""
+    data, train, quantize = walk.step("data"), walk.step("train"), walk.step("quantize")
+    data.source.value = "images"
+    data.n_events.value = CNN_IMAGES
+    train.network.value = "cnn"
+    train.filters.value = "8-8"
+    train.epochs.value, train.batch_size.value = 2, 256
+    quantize.method.value, quantize.prune.value, quantize.epochs.value = "qat", 0.0, 1
+    walk.step("export").check_events.value = 300
+    walk.step("deploy").profile_events.value = 500
+
+
+@pytest.fixture(scope="module")
+def cnn_walked(tmp_path_factory):
+    """A walk on jet images that trains the small CNN, quantizes it (QAT) and deploys it: every
+    step's Run clicked in order, the toolkit calls each made recorded."""
+    pytest.importorskip("hgq")
+    return walk_every_step(tmp_path_factory.mktemp("cnn_walk") / "lab", before=cnn_quick, skip=(OPTIONAL_STEP,))
+
+
+@pytest.mark.slow
+def test_cnn_data_step_loads_jet_images_and_shows_the_average_image_per_class(cnn_walked):
+    step, ds = cnn_walked.step("data"), cnn_walked.state.dataset
+    assert type(ds).__name__ == "JetImageDataset" and ds.X_train.shape[1:] == (16, 16, 1)
+    assert numbers(step)["images"] == "2,400 for training, 600 for testing"
+    assert numbers(step)["image"].startswith("16x16x1 pixels") and "features" not in numbers(step)
+    assert_figures(step, "classes", "images")
+    assert "features" not in figures_shown(step)
+    saved = json.loads((cnn_walked.state.folder / "data" / "result.json").read_text())["settings"]
+    assert saved == {"source": "synthetic", "n_events": CNN_IMAGES, "seed": 0, "kind": "images"}
+    assert "load_jet_images('synthetic', n_events=3000, seed=0)" in step.code(saved)
+
+
+@pytest.mark.slow
+def test_cnn_train_step_trains_the_small_cnn_on_the_images(cnn_walked):
+    step, model = cnn_walked.step("train"), cnn_walked.state.model
+    assert [type(layer).__name__ for layer in model.layers][:3] == ["Conv2D", "Activation", "MaxPooling2D"]
+    assert numbers(step)["model"].startswith("16x16x1 conv 8-8 (3x3) -> 5, ")
+    assert numbers(step)["training"].startswith("2 epochs")
+    assert 0.2 < cnn_walked.state.evaluation.accuracy <= 1.0
+    assert step.network.layout.display == "flex" and step.architecture.layout.display == "none"
+    assert_figures(step, "training", "roc", "confusion")
+    code = step.code(step.result.settings)
+    assert "spec = parse_cnn_spec('8-8', input_shape=ds.image_shape, n_classes=len(ds.class_names))" in code
+    assert "model = build_cnn(spec, seed=0)" in code and "flattened" not in code
+
+
+@pytest.mark.slow
+def test_cnn_quantize_step_trains_qat_and_profiles_the_images(cnn_walked):
+    step, state = cnn_walked.step("quantize"), cnn_walked.state
+    assert state.quantized is not None and "QAT accuracy" in numbers(step)
+    assert numbers(step)["profile"].endswith(f"on {len(state.dataset.X_test):,} jets")
+    assert_figures(step, "profile", "fit", "qat_training")
+    assert any("bit_width_study" in note for note in step.result.notes)
+    assert "bit_width_study" not in step.code(step.result.settings)
+    assert step.study_bits.layout.display == "none"
+
+
+@pytest.mark.slow
+def test_cnn_export_step_offers_the_io_style_and_checks_0_mismatches(cnn_walked):
+    step, project = cnn_walked.step("export"), cnn_walked.state.project
+    assert step.io_type.layout.display == "flex" and step.result.settings["io_type"] == "parallel"
+    assert project.meta["io_type"] == "io_parallel" and project.meta["input_shape"] == [16, 16, 1]
+    check = numbers(step)["bit-exact check"]
+    assert check.startswith("0 mismatches") and "(300 jets)" in check
+    assert numbers(step)["project"].endswith("Latency, reuse 1, io_parallel)")
+    assert numbers(step)["I/O style"].startswith("io_parallel")
+    assert "cycles" in numbers(step)["latency (estimate before synthesis)"]
+    assert_figures(step, "roc", "fit")
+    assert "io_type='parallel'" in step.code(step.result.settings)
+
+
+@pytest.mark.slow
+def test_cnn_deploy_runs_the_images_on_the_software_overlay(cnn_walked):
+    step = cnn_walked.step("deploy")
+    assert "software overlay" in numbers(step)["ran on"]
+    assert (cnn_walked.state.package / "manifest.json").is_file()
+    overlay_acc = float(numbers(step)["accuracy"].split()[1].rstrip(","))
+    fixed = float(numbers(cnn_walked.step("export"))["accuracy"].split()[2].rstrip(","))
+    assert overlay_acc == fixed and "Keras float model" in numbers(step)["accuracy"]
+    assert "same class as Keras" in numbers(step)
+    assert_figures(step, "throughput")
+    assert list(cnn_walked.stepper.icons) == DONE_BUT_EXPLORE
+
+
+@pytest.mark.slow
+def test_cnn_show_code_is_the_calls_the_panel_ran_and_runs_as_a_script(cnn_walked, tmp_path):
+    scripts = []
+    for step in cnn_walked.steps:
+        if step.name == OPTIONAL_STEP:
+            continue
+        ran = cnn_walked.ran[step.name]
+        code = step.code(step.result.settings)
+        names = set(GIVEN) | {call.assign for call, _ in ran if call.assign}
+        for call, _ in ran:
+            assert call.expression(names) in code, f"{step.name}: {call.expression(names)!r} not in:\n{code}"
+        scripts.append(code)
+    folder = str(cnn_walked.state.folder)
+    script = "\n".join(scripts).replace(folder, str(tmp_path / "script"))
+    scope = {}
+    exec(compile(script, "cnn walk", "exec"), scope)  # noqa: S102 (the walk's own code, in order)
+    assert scope["check"].mismatches == 0 and scope["check"].events == 300
+    assert scope["prj"].meta["io_type"] == "io_parallel"
+    assert scope["outputs"].shape == (len(cnn_walked.state.dataset.X_test), 5)
+    assert (tmp_path / "script" / "bitstreams" / "lab_model" / "manifest.json").is_file()
+
+
+@pytest.mark.slow
+def test_running_the_cell_again_picks_up_the_cnn_walk(cnn_walked):
+    again = Walk(cnn_walked.state.folder)
+    assert again.wait_restored(120)
+    state, before = again.state, cnn_walked.state
+    assert type(state.dataset).__name__ == "JetImageDataset"
+    assert np.array_equal(state.dataset.X_test, before.dataset.X_test)
+    x = before.dataset.X_test[:50]
+    assert np.array_equal(state.model.predict(x, verbose=0), before.model.predict(x, verbose=0))
+    assert np.array_equal(state.quantized.predict(x, verbose=0), before.quantized.predict(x, verbose=0))
+    assert state.project.meta["io_type"] == "io_parallel" and state.package == before.package
+    assert again.step("train").network.layout.display == "flex"
+    assert again.step("export").io_type.layout.display == "flex"
+    assert list(again.stepper.icons) == DONE_BUT_EXPLORE
+    for step in again.steps:
+        if step.name != OPTIONAL_STEP:
+            assert step.result is not None and figures_shown(step), step.name
+
+
+@pytest.mark.slow
+def test_cnn_export_with_io_stream_checks_and_estimates_the_streamed_design(cnn_walked, tmp_path):
+    """The float CNN through io_stream (one type everywhere); an HGQ2 model is refused for io_stream."""
+    state = cnn_walked.state
+    step = ExportStep(model=state.model, quantized=state.quantized, dataset=state.dataset,
+                      project_dir=tmp_path / "lab")
+    step.io_type.value = "stream"
+    assert step.plan_source.value == "quantize"
+    with pytest.raises(Exception, match="io_stream takes the float CNN"):
+        step.settings()
+    step.plan_source.value = "uniform"
+    step.check_events.value = 200
+    click_and_wait(step, 120)
+    assert step.outcome == "done", f"{step.errors.text}\n{step.runner.error_details}"
+    assert step.state.project.meta["io_type"] == "io_stream"
+    assert numbers(step)["bit-exact check"].startswith("0 mismatches")
+    assert "line buffers" in numbers(step)["I/O style"]
+    assert any(key.startswith("fits the PYNQ-Z2") for key in numbers(step))
+    assert_figures(step, "fit")
+    assert "io_type='stream'" in step.code(step.result.settings)
+
+
+def test_train_offers_the_mlp_on_the_pixels_and_refuses_trees_on_images(tmp_path):
+    from fastml_lab.data.images import load_jet_images
+    from fastml_lab.widgets.step import Step
+
+    ds = load_jet_images("synthetic", n_events=500, seed=0)
+    step = TrainStep(dataset=ds, project_dir=tmp_path / "lab")
+    assert step.network.layout.display == "flex" and step.filters.layout.display == "flex"
+    step.family.value = "bdt"
+    with pytest.raises(Exception, match="not jet images"):
+        step.settings()
+    step.family.value = "nn"
+    step.network.value = "mlp"
+    step.architecture.value = "8"
+    step.epochs.value = 1
+    assert step.architecture.layout.display == "flex" and step.filters.layout.display == "none"
+    code = step.code(step.settings())
+    assert code.index("ds = ds.flattened()") < code.index("spec = parse_spec('8', n_inputs=ds.X_train.shape[1]")
+    click_and_wait(step, 120)
+    assert step.outcome == "done", f"{step.errors.text}\n{step.runner.error_details}"
+    assert tuple(step.state.model.inputs[0].shape[1:]) == (256,)
+    later = Step(step.state)  # a later step reads the images as the model does: rows of pixels
+    assert later.names()["ds"].X_test.shape == (100, 256)
+    assert TrainStep(step.state).network.value == "mlp"  # a panel on that model shows the MLP on the pixels
+
+
+def test_profile_takes_images_for_a_cnn_and_says_how_to_reshape_otherwise():
+    from fastml_lab.data.images import load_jet_images
+    from fastml_lab.exceptions import DataError
+    from fastml_lab.quantize import profile
+    from fastml_lab.train import build_cnn, build_model, parse_spec
+
+    ds = load_jet_images("synthetic", n_events=300, seed=0)
+    cnn = build_cnn("4-4", seed=0)
+    prof = profile(cnn, ds.X_test, sample=40)
+    assert prof.events == 40
+    labels = [d.label for d in prof.distributions]
+    assert labels[:4] == ["input", "conv1 weight", "conv1 bias", "conv1"] and "pool2" in labels
+    conv1 = next(d for d in prof.distributions if d.label == "conv1")
+    assert conv1.values == 40 * 16 * 16 * 4  # every value of the feature maps
+    assert profile(cnn, ds, sample=10).events == 10  # a dataset: its training images
+    with pytest.raises(DataError, match=r"shape \(n, 16, 16, 1\).*X.reshape\(-1, 16, 16, 1\)"):
+        profile(cnn, ds.X_test.reshape(len(ds.X_test), -1))
+    mlp = build_model("8", seed=0)  # 16 features
+    with pytest.raises(DataError, match=r"shape \(n, 16\) for this model; got \(60, 16, 16, 1\)"):
+        profile(mlp, ds.X_test)
+    on_pixels = build_model(parse_spec("8", n_inputs=256))
+    with pytest.raises(DataError, match="Flatten the images first"):
+        profile(on_pixels, ds.X_test)

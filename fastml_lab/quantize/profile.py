@@ -221,8 +221,10 @@ def _counts_label(d: Distribution) -> str:
 def profile(model, X, plan=None, sample: int | None = DEFAULT_SAMPLE) -> Profile:
     """Profile ``model`` (a Keras model or ``.keras`` path) on the first ``sample`` events of ``X``.
 
-    ``X`` is an array (events, features) or a JetDataset (its training part: the data a plan is
-    fitted to, not the data it is judged on). ``plan`` is a PrecisionPlan, a dict or a JSON path;
+    ``X`` is an array of events shaped as the model's input ((events, features), or images
+    (events, height, width, channels) for a CNN) or a dataset (its training part: the data a plan
+    is fitted to, not the data it is judged on). Every quantity is counted value by value, whatever
+    its shape (a convolution's kernel, a layer's feature maps). ``plan`` is a PrecisionPlan, a dict or a JSON path;
     without one a float model is profiled against ``ap_fixed<16,6>`` everywhere. Weights and
     biases of Dense layers are profiled, and the outputs of every layer under hls4ml's names: a
     Dense layer with a built-in activation gives its sums as ``name`` and the activated values as
@@ -290,9 +292,15 @@ def _sample(model, X, sample) -> np.ndarray:
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, (int, np.integer))
                                or sample < 1):
         raise DataError(f"sample must be a positive number of events or None (all); got {sample!r}.")
-    n_inputs = int(model.inputs[0].shape[-1])
-    if X.ndim != 2 or X.shape[1] != n_inputs or len(X) == 0:
-        raise DataError(f"Profiling needs events of shape (n, {n_inputs}) for this model; got {X.shape}.")
+    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    if X.shape[1:] != shape or len(X) == 0:
+        wanted = ", ".join(["n", *map(str, shape)])
+        hint = ""
+        if X.ndim > 2 and len(shape) == 1 and int(np.prod(X.shape[1:])) == shape[0]:
+            hint = " Flatten the images first (X.reshape(len(X), -1), or the dataset's flattened())."
+        elif X.ndim == 2 and len(shape) > 1 and X.shape[1] == int(np.prod(shape)):
+            hint = f" Reshape the rows into images first (X.reshape(-1, {', '.join(map(str, shape))}))."
+        raise DataError(f"Profiling needs events of shape ({wanted}) for this model; got {X.shape}.{hint}")
     X = X[:sample].astype(np.float32)
     if not np.isfinite(X).all():
         raise DataError("The profiling sample contains NaN or infinite values; profile finite data.")

@@ -58,9 +58,9 @@ class DeployStep(Step):
         if self.state.dataset is not None:
             X = Ref("ds.X_test")
         else:  # no jets: random standardized inputs
-            n_inputs = self.state.project.meta["n_inputs"] if self.state.project is not None else 16
             calls += [Call("numpy.random.default_rng", (0,), assign="rng"),
-                      Call("rng.standard_normal", ((RANDOM_EVENTS, n_inputs),), {"dtype": "float32"}, assign="X")]
+                      Call("rng.standard_normal", ((RANDOM_EVENTS, *self._input_shape()),), {"dtype": "float32"},
+                           assign="X")]
             X = Ref("X")
         return calls + [
             Call("ol.predict", (X,), assign="outputs",
@@ -69,6 +69,11 @@ class DeployStep(Step):
                  show=("print(timing)",)),
             Call("ol.close"),
         ]
+
+    def _input_shape(self) -> tuple:
+        """One input of the exported design: ``(features,)``, or an image's shape for a CNN."""
+        meta = self.state.project.meta if self.state.project is not None else {}
+        return tuple(int(d) for d in meta.get("input_shape") or [meta.get("n_inputs", 16)])
 
     def work(self, task, s: dict) -> StepResult:
         calls = {call.assign or call.function: call for call in self.calls(s)}
@@ -146,8 +151,8 @@ class DeployStep(Step):
 
 
 def _network_classes(model, X):
-    """The Keras model's classes of ``X`` (None when it takes another number of features)."""
-    if model.inputs[0].shape[-1] != X.shape[1]:
+    """The Keras model's classes of ``X`` (None when it takes inputs of another shape)."""
+    if tuple(model.inputs[0].shape[1:]) != tuple(X.shape[1:]):
         return None
     return np.asarray(model.predict(X, batch_size=4096, verbose=0)).argmax(axis=1)
 

@@ -25,11 +25,23 @@ from .code import Call, Ref
 from .figures import plot_budget, plot_roc_curves
 from .panel import notice_html
 from .quantize_step import add_fit_estimate
-from .state import HLS_PROJECT_DIR, TREES, StepResult
+from .state import HLS_PROJECT_DIR, TREES, StepResult, takes_images
 from .step import Step, settings_family, show_family
 
 #: Inputs used for the check when the step has no dataset (standardized features look like this).
 RANDOM_CHECK_EVENTS = 1000
+#: hls4ml's I/O styles, offered for a CNN: every layer's values at once, or streamed through FIFOs.
+IO_TYPES = (("io_parallel", "parallel"), ("io_stream", "stream"))
+IO_TIPS = ("every layer's whole output at once, in registers: the shortest latency, the most LUTs",
+           "layers joined by FIFOs, the image read pixel by pixel through line buffers: fewer LUTs, more BRAM")
+#: What each I/O style builds, in the step's results.
+IO_TEXTS = {"parallel": "io_parallel: every layer computes its whole output at once (registers between layers)",
+            "stream": "io_stream: layers joined by FIFOs; each convolution reads the image pixel by pixel "
+                      "through line buffers (kernel - 1 rows of the image kept in BRAM)"}
+#: Why an HGQ2 model is not exported with io_stream.
+STREAM_NEEDS_FLOAT = ("io_stream takes the float CNN with a precision plan: hls4ml 1.3 writes the HGQ2 quantizers of "
+                      "the Quantize step's model only for io_parallel. Choose io_parallel, or the precision 'one type "
+                      "everywhere' or 'from the data ranges' to stream the float CNN.")
 
 PLANS = (("from the Quantize step", "quantize"), ("one type everywhere", "uniform"),
          ("from the data ranges", "data"))
@@ -134,11 +146,13 @@ class ExportStep(Step):
         self.csim = widgets.Checkbox(value=True, description=SIMULATIONS[HLS], indent=False)
         self.check_events = widgets.BoundedIntText(value=sizes(True, "walk").csim_events, min=1, max=10_000_000,
                                                    description="check jets")
+        self.io_type = widgets.ToggleButtons(options=IO_TYPES, value="parallel", description="I/O",
+                                             tooltips=list(IO_TIPS))
         self.plan_source.observe(lambda _: self._show_type(), names="value")
         self.state.observe(lambda _: self._prefer_quantize_plan(), names=["quantized", "plan", "precision"])
         self.state.observe(lambda _: self._show_generator(), names=["quantized", "model"])
         self.generator.observe(lambda _: self._show_generator(), names="value")
-        self.nn_box = widgets.HBox([self.reuse, self.strategy])
+        self.nn_box = widgets.VBox([widgets.HBox([self.reuse, self.strategy]), self.io_type])
         self.plan_box = widgets.HBox([self.plan_source, self.precision])
         return [widgets.HBox([self.generator, self.generator_note]), self.plan_box, self.nn_box,
                 self.backend, widgets.HBox([self.csim, self.check_events])]
@@ -181,6 +195,7 @@ class ExportStep(Step):
         self.csim.description = SIMULATIONS.get(generator, SIMULATIONS[HLS])
         self.plan_box.layout.display = "none" if generator == "rtl" else "flex"
         show_family({NETWORK: self.nn_box}, family if generator == HLS else "")
+        self.io_type.layout.display = "flex" if takes_images(self.state.model) else "none"
 
     def _from_quantize(self) -> bool:
         """Whether step 3 chose something for this family (a BDT precision; a plan or a model)."""
@@ -209,8 +224,15 @@ class ExportStep(Step):
         return {**{NETWORK: self._nn_settings, TREES: self._bdt_settings}[family](source), "generator": generator}
 
     def _nn_settings(self, source: str) -> dict:
+        from ..exceptions import ConfigError
+
+        io = {}
+        if takes_images(self.state.model):  # a CNN: hls4ml's I/O style is the student's choice
+            io = {"io_type": self.io_type.value}
+            if io["io_type"] == "stream" and source == "quantize" and is_hgq_model(self.state.quantized):
+                raise ConfigError(STREAM_NEEDS_FLOAT)
         return {"plan": source, "precision": self.precision.value.strip(), "reuse_factor": self.reuse.value,
-                "strategy": self.strategy.value, **self._check_settings()}
+                "strategy": self.strategy.value, **io, **self._check_settings()}
 
     def _bdt_settings(self, source: str) -> dict:
         return {"family": TREES, "plan": source, "precision": self.precision.value.strip(), **self._check_settings()}
@@ -279,7 +301,8 @@ class ExportStep(Step):
                 calls.append(Call("fastml_lab.hls.PrecisionPlan.uniform", (s["precision"],), assign="plan"))
         calls.append(Call("fastml_lab.hls.export", (source, str(self.state.folder / HLS_PROJECT_DIR)),
                           {"plan": plan, "backend": s["backend"], "reuse_factor": s["reuse_factor"],
-                           "strategy": s["strategy"], **self._data(), "overwrite": True}, assign="prj",
+                           "strategy": s["strategy"], **({"io_type": s["io_type"]} if "io_type" in s else {}),
+                           **self._data(), "overwrite": True}, assign="prj",
                           show=('print(prj.timing)  # latency and II: an estimate until synthesis',)))
         X = self._emulation_calls(s, calls, self._nn_inputs)
         calls.append(Call(f"{source.expr}.predict", (X,), {"batch_size": 4096, "verbose": 0}, assign="keras_scores"))
@@ -324,7 +347,7 @@ class ExportStep(Step):
             X = Ref("ds.X_test")
         else:  # no jets: random standardized inputs
             calls += [Call("numpy.random.default_rng", (0,), assign="rng"),
-                      Call("rng.standard_normal", ((RANDOM_CHECK_EVENTS, n_inputs()),), {"dtype": "float32"},
+                      Call("rng.standard_normal", ((RANDOM_CHECK_EVENTS, *n_inputs()),), {"dtype": "float32"},
                            assign="X")]
             X = Ref("X")
         calls += [Call("prj.firmware", assign="firmware"),
@@ -335,16 +358,17 @@ class ExportStep(Step):
                               show=("print(check.describe())",)))
         return X
 
-    def _nn_inputs(self) -> int:
+    def _nn_inputs(self) -> tuple:
+        """The shape of one input of the network: ``(features,)``, or an image's for a CNN."""
         model = self.state.model
-        return int(model.inputs[0].shape[-1]) if model is not None else 16
+        return tuple(int(d) for d in model.inputs[0].shape[1:]) if model is not None else (16,)
 
-    def _bdt_inputs(self) -> int:
+    def _bdt_inputs(self) -> tuple:
         model = self.state.model
         try:
-            return int(model.ensemble()["n_features"]) if model is not None else 16
+            return (int(model.ensemble()["n_features"]) if model is not None else 16,)
         except Exception:  # an estimator the converter does not read: the jets' 16 features
-            return 16
+            return (16,)
 
     # ------------------------------------------------------------------ work
     def work(self, task, s: dict) -> StepResult:
@@ -403,7 +427,8 @@ class ExportStep(Step):
 
     def _nn_lines(self, s: dict, project) -> tuple:
         """How hls4ml laid the network out, and where its types came from."""
-        return f"{project.meta['strategy']}, reuse {project.meta['reuse_factor']}", self._precision_text(s)
+        io = f", {project.meta.get('io_type', 'io_' + s['io_type'])}" if "io_type" in s else ""
+        return f"{project.meta['strategy']}, reuse {project.meta['reuse_factor']}{io}", self._precision_text(s)
 
     @staticmethod
     def _rtl_lines(s: dict, project) -> tuple:
@@ -422,6 +447,8 @@ class ExportStep(Step):
     def _nn_cost(self, project, estimate, progress, result: StepResult) -> None:
         """The timing (synthesis report or estimate) and the fit estimate with the board design."""
         self._timing(project, result)
+        if "io_type" in project.meta and takes_images(self.state.model):
+            result.add("I/O style", IO_TEXTS.get(str(project.meta["io_type"]).replace("io_", ""), project.meta["io_type"]))
         add_fit_estimate(self, result, estimate())
 
     def _bdt_cost(self, project, estimate, progress, result: StepResult) -> None:

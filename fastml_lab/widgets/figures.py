@@ -64,6 +64,31 @@ def plot_feature_distributions(dataset, ncols: int = 4):
     return fig
 
 
+def plot_class_images(dataset):
+    """The average training image of each class (one panel per class, one colour scale, log)."""
+    from matplotlib.colors import LogNorm
+
+    names = list(dataset.class_names)
+    X = dataset.X_train[:HISTOGRAM_EVENTS]
+    labels = dataset.labels_train[:HISTOGRAM_EVENTS]
+    means = [X[labels == c].mean(axis=0).sum(axis=-1) if np.any(labels == c) else np.zeros(X.shape[1:3])
+             for c in range(len(names))]
+    positive = [m[m > 0] for m in means if np.any(m > 0)]
+    low = max(min(float(p.min()) for p in positive), 1e-4) if positive else 1e-4
+    high = max(max(float(p.max()) for p in positive), low * 10) if positive else 1.0
+    fig, axes = new_figure(2.3 * len(names) + 0.8, 2.8, 1, len(names))
+    for ax, name, mean in zip(axes[0], names, means):
+        shown = ax.imshow(np.clip(mean, low, None), norm=LogNorm(vmin=low, vmax=high), cmap="viridis",
+                          origin="lower")
+        ax.set_title(f"{name} ({int(np.sum(labels == names.index(name))):,} jets)", fontsize="small")
+        ax.set_xlabel("phi", fontsize="x-small")
+        ax.set_ylabel("eta", fontsize="x-small")
+        ax.tick_params(labelsize="xx-small")
+    fig.colorbar(shown, ax=list(axes[0]), shrink=0.8, label="mean scaled pT per pixel")
+    fig.suptitle("Average jet image per class (scaled training images, log colour scale)")
+    return fig
+
+
 def _class_balance(ax, dataset, names):
     positions = np.arange(len(names))
     train = np.bincount(dataset.labels_train, minlength=len(names))

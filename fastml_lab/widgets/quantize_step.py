@@ -23,12 +23,15 @@ from ..tutorial.sizes import settings as sizes
 from .code import Call, Ref
 from .figures import plot_budget, plot_history
 from .live import LiveCurves
-from .state import PLAN_FILE, QUANTIZED_FILE, TREES, StepResult, precision_text
+from .state import PLAN_FILE, QUANTIZED_FILE, TREES, StepResult, precision_text, takes_images
 from .step import Step, settings_family, show_family
 
 METHODS = (("PTQ: types only", "ptq"), ("QAT: uniform bits", "qat"), ("HGQ: learned bits", "hgq"))
 #: Test jets the profile looks at.
 PROFILE_EVENTS = 5000
+#: Why a CNN's Quantize step runs no accuracy-vs-bits study.
+NO_IMAGE_STUDY = ("The accuracy-vs-bits study (fastml_lab.quantize.bit_width_study) takes rows of features, not "
+                  "images, so it is not run for a CNN; compare bit widths by running QAT again at other widths.")
 
 
 def _bits_text(bits) -> str:
@@ -96,6 +99,7 @@ class QuantizeStep(Step):
                                        layout=widgets.Layout(width="50%"))
         self.live = LiveCurves()
         self.method.observe(lambda _: self._show_method(), names="value")
+        self.state.observe(lambda _: self._show_method(), names="model")
         self._show_method()
         return [self.method, widgets.HBox([self.weight_bits, self.activation_bits]), self.layer_bits,
                 widgets.HBox([self.hgq_beta, self.prune]), widgets.HBox([self.epochs, self.study_bits])]
@@ -103,6 +107,7 @@ class QuantizeStep(Step):
     def _show_method(self) -> None:
         self.hgq_beta.layout.display = "flex" if self.method.value == "hgq" else "none"
         self.layer_bits.layout.display = "flex" if self.method.value == "qat" else "none"
+        self.study_bits.layout.display = "none" if takes_images(self.state.model) else "flex"  # no study for a CNN
 
     def apply_quick(self, quick: bool) -> None:
         values = sizes(quick, "walk")
@@ -121,7 +126,7 @@ class QuantizeStep(Step):
                 "widths": _widths(self.widths.value)}
 
     def _nn_settings(self) -> dict:
-        bits = _widths(self.study_bits.value)
+        bits = [] if takes_images(self.state.model) else _widths(self.study_bits.value)
         return {"method": self.method.value, "weight_bits": self.weight_bits.value,
                 "activation_bits": self.activation_bits.value,
                 "layer_bits": parse_layer_bits(self.layer_bits.value) if self.method.value == "qat" else {},
@@ -183,9 +188,10 @@ class QuantizeStep(Step):
                      {"sample": PROFILE_EVENTS}, assign="prof",
                      show=("prof.plot()  # against the types its quantizers learned",)),
             ]
-        calls.append(Call("fastml_lab.quantize.bit_width_study", (Ref("model"), Ref("ds")),
-                          {"bits": tuple(s["study_bits"]), "mode": "ptq"}, assign="study",
-                          show=("print(study.table())", "study.plot()")))
+        if s["study_bits"]:  # none for a CNN: the study takes rows of features
+            calls.append(Call("fastml_lab.quantize.bit_width_study", (Ref("model"), Ref("ds")),
+                              {"bits": tuple(s["study_bits"]), "mode": "ptq"}, assign="study",
+                              show=("print(study.table())", "study.plot()")))
         if ptq:
             calls += [Call("fastml_lab.hls.describe.describe", (base,), {"plan": Ref("plan")}, assign="firmware"),
                       Call("fastml_lab.quantize.fit_estimate", (Ref("firmware"),), assign="estimate",
@@ -235,10 +241,14 @@ class QuantizeStep(Step):
                               f"against {against} on {prof.events:,} jets")
         self.add_figure(result, "profile", prof.plot())
         task.check()
-        study = calls["study"].run(names, progress=False, on_progress=lambda done, total, row: task.progress(
-            done, total, f"study: {row['bits']} bits -> {row['accuracy']:.3f}"))
-        result.add("accuracy vs bits (PTQ)", "  ".join(f"{r['bits']}b {r['accuracy']:.3f}" for r in study.bit_rows()))
-        self.add_figure(result, "study", study.plot())
+        if "study" in calls:
+            study = calls["study"].run(names, progress=False, on_progress=lambda done, total, row: task.progress(
+                done, total, f"study: {row['bits']} bits -> {row['accuracy']:.3f}"))
+            result.add("accuracy vs bits (PTQ)",
+                       "  ".join(f"{r['bits']}b {r['accuracy']:.3f}" for r in study.bit_rows()))
+            self.add_figure(result, "study", study.plot())
+        else:
+            result.notes.append(NO_IMAGE_STUDY)
         task.check()
         if "estimate" in calls:
             task.progress(0, 1, "estimating resources")
@@ -288,7 +298,7 @@ class QuantizeStep(Step):
         if self.state.evaluation is None:
             from ..evaluate import evaluate
 
-            self.state.evaluation = evaluate(self.state.model, self.state.dataset)
+            self.state.evaluation = evaluate(self.state.model, self.names()["ds"])
         return self.state.evaluation.accuracy
 
     def _keep(self, qmodel, plan, result) -> None:

@@ -2,7 +2,8 @@
 
 Layout of the project folder (each step writes only its own part)::
 
-    PROJECT/data/result.json        settings, numbers, notes of the last Data run (+ its PNGs)
+    PROJECT/data/result.json        settings, numbers, notes of the last Data run (+ its PNGs); the
+                                    settings say which jets (or jet images) to load again
     PROJECT/train/...               the same for Train, Quantize, Export, Deploy
     PROJECT/model.keras             the trained float model (a neural network), or
     PROJECT/bdt_model.json          the trained boosted decision trees (xgboost's JSON, with
@@ -47,6 +48,8 @@ QUANTIZED_FILE = "quantized.keras"
 PLAN_FILE = "plan.json"
 HLS_PROJECT_DIR = "hls_project"
 PACKAGES_DIR = "bitstreams"
+#: The Data step's ``kind`` of jet images (beside "synthetic", "openml" and "file" for the jet features).
+IMAGES = "images"
 
 
 #: The model families the walk trains (the registry's names): a neural network or boosted decision trees.
@@ -63,6 +66,25 @@ def model_family(model) -> str:
         return family_of(model).name
     except ConfigError:
         return NETWORK
+
+
+def takes_images(model) -> bool:
+    """Whether ``model`` is a Keras model whose input is an image (a CNN), not a row of features."""
+    inputs = getattr(model, "inputs", None)
+    return bool(inputs) and len(inputs[0].shape) > 2
+
+
+def is_image_data(dataset) -> bool:
+    """Whether ``dataset`` holds jet images (:class:`fastml_lab.data.images.JetImageDataset`)."""
+    return hasattr(dataset, "image_shape") and hasattr(dataset, "flattened")
+
+
+def dataset_for(dataset, model):
+    """The dataset as ``model`` reads it: jet images become rows of pixels for a network on the
+    flattened pixels (Train's ``ds = ds.flattened()``); anything else is returned as it is."""
+    if is_image_data(dataset) and getattr(model, "inputs", None) and not takes_images(model):
+        return dataset.flattened()
+    return dataset
 
 
 def precision_text(precision) -> str:
@@ -99,7 +121,7 @@ class LabState(traitlets.HasTraits):
 
     project_dir = traitlets.Unicode(DEFAULT_PROJECT_DIR, help="folder where the walk keeps its work")
     quick = traitlets.Bool(True, help="quick settings: small data, one or two epochs")
-    dataset = traitlets.Any(None, allow_none=True, help="JetDataset loaded by the Data step")
+    dataset = traitlets.Any(None, allow_none=True, help="JetDataset (or JetImageDataset) loaded by the Data step")
     model = traitlets.Any(None, allow_none=True, help="trained float Keras model or BDTModel (Train step)")
     family = traitlets.Unicode(NETWORK, help="the trained model's family: a name in FAMILIES (follows model)")
     evaluation = traitlets.Any(None, allow_none=True, help="the float model's Evaluation on the test set")
@@ -220,10 +242,14 @@ class LabState(traitlets.HasTraits):
             write_json_atomic(path, {"precision": precision})
 
     def _load_dataset(self, result_file: Path):
-        """The jets again, from the settings the Data step saved."""
+        """The jets (or jet images) again, from the settings the Data step saved."""
         from ..data import load_jets
+        from ..data.images import load_jet_images
 
         settings = json.loads(result_file.read_text(encoding="utf-8"))["settings"]
+        if settings.get("kind") == IMAGES:
+            return load_jet_images(settings["source"], n_events=settings.get("n_events"),
+                                   seed=settings.get("seed", 0))
         return load_jets(settings["source"], n_events=settings.get("n_events"),
                          seed=settings.get("seed", 0), progress=False)
 

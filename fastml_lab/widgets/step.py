@@ -25,14 +25,14 @@ from . import DEFAULT_PROJECT_DIR
 from .figures import save_png
 from .panel import ErrorPanel, ProgressBar, code_html, figure_widget, notice_html, numbers_html
 from .runner import Runner, describe_error
-from .state import LabState, StepResult
+from .state import LabState, StepResult, dataset_for
 
 #: How long a step started while the walk reads its project folder waits for that (seconds).
 RESTORE_TIMEOUT_S = 300.0
 
 #: What a missing input is called and which step makes it.
 NEEDS = {
-    "dataset": ("jets", "1 (Data)", "dataset"),
+    "dataset": ("jets or jet images", "1 (Data)", "dataset"),
     "model": ("a trained model", "2 (Train)", "model"),
     "project": ("an exported HLS project", "4 (Export)", "project"),
 }
@@ -117,9 +117,10 @@ class Step:
         return render(self.calls(settings))
 
     def names(self) -> dict:
-        """The script's variables the earlier steps made, for the calls' references."""
+        """The script's variables the earlier steps made, for the calls' references (``ds`` as
+        the trained model reads it: jet images flattened for a network on the pixels)."""
         state = self.state
-        return {"ds": state.dataset, "model": state.model, "qmodel": state.quantized, "plan": state.plan,
+        return {"ds": dataset_for(state.dataset, state.model), "model": state.model, "qmodel": state.quantized, "plan": state.plan,
                 "precision": state.precision, "prj": state.project}
 
     def missing(self) -> str:

@@ -1,5 +1,6 @@
-"""Step 2, Train: a neural network (the MLP, with live curves) or boosted decision trees, judged
-on the test jets. Training one family removes the other's model file from the project folder."""
+"""Step 2, Train: a neural network (the MLP, with live curves; on jet images a small CNN or the MLP
+on the flattened pixels) or boosted decision trees, judged on the test jets. Training one family
+removes the other's model file from the project folder."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ from .figures import plot_bdt_history, plot_confusion_matrix, plot_history, plot
 from .live import LiveCurves
 from .runner import Stopped
 from .state import (BDT_MODEL_FILE, FAMILIES, MODEL_FILE, PLAN_FILE, PRECISION_FILE, QUANTIZED_FILE, TREES,
-                    StepResult)
+                    StepResult, is_image_data, takes_images)
 from .step import Step, settings_family, show_family
 
 #: The model toggle's label of a family whose title is too short for it (the trees' title is "BDT").
 LABELS = {TREES: "boosted decision trees"}
 #: The title of each family's ROC curves on the test jets.
 ROC_TITLES = {NETWORK: "Float model, test jets", TREES: "Boosted decision trees, test jets"}
+#: The networks offered on jet images: a small CNN, or the MLP on the flattened pixels.
+CNN, MLP = "cnn", "mlp"
+NETWORKS = (("small CNN", CNN), ("MLP on the pixels", MLP))
 
 
 def family_options() -> list:
@@ -57,7 +61,10 @@ class TrainStep(Step):
         "<i>depth</i> yes/no questions about the features. Either way a quarter of the training jets "
         "is held out to watch for over-fitting (early stopping keeps the best epoch or round). The "
         "ROC curves show, for each class, how many background jets are mistaken for it at a given "
-        "efficiency.")
+        "efficiency. On <b>jet images</b> the network is a <b>small CNN</b>: each conv block (e.g. "
+        "<code>8-8</code>: two blocks of 8 filters) slides 3x3 filters over the image, keeps the "
+        "positive part and halves the image by 2x2 max pooling, then one Dense layer gives the 5 "
+        "classes; or the MLP on the flattened pixels, which has to learn the same shapes pixel by pixel.")
     needs = ("dataset",)
 
     def build_controls(self) -> list:
@@ -67,7 +74,12 @@ class TrainStep(Step):
         self.bdt_box = widgets.VBox(self._bdt_controls())
         self.boxes = {NETWORK: self.nn_box, TREES: self.bdt_box}
         self.family.observe(lambda _: self._show_family(), names="value")
+        self.network.observe(lambda _: self._show_network(), names="value")
+        self.state.observe(lambda _: self._show_network(), names="dataset")
+        self.state.observe(lambda _: self._follow_model(), names="model")
         self._show_family()
+        self._follow_model()
+        self._show_network()
         return [self.family, self.nn_box, self.bdt_box]
 
     def _bdt_controls(self) -> list:
@@ -89,7 +101,26 @@ class TrainStep(Step):
     def family_changed(self, family: str) -> None:
         self.family.value = family  # a restored or given model shows its own settings
 
+    def _follow_model(self) -> None:
+        """A restored or given network on jet images shows its own kind: the CNN or the MLP on the pixels."""
+        model = self.state.model
+        if is_image_data(self.state.dataset) and getattr(model, "inputs", None):
+            self.network.value = CNN if takes_images(model) else MLP
+
+    def _show_network(self) -> None:
+        """On jet images, the network choice (CNN filters, or the MLP's hidden layers); else the MLP."""
+        images = is_image_data(self.state.dataset)
+        cnn = images and self.network.value == CNN
+        self.network.layout.display = "flex" if images else "none"
+        self.filters.layout.display = "flex" if cnn else "none"
+        self.architecture.layout.display = "none" if cnn else "flex"
+
     def _nn_controls(self) -> list:
+        self.network = widgets.ToggleButtons(options=NETWORKS, value=CNN, description="network",
+                                             tooltip="on jet images: a small CNN, or the MLP on the flattened pixels")
+        self.filters = widgets.Text(value="8-8", description="conv filters",
+                                    tooltip="filters of each conv block (3x3 conv, ReLU, 2x2 max pooling), "
+                                            "e.g. 8-8, 4-8:fc=16 (a Dense layer after Flatten) or 8:k=5")
         self.architecture = widgets.Text(value="64-32-32", description="hidden",
                                          tooltip="hidden layer widths, e.g. 64-32-32 or 32-16:bn")
         self.epochs = widgets.BoundedIntText(value=3, min=1, max=1000, description="epochs")
@@ -101,7 +132,7 @@ class TrainStep(Step):
                                                tooltip="early stopping after this many epochs without "
                                                        "improvement (0: off)")
         self.live = LiveCurves()
-        return [widgets.HBox([self.architecture, self.epochs, self.batch_size]),
+        return [self.network, widgets.HBox([self.architecture, self.filters, self.epochs, self.batch_size]),
                 widgets.HBox([self.learning_rate, self.patience])]
 
     def apply_quick(self, quick: bool) -> None:
@@ -116,27 +147,51 @@ class TrainStep(Step):
     def settings(self) -> dict:
         return {NETWORK: self._nn_settings, TREES: self._bdt_settings}[self.family.value]()
 
+    def names(self) -> dict:
+        """The script's variables; ``ds`` is the Data step's own (a network on the pixels flattens it itself)."""
+        return {**super().names(), "ds": self.state.dataset}
+
     def _bdt_settings(self) -> dict:
+        from ..exceptions import ConfigError
+
+        if is_image_data(self.state.dataset):
+            raise ConfigError("Boosted decision trees take the jets' features, not jet images: choose the "
+                              "neural network (a small CNN or the MLP on the pixels), or load jets at step 1 (Data).")
         return {"family": TREES, "rounds": self.rounds.value, "depth": self.depth.value,
                 "learning_rate": round(float(self.bdt_learning_rate.value), 3),
                 "early_stopping": self.early_stopping.value or None, "seed": 0}
 
     def _nn_settings(self) -> dict:
-        from ..train import parse_spec
+        from ..train import parse_cnn_spec, parse_spec
 
-        spec = parse_spec(self.architecture.value)  # a typo is reported before anything runs
-        return {"spec": spec.to_string(), "epochs": self.epochs.value, "batch_size": self.batch_size.value,
-                "learning_rate": float(f"{self.learning_rate.value:.3g}"),
-                "patience": self.patience.value or None, "seed": 0}
+        training = {"epochs": self.epochs.value, "batch_size": self.batch_size.value,
+                    "learning_rate": float(f"{self.learning_rate.value:.3g}"),
+                    "patience": self.patience.value or None, "seed": 0}
+        if not is_image_data(self.state.dataset):
+            spec = parse_spec(self.architecture.value)  # a typo is reported before anything runs
+            return {"spec": spec.to_string(), **training}
+        if self.network.value == CNN:
+            return {"network": CNN, "spec": parse_cnn_spec(self.filters.value).to_string(), **training}
+        return {"network": MLP, "spec": parse_spec(self.architecture.value).to_string(), **training}
 
     def calls(self, s: dict) -> list:
         return {NETWORK: self._nn_calls, TREES: self._bdt_calls}[settings_family(s)](s)
 
     def _nn_calls(self, s: dict) -> list:
-        return [
-            Call("fastml_lab.train.parse_spec", (s["spec"],),
-                 {"n_inputs": Ref("ds.X_train.shape[1]"), "n_classes": Ref("len(ds.class_names)")}, assign="spec"),
-            Call("fastml_lab.train.build_model", (Ref("spec"),), {"seed": s["seed"]}, assign="model"),
+        """(flatten the images), spec, build, train, evaluate, save; a CNN from its own spec."""
+        network = s.get("network")
+        if network == CNN:
+            build = [Call("fastml_lab.train.parse_cnn_spec", (s["spec"],),
+                          {"input_shape": Ref("ds.image_shape"), "n_classes": Ref("len(ds.class_names)")},
+                          assign="spec"),
+                     Call("fastml_lab.train.build_cnn", (Ref("spec"),), {"seed": s["seed"]}, assign="model")]
+        else:
+            build = [Call("ds.flattened", assign="ds")] if network == MLP else []
+            build += [Call("fastml_lab.train.parse_spec", (s["spec"],),
+                           {"n_inputs": Ref("ds.X_train.shape[1]"), "n_classes": Ref("len(ds.class_names)")},
+                           assign="spec"),
+                      Call("fastml_lab.train.build_model", (Ref("spec"),), {"seed": s["seed"]}, assign="model")]
+        return build + [
             Call("fastml_lab.train.train_model", (Ref("model"), Ref("ds")),
                  {"epochs": s["epochs"], "batch_size": s["batch_size"], "patience": s["patience"],
                   "learning_rate": s["learning_rate"], "seed": s["seed"]}, assign="history",
@@ -165,9 +220,11 @@ class TrainStep(Step):
         return {NETWORK: self._work_nn, TREES: self._work_bdt}[settings_family(settings)](task, settings)
 
     def _work_nn(self, task, settings: dict) -> StepResult:
-        parse, build, train, judge, save = self.calls(settings)
+        *prepare, build, train, judge, save = self.calls(settings)
         names = self.names()
-        spec = parse.run(names)
+        for call in prepare:  # (flatten the images,) the spec
+            call.run(names)
+        spec = names["spec"]
         self.live.reset()
         self.results.children = [self.live.image]
         epochs = settings["epochs"]
