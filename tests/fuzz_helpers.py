@@ -229,7 +229,7 @@ def hls_options(case: dict):
     import importlib
 
     export_module = importlib.import_module("fastml_lab.hls.export")
-    original = export_module.hls_config
+    original = export_module.config_from_plan
 
     def patched(*args, **kwargs):
         config = original(*args, **kwargs)
@@ -240,11 +240,11 @@ def hls_options(case: dict):
                 entry["TableSize"] = case["table_size"]
         return config
 
-    export_module.hls_config = patched
+    export_module.config_from_plan = patched
     try:
         yield
     finally:
-        export_module.hls_config = original
+        export_module.config_from_plan = original
 
 
 def export_nn(case: dict, out: Path):
