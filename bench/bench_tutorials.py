@@ -5,7 +5,7 @@
 
 Each notebook runs in a fresh kernel of this Python (offline and with the quick sizes unless
 told otherwise), in a temporary working folder. Memory is sampled every 0.1 s over this process
-and all its descendants (the kernel, g++): "peak" is the largest sum seen at one moment.
+and all its descendants (the kernel, g++), as PSS: "peak" is the largest sum seen at one moment.
 GNU time's "Maximum resident set size" is the largest single process instead.
 """
 
