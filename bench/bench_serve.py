@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -61,7 +62,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.send_signal(2)  # SIGINT: a clean stop
+            self.proc.send_signal(signal.SIGINT)  # a clean stop
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:

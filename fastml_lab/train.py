@@ -124,11 +124,11 @@ def parse_spec(text: str, **overrides) -> ModelSpec:
     return ModelSpec(**fields)
 
 
-def _parse_widths(head: str, text: str) -> tuple[int, ...]:
+def _parse_widths(head: str, text: str, what: str = "hidden layer widths", kind: str = "model spec",
+                  grammar: str = _GRAMMAR) -> tuple[int, ...]:
     pieces = head.split("-")
     if not all(p.strip().isdigit() and int(p) > 0 for p in pieces):
-        raise ConfigError(f"bad hidden layer widths {head!r} in model spec {text!r}; "
-                          f"expected {_GRAMMAR}")
+        raise ConfigError(f"bad {what} {head!r} in {kind} {text!r}; expected {grammar}")
     return tuple(int(p) for p in pieces)
 
 
@@ -271,10 +271,7 @@ def parse_cnn_spec(text: str = "8-8", **overrides) -> CnnSpec:
 
 
 def _cnn_widths(head: str, text: str) -> tuple[int, ...]:
-    pieces = head.split("-")
-    if not all(p.strip().isdigit() and int(p) > 0 for p in pieces):
-        raise ConfigError(f"bad widths {head!r} in CNN spec {text!r}; expected {_CNN_GRAMMAR}")
-    return tuple(int(p) for p in pieces)
+    return _parse_widths(head, text, "widths", "CNN spec", _CNN_GRAMMAR)
 
 
 def build_cnn(spec: CnnSpec | str = CnnSpec(), seed: int | None = 0, name: str = "jet_cnn"):

@@ -663,6 +663,28 @@ def test_bdt_deploy_runs_the_software_overlay_as_the_emulator_does(bdt_walked):
     assert list(bdt_walked.stepper.icons) == DONE_BUT_EXPLORE
 
 
+def run_shown_code(walked, tmp_path, name: str, skip=(), called=None) -> dict:
+    """Each step's Show code (which must hold every call the panel ran, and the toolkit functions
+    ``called`` names for it), run in order as one script in ``tmp_path / "script"``; its scope."""
+    scripts = []
+    for step in walked.steps:
+        if step.name in skip:
+            continue
+        ran = walked.ran[step.name]
+        code = step.code(step.result.settings)
+        if called is not None:
+            assert called.get(step.name, set()) <= {call.function for call, _ in ran}, step.name
+        names = set(GIVEN) | {call.assign for call, _ in ran if call.assign}
+        for call, _ in ran:
+            assert call.expression(names) in code, f"{step.name}: {call.expression(names)!r} not in:\n{code}"
+        scripts.append(code)
+    folder = str(walked.state.folder)
+    script = "\n".join(scripts).replace(folder, str(tmp_path / "script"))
+    scope = {}
+    exec(compile(script, name, "exec"), scope)  # noqa: S102 (the walk's own code, its steps in order)
+    return scope
+
+
 #: The toolkit functions each step of a BDT walk must call through its Calls.
 CALLED_BDT = {
     "train": {"fastml_lab.bdt.train.train_bdt", "fastml_lab.evaluate.evaluate", "model.save"},
@@ -675,20 +697,8 @@ CALLED_BDT = {
 
 @pytest.mark.slow
 def test_bdt_show_code_is_the_calls_the_panel_ran_and_runs_as_a_script(bdt_walked, tmp_path):
-    scripts = []
-    for step in bdt_walked.steps:
-        ran = bdt_walked.ran[step.name]
-        code = step.code(step.result.settings)
-        assert CALLED_BDT.get(step.name, set()) <= {call.function for call, _ in ran}, step.name
-        names = set(GIVEN) | {call.assign for call, _ in ran if call.assign}
-        for call, _ in ran:
-            assert call.expression(names) in code, f"{step.name}: {call.expression(names)!r} not in:\n{code}"
-        scripts.append(code)
     assert "precision=precision" in bdt_walked.step("export").code(bdt_walked.step("export").result.settings)
-    folder = str(bdt_walked.state.folder)
-    script = "\n".join(scripts).replace(folder, str(tmp_path / "script"))
-    scope = {}
-    exec(compile(script, "bdt walk", "exec"), scope)  # noqa: S102 (the walk's own code, five steps in order)
+    scope = run_shown_code(bdt_walked, tmp_path, "bdt walk", called=CALLED_BDT)
     assert scope["check"].mismatches == 0 and scope["check"].events == 2000
     assert scope["precision"] == bdt_walked.state.precision
     emulated = bdt_walked.state.project.firmware().predict(bdt_walked.state.dataset.X_test)
@@ -807,20 +817,7 @@ def test_cnn_deploy_runs_the_images_on_the_software_overlay(cnn_walked):
 
 @pytest.mark.slow
 def test_cnn_show_code_is_the_calls_the_panel_ran_and_runs_as_a_script(cnn_walked, tmp_path):
-    scripts = []
-    for step in cnn_walked.steps:
-        if step.name == OPTIONAL_STEP:
-            continue
-        ran = cnn_walked.ran[step.name]
-        code = step.code(step.result.settings)
-        names = set(GIVEN) | {call.assign for call, _ in ran if call.assign}
-        for call, _ in ran:
-            assert call.expression(names) in code, f"{step.name}: {call.expression(names)!r} not in:\n{code}"
-        scripts.append(code)
-    folder = str(cnn_walked.state.folder)
-    script = "\n".join(scripts).replace(folder, str(tmp_path / "script"))
-    scope = {}
-    exec(compile(script, "cnn walk", "exec"), scope)  # noqa: S102 (the walk's own code, in order)
+    scope = run_shown_code(cnn_walked, tmp_path, "cnn walk", skip=(OPTIONAL_STEP,))
     assert scope["check"].mismatches == 0 and scope["check"].events == 300
     assert scope["prj"].meta["io_type"] == "io_parallel"
     assert scope["outputs"].shape == (len(cnn_walked.state.dataset.X_test), 5)

@@ -47,7 +47,7 @@ from ..exceptions import ConfigError, DataError
 from ..scaler import Scaler
 from .prepare import JetDataset
 from .schema import CLASSES, one_hot
-from .synthetic import _draw_mass
+from .synthetic import _draw_mass, _per_class
 
 __all__ = ["IMAGE_SIZE", "PIXEL", "JetImageDataset", "make_jet_images", "read_jet_images", "load_jet_images",
            "image_sources", "IMAGE_SOURCES"]
@@ -103,13 +103,6 @@ def _check_count(value, name: str, least: int) -> None:
         raise ConfigError(f"{name} must be an integer >= {least}; got {value!r}.")
 
 
-def _table(names: np.ndarray, table: dict, column: int) -> np.ndarray:
-    out = np.empty(names.shape)
-    for name, values in table.items():
-        out[names == name] = values[column]
-    return out
-
-
 def _split_angle(mass, pt, z):
     """The two-body opening angle ``m / (pt sqrt(z (1 - z)))``, at most 1.2."""
     return np.minimum(mass / (pt * np.sqrt(z * (1.0 - z))), 1.2)
@@ -140,9 +133,10 @@ def _prongs(rng, names: np.ndarray, mass: np.ndarray, pt: np.ndarray):
     w_pt = pt * z_b
     w_angle = _split_angle(np.full(n, 80.4), w_pt, z_w)
     phi = rng.uniform(0.0, 2 * np.pi, n)
-    w_axis = where[:, 1].copy()
-    where[three, 1] = w_axis[three] + (z_w * w_angle)[three, None] * np.stack([np.cos(phi), np.sin(phi)], 1)[three]
-    where[three, 2] = w_axis[three] - ((1 - z_w) * w_angle)[three, None] * np.stack([np.cos(phi), np.sin(phi)], 1)[three]
+    w_axis = where[three, 1]
+    direction = np.stack([np.cos(phi), np.sin(phi)], 1)[three]
+    where[three, 1] = w_axis + (z_w * w_angle)[three, None] * direction
+    where[three, 2] = w_axis - ((1 - z_w) * w_angle)[three, None] * direction
     share[three, 1] = (z_b * (1 - z_w))[three]
     share[three, 2] = (z_b * z_w)[three]
     # the usual preprocessing: leading prongs along eta (small error, either sign), centroid at 0
@@ -160,7 +154,7 @@ def _chunk(rng, labels: np.ndarray, size: int) -> np.ndarray:
     pt = _PT_MEDIAN * np.exp(rng.normal(0.0, _PT_WIDTH, n))
     mass = _draw_mass(rng, names)
     axes, share = _prongs(rng, names, mass, pt)
-    n_soft, soft_share, soft_width = (_table(names, _SOFT, k) for k in range(3))
+    n_soft, soft_share, soft_width = (_per_class(names, {c: v[k] for c, v in _SOFT.items()}) for k in range(3))
 
     # hard particles: a few per prong, close to its axis
     n_hard = 1 + np.minimum(rng.poisson(2.5, (n, _PRONGS)), _HARD_SLOTS - 1)

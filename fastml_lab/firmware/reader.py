@@ -11,6 +11,7 @@ is read by the op class registered for it (:mod:`fastml_lab.firmware.registry`).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,17 +164,14 @@ def read_configs(text: str) -> dict:
 
 def _product(text: str) -> int:
     """An array size as hls4ml spells it (``8*8*1``)."""
-    value = 1
-    for factor in text.split("*"):
-        value *= int(factor)
-    return value
+    return math.prod(int(factor) for factor in text.split("*"))
 
 
 def _input_shape(shape, n_in: int) -> list:
     if shape is None:
         return [int(n_in)]
     shape = [int(d) for d in shape]
-    if _product("*".join(map(str, shape))) != n_in:
+    if math.prod(shape) != n_in:
         raise UnsupportedError(f"The input shape {tuple(shape)} does not hold the firmware's {n_in} inputs.")
     return shape
 

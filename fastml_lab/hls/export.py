@@ -96,13 +96,10 @@ def export(model, out, *, plan=None, precision=None, backend: str = PART_BACKEND
         strategy = check_strategy(config["Model"].get("Strategy", "Latency"))
         reuse_factor = int(config["Model"].get("ReuseFactor", 1))
         plan = None
-        hls4ml = require("hls4ml", "export models to HLS")
     else:
-        plan = None if quantized else as_plan(plan, precision)
-        if plan is not None:
-            plan.check_layers(hls_layer_names(keras_model))
-        hls4ml = require("hls4ml", "export models to HLS")
+        plan = _checked_plan(keras_model, quantized, plan, precision)
         config = config_from_plan(keras_model, plan, hls_backend, reuse_factor, strategy, io_type)
+    hls4ml = require("hls4ml", "export models to HLS")
     out = Path(out)
     with atomic_directory(out, overwrite=overwrite) as tmp:
         kwargs = dict(hls_config=config, output_dir=str(tmp / HLS_DIR), io_type=io_type,
@@ -165,13 +162,19 @@ def hls4ml_config(model, *, plan=None, precision=None, backend: str = PART_BACKE
     backend = _check_choice("backend", backend, tuple(BACKENDS))
     keras_model = as_model(model)
     check_supported(keras_model)
-    quantized = has_quantizers(keras_model)
-    plan = None if quantized else as_plan(plan, precision)
-    if plan is not None:
-        plan.check_layers(hls_layer_names(keras_model))
+    plan = _checked_plan(keras_model, has_quantizers(keras_model), plan, precision)
     check_reuse_factor(reuse_factor)
     return config_from_plan(keras_model, plan, BACKENDS[backend][0], reuse_factor, check_strategy(strategy),
                             check_io_type(io_type))
+
+
+def _checked_plan(keras_model, quantized: bool, plan, precision) -> PrecisionPlan | None:
+    """The precision plan for ``keras_model``, checked against its hls4ml layers (None for HGQ2)."""
+    if quantized:
+        return None
+    plan = as_plan(plan, precision)
+    plan.check_layers(hls_layer_names(keras_model))
+    return plan
 
 
 def config_from_plan(model, plan: PrecisionPlan | None, hls_backend: str, reuse_factor: int, strategy: str,

@@ -43,12 +43,12 @@ SUPPORTED_ACTIVATIONS = ("relu", "linear", "softmax", "sigmoid", "tanh")
 #: I/O styles of the export: hls4ml's io_parallel (every value a wire) and io_stream (a FIFO per layer).
 IO_TYPES = {"parallel": "io_parallel", "stream": "io_stream"}
 #: Layer classes that compute over sliding windows or whole images (their input is an image or sequence).
-CONV_LAYERS = ("Conv1D", "Conv2D", "QConv1D", "QConv2D")
-POOLING_LAYERS = ("MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
-                  "QMaxPooling1D", "QMaxPooling2D", "QAveragePooling1D", "QAveragePooling2D")
-GLOBAL_POOLING_LAYERS = ("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D",
-                         "GlobalMaxPooling2D", "QGlobalAveragePooling1D", "QGlobalAveragePooling2D",
-                         "QGlobalMaxPooling1D", "QGlobalMaxPooling2D")
+#: Each Keras class with its HGQ2 twin (``Q`` + the name).
+CONV_LAYERS = tuple(q + cls for q in ("", "Q") for cls in ("Conv1D", "Conv2D"))
+POOLING_LAYERS = tuple(q + cls for q in ("", "Q")
+                       for cls in ("MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D"))
+GLOBAL_POOLING_LAYERS = tuple(q + cls for q in ("", "Q") for cls in (
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D"))
 #: Vivado and Vitis HLS refuse to unroll a loop of more than this many iterations: hls4ml's
 #: Latency strategy unrolls every product of a layer (dense: n_in x n_out; a convolution: one
 #: window's products, kernel x channels x filters, per output pixel computed at once).

@@ -17,6 +17,7 @@ from ..boards import DEFAULT_PRECISION
 from ..estimate.model import layer_inputs
 from ..exceptions import ConfigError
 from ..fixed import FixedType
+from .qat_model import WEIGHT_LAYERS
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,6 @@ class Operands:
     layers: list
     source: str
     reuse_factor: int | None = None
-
-
-_WEIGHT_LAYERS = ("Dense", "QDense", "Conv1D", "QConv1D", "Conv2D", "QConv2D")
 
 
 def operands_of(source, precision: str = DEFAULT_PRECISION) -> Operands:
@@ -97,7 +95,7 @@ def keras_kernels(model) -> dict:
     found = {}
     for layer in model.layers:
         cls = type(layer).__name__
-        if cls in _WEIGHT_LAYERS:
+        if cls in WEIGHT_LAYERS:
             kernel = np.asarray(ops.convert_to_numpy(layer.qkernel if cls.startswith("Q") else layer.kernel),
                                 dtype=np.float64)
             found[layer.name] = (layer, kernel.reshape(-1, kernel.shape[-1]))

@@ -25,8 +25,7 @@ log = logging.getLogger(__name__)
 class Job:
     """One request's events and, once the worker has run them, its outputs or its error."""
 
-    __slots__ = ("events", "outputs", "error", "done", "abandoned", "queued_at", "started_at",
-                 "finished_at", "batch_events")
+    __slots__ = ("events", "outputs", "error", "done", "abandoned", "queued_at", "started_at")
 
     def __init__(self, events: np.ndarray):
         self.events = events
@@ -35,8 +34,7 @@ class Job:
         self.done = threading.Event()
         self.abandoned = False
         self.queued_at = time.perf_counter()
-        self.started_at = self.finished_at = None
-        self.batch_events = 0
+        self.started_at = None
 
     @property
     def n_events(self) -> int:
@@ -70,11 +68,6 @@ class Batcher:
         self.busy_since = None
         self._thread = threading.Thread(target=self._loop, name=f"fastml-lab serve {name}", daemon=True)
         self._thread.start()
-
-    @property
-    def pending(self) -> int:
-        """Jobs waiting in the queue."""
-        return len(self._queue)
 
     def submit(self, events: np.ndarray) -> Job:
         job = Job(events)
@@ -156,8 +149,6 @@ class Batcher:
                 log.exception("Recording a batch failed.")
         row = 0
         for job in batch:
-            job.finished_at = finished
-            job.batch_events = n_events
             if error is not None:
                 job.error = error
             else:

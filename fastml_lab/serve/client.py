@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-HEADER = "Inference-Header-Content-Length"
+from .protocol import HEADER_LENGTH as HEADER
 
 __all__ = ["binary_request", "decode", "in_process", "load_test", "percentile"]
 

@@ -16,11 +16,10 @@ from urllib.parse import unquote, urlsplit
 from .body import declared_length, read_body
 from .errors import RequestError, message_of, status_of
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .protocol import encode_infer, json_bytes, parse_infer
+from .protocol import HEADER_LENGTH, encode_infer, json_bytes, parse_infer
 
 log = logging.getLogger("fastml_lab.serve.requests")
 
-HEADER_LENGTH = "Inference-Header-Content-Length"
 _MODEL = r"/v2/models/(?P<model>[^/]+)(?:/versions/(?P<version>[^/]+))?"
 #: (method, path pattern, handler method name)
 ROUTES = (

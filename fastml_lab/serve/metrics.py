@@ -56,14 +56,6 @@ class Family:
         series[-2] += 1       # count (the +Inf bucket)
         series[-1] += value   # sum
 
-    def value(self, labels: tuple):
-        """The counter's value, or a histogram's ``{"buckets": {le: count}, "count", "sum"}``."""
-        series = self._values.get(labels)
-        if self.buckets is None:
-            return series[0] if series else 0.0
-        series = series or [0] * (len(self.buckets) + 2)
-        return {"buckets": dict(zip(self.buckets, series)), "count": series[-2], "sum": series[-1]}
-
     def render(self) -> list:
         lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
         for labels, series in sorted(self._values.items()):
@@ -126,10 +118,6 @@ class Metrics:
     def observe(self, name: str, labels: tuple, value: float) -> None:
         with self._lock:
             self.families[name].observe(labels, value)
-
-    def value(self, name: str, labels: tuple):
-        with self._lock:
-            return self.families[name].value(labels)
 
     def render(self) -> str:
         with self._lock:

@@ -19,6 +19,9 @@ from ..inputs import NUMERIC_KINDS, check_events
 from .errors import RequestError
 from .tensors import TensorSpec
 
+#: The request header (and the answer's) giving the length of the JSON part of a body with binary tensors.
+HEADER_LENGTH = "Inference-Header-Content-Length"
+
 
 @dataclass
 class InferRequest:
@@ -91,7 +94,7 @@ def _shape(tensor: dict, spec: TensorSpec, model: str) -> tuple:
     return shape
 
 
-def _from_binary(tensor, spec, shape, binary: bytes, offset: int, size: int) -> np.ndarray:
+def _from_binary(spec, shape, binary: bytes, offset: int, size: int) -> np.ndarray:
     count = shape[0] * spec.width
     expected = count * spec.dtype.itemsize
     if size != expected:
@@ -153,7 +156,7 @@ def _inputs(request: dict, spec: TensorSpec, model: str, binary: bytes) -> np.nd
             if "data" in tensor:
                 raise _bad(f"Input {spec.name!r} has both 'data' and parameters.binary_data_size; send one.")
             size = _size(params["binary_data_size"], f"Input {spec.name!r}'s binary_data_size")
-            found = _from_binary(tensor, spec, shape, binary, offset, size)
+            found = _from_binary(spec, shape, binary, offset, size)
             offset += size
         else:
             found = _from_json(tensor, spec, shape)

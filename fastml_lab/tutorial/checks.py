@@ -88,6 +88,16 @@ def check_number(answer, expected: float, why: str, hint: str, rel: float = 1e-6
     return wrong(f"{_number(answer):.6g} is not it. {hint}")
 
 
+#: The orders of magnitude a prediction may name.
+MAGNITUDES = ("1", "10", "100", "1000", "10000")
+
+
+def order_of_magnitude(ratio: float, choices=MAGNITUDES) -> str:
+    """The power of ten in ``choices`` nearest to ``ratio`` (on a log scale; below 1 counts as 1)."""
+    exponent = round(math.log10(max(ratio, 1.0)))
+    return choices[min(len(choices) - 1, max(0, exponent))]
+
+
 def check_order(answer, values: dict, why: str, hint: str, smallest_first: bool = True) -> Verdict:
     """A predicted ranking: ``answer`` lists every key of ``values`` from the smallest value up
     (``smallest_first=False``: from the largest down); ``values`` are what the cell measured."""
@@ -286,9 +296,8 @@ def check_latency_order(answer, ladder) -> Verdict:
 def check_batch_speedup(answer, profile: dict) -> Verdict:
     """The order of magnitude of (events/s in one batch) / (events/s one call per event), measured."""
     ratio = profile["events_per_s"] * profile["latency_us"] * 1e-6
-    magnitude = 10 ** min(4, max(0, round(math.log10(max(ratio, 1.0)))))
     return check_choice(
-        answer, str(magnitude), ("1", "10", "100", "1000", "10000"),
+        answer, order_of_magnitude(ratio, MAGNITUDES), MAGNITUDES,
         f"Measured: one batch gives {ratio:,.0f} times the events per second of single calls. Every call pays "
         f"a fixed cost (Python, input checks, packing and, on a board, the DMA set-up: about "
         f"{profile['latency_us']:,.0f} us here); a batch pays it once for {profile['events']:,} events.",
@@ -724,9 +733,8 @@ def check_pipeline_latency(answer, project) -> Verdict:
 def check_service_overhead(answer, direct: dict, served: dict) -> Verdict:
     """The order of magnitude of a served request's median time over a direct ``predict``'s."""
     ratio = served["p50_ms"] / max(direct["p50_ms"], 1e-9)
-    magnitude = 10 ** min(3, max(0, round(math.log10(max(ratio, 1.0)))))
     return check_choice(
-        answer, str(magnitude), ("1", "10", "100", "1000"),
+        answer, order_of_magnitude(ratio, MAGNITUDES[:4]), MAGNITUDES[:4],
         f"Measured: {served['p50_ms']:.2f} ms served against {direct['p50_ms']:.3f} ms in process, {ratio:,.0f} "
         "times. The request is parsed, checked, queued, copied and sent back through the network stack; the "
         "overlay's own work on one event is the small part.",
@@ -770,15 +778,21 @@ def check_prong_separation(answer, mass: float, pt: float, pixel: float = 0.1) -
         "Use dR = 2 m / pT for an even split, then divide by the pixel width.", rel=0.1)
 
 
+def _check_extreme(answer, measured: dict, pick, number: str, why: str, hint: str) -> Verdict:
+    """Which key of ``measured`` has the ``pick`` (max or min) value; ``why`` and ``hint`` show the
+    measured values (each as ``name value``, ``value`` formatted with ``number``) at ``{counts}``."""
+    expected = pick(measured, key=measured.get)
+    counts = ", ".join(f"{name} {value:{number}}" for name, value in measured.items())
+    return check_choice(answer, expected, tuple(measured), why.format(counts=counts), hint.format(counts=counts))
+
+
 def check_most_pixels(answer, lit: dict) -> Verdict:
     """The class whose images light the most pixels on average (``lit``: class -> mean lit pixels)."""
-    expected = max(lit, key=lit.get)
-    counts = ", ".join(f"{name} {value:.1f}" for name, value in lit.items())
-    return check_choice(
-        answer, expected, tuple(lit),
-        f"Measured: {counts}. Gluons radiate most (colour charge 3 against 4/3 for a quark), so their "
+    return _check_extreme(
+        answer, lit, max, ".1f",
+        "Measured: {counts}. Gluons radiate most (colour charge 3 against 4/3 for a quark), so their "
         "images are widest and busiest; the colourless W and Z are the cleanest.",
-        f"Measured per class: {counts}. Think of which parton radiates most.")
+        "Measured per class: {counts}. Think of which parton radiates most.")
 
 
 def check_conv_products(answer, model, layer: str) -> Verdict:
@@ -800,10 +814,8 @@ def check_conv_products(answer, model, layer: str) -> Verdict:
 
 def check_fewer_luts(answer, luts: dict) -> Verdict:
     """Which I/O style's design needs fewer LUTs (``luts``: style -> estimated LUTs)."""
-    expected = min(luts, key=luts.get)
-    counts = ", ".join(f"{name} {value:,}" for name, value in luts.items())
-    return check_choice(
-        answer, expected, tuple(luts),
-        f"Estimated LUTs: {counts}. io_stream keeps a few rows of the image in line buffers and computes one "
+    return _check_extreme(
+        answer, luts, min, ",",
+        "Estimated LUTs: {counts}. io_stream keeps a few rows of the image in line buffers and computes one "
         "window at a time; io_parallel holds every value of every layer as wires and registers.",
-        f"Estimated LUTs: {counts}. Which style holds the whole image at once?")
+        "Estimated LUTs: {counts}. Which style holds the whole image at once?")

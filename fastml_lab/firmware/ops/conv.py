@@ -24,6 +24,9 @@ MAX_WINDOW_ELEMENTS = 1 << 22
 #: height: it reads as 1, with no stride or padding).
 GEOMETRY = ("in_height", "in_width", "n_chan", "filt_height", "filt_width", "stride_height", "stride_width",
             "pad_top", "pad_bottom", "pad_left", "pad_right", "out_height", "out_width")
+#: io_stream zero padding's geometry (no window: a 1x1 one at stride 1).
+PAD_GEOMETRY = ("in_height", "in_width", "n_chan", "pad_top", "pad_bottom", "pad_left", "pad_right", "out_height",
+                "out_width")
 _ONE_D = {"in_height": 1, "filt_height": 1, "stride_height": 1, "pad_top": 0, "pad_bottom": 0, "out_height": 1}
 
 
@@ -31,10 +34,19 @@ class ByDimension:
     """An op with a 1-D and a 2-D flavour, ``ops = (name_1d, name_2d)``, told apart by hls4ml's function name."""
 
     ops: tuple = ()
+    #: The fields whose product is the number of values the layer passes on (each of ``res_t``).
+    out_shape: tuple = ("out_height", "out_width", "n_chan")
 
     @classmethod
     def op_name(cls, call) -> str:
         return cls.ops[0] if "1d" in call.func else cls.ops[1]
+
+    @classmethod
+    def output_widths(cls, spec, arrays, widths):
+        n = 1
+        for key in cls.out_shape:
+            n *= cls.decoded(spec, key)
+        return np.full(n, cls.decoded(spec, "result_type").width)
 
 
 def read_geometry(config: dict, keys=GEOMETRY, aliases=None) -> dict:
@@ -85,6 +97,7 @@ class Conv(ByDimension, Op):
     }
     arrays = {"weight": "weight_type", "bias": "bias_type"}
     weight_matrix = "weight"
+    out_shape = ("out_height", "out_width", "n_filt")
 
     @classmethod
     def read(cls, call, ctx):
@@ -180,11 +193,6 @@ class Conv(ByDimension, Op):
 
     # ------------------------------------------------------------------ pricing
     @classmethod
-    def output_widths(cls, spec, arrays, widths):
-        n = cls.decoded(spec, "out_height") * cls.decoded(spec, "out_width") * cls.decoded(spec, "n_filt")
-        return np.full(n, cls.decoded(spec, "result_type").width)
-
-    @classmethod
     def price(cls, spec, arrays, cost):
         geometry = {key: cls.decoded(spec, key) for key in GEOMETRY}
         types = {key: cls.decoded(spec, key) for key in ("weight_type", "accum_type", "result_type")}
@@ -198,37 +206,24 @@ class ZeroPad(ByDimension, Op):
 
     ops = ("zeropad1d", "zeropad2d")
     functions = ("zeropad1d_cl", "zeropad2d_cl")
-    fields = {key: Field(INT) for key in ("in_height", "in_width", "n_chan", "pad_top", "pad_bottom", "pad_left",
-                                          "pad_right", "out_height", "out_width")}
+    fields = {key: Field(INT) for key in PAD_GEOMETRY}
 
     @classmethod
     def read(cls, call, ctx):
         spec = super().read(call, ctx)
-        config = ctx.config(call)
-        keys = ("in_height", "in_width", "n_chan", "pad_top", "pad_bottom", "pad_left", "pad_right",
-                "out_height", "out_width")
-        spec.update(read_geometry(config, keys))
+        spec.update(read_geometry(ctx.config(call), PAD_GEOMETRY))
         return spec
 
     def __init__(self, spec, arrays):
         super().__init__(spec, arrays)
-        n_in = self.in_height * self.in_width * self.n_chan
-        rows = np.arange(self.out_height) - self.pad_top
-        cols = np.arange(self.out_width) - self.pad_left
-        r, c = rows[:, None, None], cols[None, :, None]
-        ch = np.arange(self.n_chan)[None, None, :]
-        inside = (r >= 0) & (r < self.in_height) & (c >= 0) & (c < self.in_width)
-        self.index = np.where(inside, (r * self.in_width + c) * self.n_chan + ch, n_in).reshape(-1)
-        self.n_inputs = n_in
+        self.n_inputs = self.in_height * self.in_width * self.n_chan
+        geometry = {key: getattr(self, key) for key in PAD_GEOMETRY}
+        geometry.update(filt_height=1, filt_width=1, stride_height=1, stride_width=1)
+        self.index = window_index(geometry, self.n_chan, self.n_inputs).reshape(-1)
 
     def compute(self, x):
         x = np.concatenate([x, np.zeros((x.shape[0], 1))], axis=1)
         return x[:, self.index]
-
-    @classmethod
-    def output_widths(cls, spec, arrays, widths):
-        n = cls.decoded(spec, "out_height") * cls.decoded(spec, "out_width") * cls.decoded(spec, "n_chan")
-        return np.full(n, cls.decoded(spec, "result_type").width)
 
     @classmethod
     def price(cls, spec, arrays, cost):

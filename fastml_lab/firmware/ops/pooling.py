@@ -21,11 +21,9 @@ import numpy as np
 
 from ...exceptions import UnsupportedError
 from ...fixed import FixedType
-from ..registry import INT, STR, TYPE, Field, Op, register_op
-from .conv import ByDimension, read_geometry, window_index
+from ..registry import INT, STR, TYPE, Field, Op, register_op, require_width
+from .conv import GEOMETRY, ByDimension, geometry_fields, read_geometry, window_index
 
-POOL_GEOMETRY = ("in_height", "in_width", "n_chan", "filt_height", "filt_width", "stride_height", "stride_width",
-                 "pad_top", "pad_bottom", "pad_left", "pad_right", "out_height", "out_width")
 #: hls4ml's names for a pooling layer's geometry (1-D layers: ``n_in`` values of ``n_filt`` channels).
 _ALIASES_2D = {"n_chan": "n_filt", "filt_height": "pool_height", "filt_width": "pool_width"}
 _ALIASES_1D = {"n_chan": "n_filt", "filt_width": "pool_width", "in_width": "n_in", "out_width": "n_out"}
@@ -69,7 +67,7 @@ class Pooling(ByDimension, Op):
 
     ops = ("pooling1d", "pooling2d")
     functions = ("pooling1d_cl", "pooling2d_cl")
-    fields = {**{key: Field(INT) for key in POOL_GEOMETRY}, "pool_op": Field(STR), "count_pad": Field(INT, 0),
+    fields = {**geometry_fields(), "pool_op": Field(STR), "count_pad": Field(INT, 0),
               "accum_type": Field(TYPE), "io": Field(STR, "parallel")}
 
     @classmethod
@@ -77,7 +75,7 @@ class Pooling(ByDimension, Op):
         spec = super().read(call, ctx)
         config = ctx.config(call)
         aliases = _ALIASES_1D if "1d" in call.func else _ALIASES_2D
-        spec.update(read_geometry(config, POOL_GEOMETRY, aliases), pool_op=_pool_op(config, call.name),
+        spec.update(read_geometry(config, GEOMETRY, aliases), pool_op=_pool_op(config, call.name),
                     count_pad=int(config.get("count_pad", "false") == "true"),
                     accum_type=ctx.config_type(call, "accum_t"),
                     io="stream" if ctx.is_stream(call.targs[0]) else "parallel")
@@ -85,7 +83,7 @@ class Pooling(ByDimension, Op):
 
     def __init__(self, spec, arrays):
         super().__init__(spec, arrays)
-        geometry = {key: getattr(self, key) for key in POOL_GEOMETRY}
+        geometry = {key: getattr(self, key) for key in GEOMETRY}
         self.n_inputs = self.in_height * self.in_width * self.n_chan
         # Windows over pixels (one channel): (out pixels, window) indices, padding -> n_pixels.
         n_pixels = self.in_height * self.in_width
@@ -97,8 +95,6 @@ class Pooling(ByDimension, Op):
 
     def check_exact(self, x_type):
         super().check_exact(x_type)
-        from ..registry import require_width
-
         require_width(self.name, "accum", self.accum_type)
         if self.io == "stream" and self.padded:
             raise UnsupportedError(f"Layer {self.name!r}: hls4ml's io_stream pooling takes no padding.")
@@ -131,13 +127,8 @@ class Pooling(ByDimension, Op):
         return y.reshape(x.shape[0], -1)
 
     @classmethod
-    def output_widths(cls, spec, arrays, widths):
-        n = cls.decoded(spec, "out_height") * cls.decoded(spec, "out_width") * cls.decoded(spec, "n_chan")
-        return np.full(n, cls.decoded(spec, "result_type").width)
-
-    @classmethod
     def price(cls, spec, arrays, cost):
-        geometry = {key: cls.decoded(spec, key) for key in POOL_GEOMETRY}
+        geometry = {key: cls.decoded(spec, key) for key in GEOMETRY}
         return cost.pooling(geometry, pool_op=cls.decoded(spec, "pool_op"), io=cls.decoded(spec, "io"),
                             accum_type=cls.decoded(spec, "accum_type"), result_type=cls.decoded(spec, "result_type"))
 
@@ -148,6 +139,7 @@ class GlobalPooling(ByDimension, Op):
 
     ops = ("global_pooling1d", "global_pooling2d")
     functions = ("global_pooling1d_cl", "global_pooling2d_cl")
+    out_shape = ("n_chan",)
     fields = {"n_pixels": Field(INT), "n_chan": Field(INT), "pool_op": Field(STR), "accum_type": Field(TYPE),
               "io": Field(STR, "parallel")}
 
@@ -163,8 +155,6 @@ class GlobalPooling(ByDimension, Op):
 
     def check_exact(self, x_type):
         super().check_exact(x_type)
-        from ..registry import require_width
-
         require_width(self.name, "accum", self.accum_type)
 
     def compute(self, x):
@@ -180,10 +170,6 @@ class GlobalPooling(ByDimension, Op):
         for k in range(self.n_pixels):
             y = acc.quantize(y + x[:, k, :])
         return divide(y, acc, self.n_pixels)
-
-    @classmethod
-    def output_widths(cls, spec, arrays, widths):
-        return np.full(cls.decoded(spec, "n_chan"), cls.decoded(spec, "result_type").width)
 
     @classmethod
     def price(cls, spec, arrays, cost):

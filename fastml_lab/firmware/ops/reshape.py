@@ -3,8 +3,6 @@ Flatten or Reshape becomes there): the values in order, each cast to the result 
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..registry import Op, register_op
 
 
@@ -19,7 +17,3 @@ class Repack(Op):
 
     def compute(self, x):
         return x
-
-    @classmethod
-    def output_widths(cls, spec, arrays, widths):
-        return np.full(len(widths), cls.decoded(spec, "result_type").width)
